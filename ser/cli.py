@@ -1,0 +1,199 @@
+"""Command line: ``python -m ser {train,evaluate,predict,models}``.
+
+Each command is a thin layer over the library; an ``SERError`` becomes a one-line message
+on stderr and exit status 1, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from ser.errors import SERError
+
+SPLITS = ("none", "speaker", "random", "words")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m ser", description="SER Studio: speech emotion recognition")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="train a model on a corpus and save it as a new bundle")
+    train.add_argument("data", type=Path, help="corpus folder (TESS, RAVDESS, CREMA-D, SAVEE) or CSV manifest")
+    train.add_argument("--arch", default="cnn", help="architecture (default: cnn); see `models --arch`")
+    train.add_argument("--split", choices=SPLITS, default="none", help="evaluation protocol (default: none)")
+    train.add_argument("--evaluate", default="", help="more protocols to measure for the card, e.g. speaker,random")
+    train.add_argument("--epochs", type=int, default=None, help="maximum epochs (early stopping may end sooner)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--out", type=Path, default=None, help="models folder to write the bundle in")
+    train.add_argument("--name", default=None, help="bundle name (default: ARCH-DATE-TIME)")
+    train.add_argument("--activate", action="store_true", help="make the new bundle the active model")
+    train.add_argument("--strategy", default=None, help="tf.distribute strategy: mirrored or multi-worker")
+    train.add_argument("--json", action="store_true", help="print the card as JSON")
+
+    evaluate = sub.add_parser("evaluate", help="score a model on every clip of a corpus whose emotion it knows")
+    evaluate.add_argument("data", type=Path)
+    evaluate.add_argument("--model", type=Path, default=None, help="bundle folder (default: the active model)")
+    evaluate.add_argument("--json", action="store_true", help="one JSON object on stdout")
+
+    predict = sub.add_parser("predict", help="classify audio files")
+    predict.add_argument("files", nargs="+", type=Path)
+    predict.add_argument("--model", type=Path, default=None, help="bundle folder (default: the active model)")
+    predict.add_argument("--json", action="store_true", help="one JSON object per line")
+
+    models = sub.add_parser("models", help="list model bundles and architectures")
+    models.add_argument("--dir", type=Path, default=None, help="models folder (default: the bundled one)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser().parse_args(argv)
+    args.command_line = "python -m ser " + shlex.join(argv)
+    command = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "models": cmd_models}
+    try:
+        return command[args.command](args)
+    except SERError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from ser.config import TrainConfig
+    from ser.datasets import discover
+    from ser.features import terminal_progress
+    from ser.model import MODELS_DIR, set_active
+    from ser.train import EpochLog, train
+
+    manifest = discover(args.data)
+    config = TrainConfig(arch=args.arch, seed=args.seed)
+    if args.epochs is not None:
+        config = dataclasses.replace(config, epochs=args.epochs)
+    models_dir = args.out or MODELS_DIR
+
+    def on_epoch(log: EpochLog) -> None:
+        print(
+            f"epoch {log.epoch:3d}/{log.n_epochs}  loss {log.loss:.3f}  acc {log.accuracy:.3f}  "
+            f"val_loss {log.val_loss:.3f}  val_acc {log.val_accuracy:.3f}  {log.elapsed_s:.0f}s",
+            file=sys.stderr,
+        )
+
+    path, card = train(
+        manifest,
+        split=args.split,
+        config=config,
+        evaluate_protocols=[p for p in args.evaluate.split(",") if p],
+        models_dir=models_dir,
+        name=args.name,
+        command=args.command_line,
+        on_epoch=on_epoch,
+        progress=terminal_progress("features"),
+        strategy=args.strategy,
+    )
+    if args.activate:
+        set_active(path.name, models_dir)
+    if args.json:
+        print(json.dumps(card, indent=2))
+    else:
+        print(f"saved {path}" + (" (active)" if args.activate else ""))
+        for protocol, result in card["evaluation"].items():
+            print(f"{protocol:>8}: accuracy {result['accuracy']:.3f}  macro-F1 {result['macro_f1']:.3f}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from ser.datasets import discover
+    from ser.train import evaluate_bundle
+    from ser.features import terminal_progress
+    from ser.model import load_bundle
+
+    bundle = load_bundle(args.model) if args.model else _active_bundle()
+    report = evaluate_bundle(bundle, discover(args.data), progress=terminal_progress("features"))
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(format_report(report))
+    return 0
+
+
+def _active_bundle():
+    from ser.model import active_path, load_bundle
+
+    return load_bundle(active_path())
+
+
+def format_report(report: dict[str, Any]) -> str:
+    labels = report["labels"]
+    lines = [
+        f"model {report['model']}  on {report['n_clips']} clips",
+        f"accuracy {report['accuracy']:.3f}   macro-F1 {report['macro_f1']:.3f}",
+        "",
+        f"{'':>10} {'precision':>9} {'recall':>7} {'f1':>6} {'n':>5}",
+    ]
+    for label in labels:
+        c = report["per_class"][label]
+        lines.append(f"{label:>10} {c['precision']:9.3f} {c['recall']:7.3f} {c['f1']:6.3f} {c['support']:5d}")
+    lines += ["", "confusion (rows: true, columns: predicted)", " " * 10 + "".join(f"{x[:6]:>7}" for x in labels)]
+    for label, row in zip(labels, report["confusion"], strict=True):
+        lines.append(f"{label:>10}" + "".join(f"{n:7d}" for n in row))
+    skipped = report["skipped"]
+    lines.append(f"\nskipped {skipped['n']} clips")
+    for reason, n in skipped["reasons"].items():
+        lines.append(f"  {n:5d}  {reason}")
+    return "\n".join(lines)
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from ser.predict import Predictor
+
+    predictor = Predictor.from_path(args.model)
+    failures = 0
+    for path in args.files:
+        try:
+            result = predictor.predict_file(path)
+        except SERError as e:
+            failures += 1
+            _print_prediction_error(path, e, as_json=args.json)
+            continue
+        if args.json:
+            row = {"file": str(path), "label": result.label, "confidence": result.confidence}
+            print(json.dumps({**row, "probabilities": result.probabilities, "duration_s": result.duration_s}))
+        else:
+            top = sorted(result.probabilities.items(), key=lambda kv: -kv[1])[:3]
+            print(f"{path}: {result.label} ({result.confidence:.0%})  " + "  ".join(f"{k} {p:.2f}" for k, p in top))
+    return 1 if failures else 0
+
+
+def _print_prediction_error(path: Path, error: SERError, *, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"file": str(path), "error": str(error), "kind": type(error).__name__}))
+    else:
+        print(f"{path}: error: {error}", file=sys.stderr)
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from ser.model import ARCHITECTURES, MODELS_DIR, active_name, list_bundles
+
+    models_dir = args.dir or MODELS_DIR
+    try:
+        active = active_name(models_dir)
+    except SERError:
+        active = None
+    for path, card in list_bundles(models_dir):
+        if isinstance(card, SERError):
+            print(f"  {path.name}: unusable ({card})")
+            continue
+        mark = "*" if path.name == active else " "
+        scores = ", ".join(f"{k} {v.get('accuracy', float('nan')):.3f}" for k, v in card.get("evaluation", {}).items())
+        print(f"{mark} {path.name}  [{card['architecture']}]  {scores}")
+    print("\narchitectures: " + ", ".join(ARCHITECTURES))
+    return 0

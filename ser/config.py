@@ -1,0 +1,90 @@
+"""Settings shared by every stage: label set, audio, features and training.
+
+Options are frozen dataclasses; variants are made with ``dataclasses.replace``.
+The feature config and label order travel inside every model bundle and are
+read back at prediction time, so training and serving cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+# The seven classes of the model, in the order of its output units.
+EMOTIONS = ("neutral", "happy", "sad", "angry", "fear", "disgust", "surprise")
+# Emotions some corpora have (RAVDESS calm, EmoDB boredom): kept in manifests, not modelled.
+EXTRA_EMOTIONS = ("calm", "boredom")
+ALL_EMOTIONS = EMOTIONS + EXTRA_EMOTIONS
+
+SAMPLE_RATE = 16_000  # Hz, the one rate inside the library
+
+
+@dataclass(frozen=True)
+class AudioConfig:
+    sample_rate: int = SAMPLE_RATE  # every waveform is resampled to this rate
+    min_duration_s: float = 0.3  # shorter clips carry too little speech to classify
+    max_duration_s: float = 3600.0  # longer recordings are refused with a message
+    silence_dbfs: float = -60.0  # a clip whose peak is below this is called silent
+    trim_top_db: float = 30.0  # leading/trailing parts this far below the peak are trimmed
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    kind: str = "logmel"  # "logmel" or "mfcc"
+    sample_rate: int = SAMPLE_RATE  # Hz of the waveforms fed in
+    n_fft: int = 512  # 32 ms analysis window
+    hop_length: int = 160  # 10 ms between frames
+    n_mels: int = 64  # mel bands
+    n_mfcc: int = 40  # cepstral coefficients when kind == "mfcc"
+    fmin: float = 50.0  # Hz, lowest mel band edge
+    fmax: float = 8000.0  # Hz, highest mel band edge (Nyquist at 16 kHz)
+    window_s: float = 3.0  # every TESS word (1.3-3.0 s after trimming) fits one window
+    hop_s: float = 1.0  # step between windows when a long clip is cut into several
+    normalize: str = "utterance"  # "utterance": per-band mean/std over the clip; "none"
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("logmel", "mfcc"):
+            raise ValueError(f"FeatureConfig.kind must be 'logmel' or 'mfcc', not {self.kind!r}")
+        if self.normalize not in ("utterance", "none"):
+            raise ValueError(f"FeatureConfig.normalize must be 'utterance' or 'none', not {self.normalize!r}")
+
+    @property
+    def n_samples(self) -> int:
+        return int(round(self.window_s * self.sample_rate))  # 48,000 samples by default
+
+    @property
+    def n_frames(self) -> int:
+        return 1 + self.n_samples // self.hop_length  # 301 frames by default
+
+    @property
+    def n_bins(self) -> int:
+        return self.n_mels if self.kind == "logmel" else self.n_mfcc
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FeatureConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    arch: str = "cnn"  # a name from ser.model.ARCHITECTURES
+    epochs: int = 40  # upper bound; early stopping usually ends sooner
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    patience: int = 8  # epochs without validation improvement before stopping
+    val_fraction: float = 0.15  # share of the training clips held out for early stopping
+    seed: int = 0  # one seed for splits, initialisation and augmentation
+    augment: bool = True  # voice-changing augmentation for the architectures that use it
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})

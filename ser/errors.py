@@ -1,0 +1,31 @@
+"""The errors SER Studio raises on purpose.
+
+Everything the library rejects is an ``SERError``; pages and the command line
+catch this root type and show its message. Any other exception is a bug.
+"""
+
+from __future__ import annotations
+
+
+class SERError(Exception):
+    """Root of every error SER Studio raises deliberately."""
+
+
+class AudioDecodeError(SERError):
+    """The input could not be decoded as audio (empty, truncated, not audio)."""
+
+
+class AudioContentError(SERError):
+    """The audio decoded but is unusable (too short, silent, non-finite)."""
+
+
+class ModelError(SERError):
+    """A model bundle is missing, incomplete or does not match its card."""
+
+
+class DatasetError(SERError):
+    """A corpus folder or manifest was not found, is empty or is malformed."""
+
+
+class TrainingError(SERError):
+    """A training run could not start or did not finish."""

@@ -1,0 +1,243 @@
+"""Waveform -> feature matrices, fixed-length windows, and the on-disk feature cache.
+
+The feature functions are pure numpy/librosa on 16 kHz waveforms. Only the corpus
+helpers at the bottom touch files: they decode through ``ser.audio`` and keep the
+result in a cache keyed by the file (path, size, mtime) and the feature config.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import librosa
+import numpy as np
+
+from ser.audio import load_audio
+from ser.config import FeatureConfig
+from ser.errors import SERError
+
+LOG_FLOOR = 1e-6  # added to mel power before the log, about -60 dB below a full-scale tone
+CACHE_VERSION = 1  # bump when the feature code changes in a way the config does not capture
+
+ProgressFn = Callable[[int, int], None]
+
+
+def mel_filterbank(config: FeatureConfig, *, warp: float = 1.0) -> np.ndarray:
+    """Mel filters, optionally frequency-warped (vocal-tract-length perturbation).
+
+    ``warp`` > 1 moves spectral content up (a shorter vocal tract, a higher voice):
+    the filter for a band reads the spectrum at ``f / warp``.
+
+    Returns np.ndarray [shape=(n_mels, 1 + n_fft // 2)], float32
+    """
+    base = librosa.filters.mel(
+        sr=config.sample_rate, n_fft=config.n_fft, n_mels=config.n_mels, fmin=config.fmin, fmax=config.fmax
+    )
+    if warp == 1.0:
+        return base.astype(np.float32)
+    freqs = np.linspace(0.0, config.sample_rate / 2, base.shape[1])
+    warped = np.stack([np.interp(freqs * warp, freqs, row, right=0.0) for row in base])
+    return warped.astype(np.float32)
+
+
+def power_spectrogram(waveform: np.ndarray, config: FeatureConfig) -> np.ndarray:
+    """|STFT|^2 of a waveform. Returns np.ndarray [shape=(1 + n_fft // 2, t)], float32"""
+    stft = librosa.stft(waveform, n_fft=config.n_fft, hop_length=config.hop_length, center=True)
+    return (np.abs(stft) ** 2).astype(np.float32)
+
+
+def spectrum_to_features(power: np.ndarray, config: FeatureConfig, *, warp: float = 1.0) -> np.ndarray:
+    """Power spectrogram -> log-mel or MFCC, normalised as the config says.
+
+    Returns np.ndarray [shape=(n_bins, t)], float32
+    """
+    mel = mel_filterbank(config, warp=warp) @ power
+    features = np.log(mel + LOG_FLOOR)
+    if config.kind == "mfcc":
+        features = librosa.feature.mfcc(S=features, n_mfcc=config.n_mfcc)
+    if config.normalize == "utterance":
+        # Per-band standardisation over the clip removes the speaker's fixed timbre and
+        # the channel's colouring, keeping how each band moves over time.
+        mean = features.mean(axis=1, keepdims=True)
+        std = features.std(axis=1, keepdims=True)
+        features = (features - mean) / (std + 1e-3)
+    return features.astype(np.float32)
+
+
+def log_mel_spectrogram(waveform: np.ndarray, config: FeatureConfig | None = None) -> np.ndarray:
+    """Natural-log mel power, not normalised. Returns np.ndarray [shape=(n_mels, t)]"""
+    config = config or FeatureConfig()
+    mel = mel_filterbank(config) @ power_spectrogram(waveform, config)
+    return np.log(mel + LOG_FLOOR).astype(np.float32)
+
+
+def mfcc(waveform: np.ndarray, config: FeatureConfig | None = None) -> np.ndarray:
+    """MFCCs from the log-mel spectrogram. Returns np.ndarray [shape=(n_mfcc, t)]"""
+    config = config or FeatureConfig()
+    return librosa.feature.mfcc(S=log_mel_spectrogram(waveform, config), n_mfcc=config.n_mfcc)
+
+
+def pad_or_trim(waveform: np.ndarray, n_samples: int) -> np.ndarray:
+    """Centre-crop a longer waveform or keep a shorter one whole (padding happens on frames)."""
+    if len(waveform) <= n_samples:
+        return waveform
+    start = (len(waveform) - n_samples) // 2
+    return waveform[start : start + n_samples]
+
+
+def pad_frames(features: np.ndarray, n_frames: int) -> np.ndarray:
+    """Centre a [n_bins, t] matrix in n_frames columns, zero-filled (zero is the mean after
+    normalisation). Returns np.ndarray [shape=(n_bins, n_frames)]"""
+    n_bins, t = features.shape
+    if t >= n_frames:
+        start = (t - n_frames) // 2
+        return features[:, start : start + n_frames]
+    out = np.zeros((n_bins, n_frames), dtype=np.float32)
+    start = (n_frames - t) // 2
+    out[:, start : start + t] = features
+    return out
+
+
+def extract_features(waveform: np.ndarray, config: FeatureConfig, *, warp: float = 1.0) -> np.ndarray:
+    """One fixed-size feature matrix for a clip no longer than the window (longer: centre cut).
+
+    Returns np.ndarray [shape=(n_bins, n_frames)], float32
+    """
+    power = power_spectrogram(pad_or_trim(waveform, config.n_samples), config)
+    return pad_frames(spectrum_to_features(power, config, warp=warp), config.n_frames)
+
+
+def window_starts(n_samples: int, config: FeatureConfig) -> np.ndarray:
+    """Start samples of the windows covering a clip: one for a clip that fits, else every hop_s,
+    the last window ending at the clip's end. Returns np.ndarray [shape=(n_windows,)], int"""
+    if n_samples <= config.n_samples:
+        return np.zeros(1, dtype=int)
+    hop = int(round(config.hop_s * config.sample_rate))
+    starts = np.arange(0, n_samples - config.n_samples + 1, hop)
+    if starts[-1] + config.n_samples < n_samples:
+        starts = np.append(starts, n_samples - config.n_samples)
+    return starts
+
+
+def extract_windows(waveform: np.ndarray, config: FeatureConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Features for each window of a long clip.
+
+    Returns (features np.ndarray [shape=(n_windows, n_bins, n_frames)], start times in s [shape=(n_windows,)])
+    """
+    starts = window_starts(len(waveform), config)
+    windows = [extract_features(waveform[s : s + config.n_samples], config) for s in starts]
+    return np.stack(windows), starts / config.sample_rate
+
+
+# --- corpus extraction with an on-disk cache -------------------------------------------------
+
+
+def default_cache_dir() -> Path:
+    """``$SER_CACHE_DIR``, else ``~/.cache/ser-studio/features``."""
+    env = os.environ.get("SER_CACHE_DIR")
+    return Path(env) if env else Path.home() / ".cache" / "ser-studio" / "features"
+
+
+def cache_key(path: Path, config: FeatureConfig, warps: Sequence[float]) -> str:
+    """Key from the file's identity (absolute path, size, mtime) and everything that shapes the result."""
+    stat = path.stat()
+    identity = {
+        "path": str(path.resolve()),
+        "size": stat.st_size,
+        "mtime_ns": stat.st_mtime_ns,
+        "config": config.to_dict(),
+        "warps": [round(w, 6) for w in warps],
+        "version": CACHE_VERSION,
+    }
+    return hashlib.sha1(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+
+
+def clip_features(path: Path, config: FeatureConfig, warps: Sequence[float]) -> np.ndarray:
+    """Decode one file and return its features under each warp.
+
+    Returns np.ndarray [shape=(len(warps), n_bins, n_frames)], float16 (halves the cache size)
+    """
+    waveform = load_audio(path, trim=True)
+    power = power_spectrogram(pad_or_trim(waveform, config.n_samples), config)
+    stack = [pad_frames(spectrum_to_features(power, config, warp=w), config.n_frames) for w in warps]
+    return np.stack(stack).astype(np.float16)
+
+
+def _cached_clip_features(args: tuple[Path, FeatureConfig, tuple[float, ...], Path | None]) -> np.ndarray | str:
+    path, config, warps, cache_dir = args
+    target = cache_dir / f"{cache_key(path, config, warps)}.npy" if cache_dir else None
+    if target is not None and target.exists():
+        try:
+            return np.load(target)
+        except (OSError, ValueError):
+            pass  # a damaged cache entry is recomputed below
+    try:
+        features = clip_features(path, config, warps)
+    except SERError as e:
+        return f"{path.name}: {e}"
+    if target is not None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(f".{os.getpid()}.tmp.npy")
+        np.save(tmp, features)
+        os.replace(tmp, target)  # atomic: a reader never sees half a file
+    return features
+
+
+def extract_corpus(
+    paths: Sequence[Path],
+    config: FeatureConfig,
+    *,
+    warps: Sequence[float] = (1.0,),
+    cache_dir: Path | None = None,
+    n_jobs: int | None = None,
+    progress: ProgressFn | None = None,
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Features of many files, from the cache where possible, over a process pool.
+
+    Files that cannot be used are left out and reported as messages instead.
+    Returns (features np.ndarray [shape=(n_ok, len(warps), n_bins, n_frames)] float16,
+    mask of usable paths [shape=(len(paths),)] bool, list of error messages)
+    """
+    cache_dir = cache_dir if cache_dir is not None else default_cache_dir()
+    jobs = [(Path(p), config, tuple(warps), cache_dir) for p in paths]
+    n_jobs = n_jobs or min(len(jobs), os.cpu_count() or 1)
+    results: list[np.ndarray | str] = []
+    if n_jobs <= 1 or len(jobs) < 16:
+        iterator = map(_cached_clip_features, jobs)
+        results = _collect(iterator, len(jobs), progress)
+    else:
+        with ProcessPoolExecutor(max_workers=n_jobs) as pool:
+            results = _collect(pool.map(_cached_clip_features, jobs, chunksize=16), len(jobs), progress)
+    errors = [r for r in results if isinstance(r, str)]
+    arrays = [r for r in results if not isinstance(r, str)]
+    shape = (0, len(warps), config.n_bins, config.n_frames)
+    stacked = np.stack(arrays) if arrays else np.zeros(shape, np.float16)
+    return stacked, np.array([not isinstance(r, str) for r in results], dtype=bool), errors
+
+
+def _collect(iterator, total: int, progress: ProgressFn | None) -> list[np.ndarray | str]:
+    results = []
+    for i, result in enumerate(iterator, start=1):
+        results.append(result)
+        if progress is not None:
+            progress(i, total)
+    return results
+
+
+def terminal_progress(label: str) -> ProgressFn | None:
+    """A simple in-place progress line on stderr when it is a terminal, else None."""
+    if not sys.stderr.isatty():
+        return None
+
+    def report(done: int, total: int) -> None:
+        end = "\n" if done == total else ""
+        print(f"\r{label}: {done}/{total} ({100 * done // max(total, 1)}%)", end=end, file=sys.stderr, flush=True)
+
+    return report
+

@@ -1,0 +1,283 @@
+"""Architectures by name, and the model bundle: ``model.keras`` + ``card.json`` in one folder.
+
+A bundle carries everything needed to serve it (label order, feature config,
+normalisation inside the network), so prediction reads nothing from defaults.
+Bundles are written to a temporary folder and renamed into place; the active
+bundle is named in ``models/active.json``, which is replaced atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ser.config import FeatureConfig
+from ser.errors import ModelError
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's start-up chatter off the console
+
+import keras  # noqa: E402  (after the logging setting above)
+from keras import layers  # noqa: E402
+
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models"  # bundled models and active.json
+MODEL_FILE = "model.keras"
+CARD_FILE = "card.json"
+ACTIVE_FILE = "active.json"
+
+
+# --- architectures ------------------------------------------------------------------------------
+
+
+def _normalizer(features: np.ndarray | None, axis: int | None) -> layers.Layer:
+    """A Normalization layer holding the training features' statistics, so the saved model
+    z-scores its own input."""
+    norm = layers.Normalization(axis=axis)
+    if features is not None:
+        norm.adapt(features.astype(np.float32))
+    return norm
+
+
+def build_cnn(n_bins: int, n_frames: int, n_classes: int, features: np.ndarray | None) -> keras.Model:
+    """The default model: a BatchNorm CNN on per-utterance-normalised log-mel, pooled globally so
+    it looks at how the bands move rather than where one speaker's energy sits."""
+    inputs = keras.Input((n_bins, n_frames), name="features")
+    x = layers.Reshape((n_bins, n_frames, 1))(inputs)
+    for width in (24, 48, 96, 96):
+        x = layers.Conv2D(width, 3, padding="same", use_bias=False)(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.ReLU()(x)
+        x = layers.MaxPooling2D(2)(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dropout(0.3)(x)
+    outputs = layers.Dense(n_classes, activation="softmax", name="emotion")(x)
+    return keras.Model(inputs, outputs, name="cnn")
+
+
+def build_seed_mfcc_cnn2d(n_bins: int, n_frames: int, n_classes: int, features: np.ndarray | None) -> keras.Model:
+    """Seed project: two Conv2D+MaxPool blocks, Flatten, Dense 128, Dense 64, on MFCC frames."""
+    inputs = keras.Input((n_bins, n_frames), name="features")
+    x = _normalizer(features, axis=None)(inputs)
+    x = layers.Reshape((n_bins, n_frames, 1))(x)
+    for width in (32, 64):
+        x = layers.Conv2D(width, 3, padding="same", activation="relu")(x)
+        x = layers.MaxPooling2D(2)(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(128, activation="relu")(x)
+    x = layers.Dense(64, activation="relu")(x)
+    outputs = layers.Dense(n_classes, activation="softmax", name="emotion")(x)
+    return keras.Model(inputs, outputs, name="seed_mfcc_cnn2d")
+
+
+def build_seed_mel_conv1d(n_bins: int, n_frames: int, n_classes: int, features: np.ndarray | None) -> keras.Model:
+    """Seed project: four Conv1D+MaxPool+Dropout blocks over time on z-scored mel bands,
+    Flatten, two Dense+Dropout."""
+    inputs = keras.Input((n_bins, n_frames), name="features")
+    x = _normalizer(features, axis=1)(inputs)
+    x = layers.Permute((2, 1))(x)  # (time, mel bands): bands are the channels
+    for width in (64, 128, 128, 256):
+        x = layers.Conv1D(width, 5, padding="same", activation="relu")(x)
+        x = layers.MaxPooling1D(2)(x)
+        x = layers.Dropout(0.2)(x)
+    x = layers.Flatten()(x)
+    for width in (128, 64):
+        x = layers.Dense(width, activation="relu")(x)
+        x = layers.Dropout(0.3)(x)
+    outputs = layers.Dense(n_classes, activation="softmax", name="emotion")(x)
+    return keras.Model(inputs, outputs, name="seed_mel_conv1d")
+
+
+def build_seed_lstm(n_bins: int, n_frames: int, n_classes: int, features: np.ndarray | None) -> keras.Model:
+    """Seed project: LSTM 256 over the 40 time-averaged MFCCs read as a sequence, Dense 128, Dense 64."""
+    inputs = keras.Input((n_bins, n_frames), name="features")
+    x = layers.GlobalAveragePooling1D(data_format="channels_first")(inputs)  # mean over time: (n_bins,)
+    x = _normalizer(None if features is None else features.mean(axis=2), axis=None)(x)
+    x = layers.Reshape((n_bins, 1))(x)
+    x = layers.LSTM(256)(x)
+    x = layers.Dropout(0.2)(x)
+    x = layers.Dense(128, activation="relu")(x)
+    x = layers.Dropout(0.2)(x)
+    x = layers.Dense(64, activation="relu")(x)
+    x = layers.Dropout(0.2)(x)
+    outputs = layers.Dense(n_classes, activation="softmax", name="emotion")(x)
+    return keras.Model(inputs, outputs, name="seed_lstm")
+
+
+@dataclass(frozen=True)
+class Architecture:
+    build: Callable[[int, int, int, np.ndarray | None], keras.Model]  # (n_bins, n_frames, n_classes, train X)
+    features: FeatureConfig  # the features it was designed for
+    augment: bool  # whether training applies voice-changing augmentation
+    description: str
+
+
+ARCHITECTURES: dict[str, Architecture] = {
+    "cnn": Architecture(build_cnn, FeatureConfig(), True, "BatchNorm CNN on per-utterance log-mel, VTLP"),
+    "seed-mfcc-cnn2d": Architecture(
+        build_seed_mfcc_cnn2d,
+        FeatureConfig(kind="mfcc", n_mfcc=40, normalize="none"),
+        False,
+        "seed: 2x Conv2D on MFCC frames",
+    ),
+    "seed-mel-conv1d": Architecture(
+        build_seed_mel_conv1d,
+        FeatureConfig(n_mels=128, normalize="none"),
+        False,
+        "seed: 4x Conv1D on z-scored mel-128",
+    ),
+    "seed-lstm": Architecture(
+        build_seed_lstm,
+        FeatureConfig(kind="mfcc", n_mfcc=40, normalize="none"),
+        False,
+        "seed: LSTM 256 on 40 mean MFCCs",
+    ),
+}
+
+
+def get_architecture(name: str) -> Architecture:
+    if name not in ARCHITECTURES:
+        raise ModelError(f"unknown architecture {name!r}; choose one of {', '.join(ARCHITECTURES)}")
+    return ARCHITECTURES[name]
+
+
+def build_model(
+    name: str, feature_config: FeatureConfig, n_classes: int, features: np.ndarray | None = None
+) -> keras.Model:
+    """Build architecture ``name`` for inputs [shape=(n_bins, n_frames)]; ``features`` [shape=(n, n_bins,
+    n_frames)] are the training features that in-model normalisation layers adapt to."""
+    arch = get_architecture(name)
+    return arch.build(feature_config.n_bins, feature_config.n_frames, n_classes, features)
+
+
+# --- bundles --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Bundle:
+    path: Path
+    model: keras.Model
+    card: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.card["labels"])
+
+    @property
+    def feature_config(self) -> FeatureConfig:
+        return FeatureConfig.from_dict(self.card["feature_config"])
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+def read_card(path: Path) -> dict[str, Any]:
+    """The card of a bundle folder, checked for the fields serving needs."""
+    card_path = Path(path) / CARD_FILE
+    try:
+        card = json.loads(card_path.read_text())
+    except FileNotFoundError as e:
+        raise ModelError(f"{path} is not a model bundle: {CARD_FILE} is missing") from e
+    except (OSError, json.JSONDecodeError) as e:
+        raise ModelError(f"the card of {path} cannot be read ({e}); the bundle is damaged") from e
+    missing = [k for k in ("labels", "feature_config", "architecture") if k not in card]
+    if missing:
+        raise ModelError(f"the card of {path} lacks {', '.join(missing)}; the bundle is incomplete")
+    return card
+
+
+def load_bundle(path: str | Path) -> Bundle:
+    """Load a bundle folder (safe mode: no arbitrary code from the file) and check it against its card."""
+    path = Path(path)
+    if not path.is_dir():
+        raise ModelError(f"model bundle not found: {path}")
+    card = read_card(path)
+    try:
+        model = keras.saving.load_model(path / MODEL_FILE, compile=False, safe_mode=True)
+    except Exception as e:  # Keras raises many types for a damaged or foreign file
+        raise ModelError(f"the model in {path} cannot be loaded ({type(e).__name__}: {e})") from e
+    config = FeatureConfig.from_dict(card["feature_config"])
+    expected = (None, config.n_bins, config.n_frames)
+    if tuple(model.input_shape) != expected or model.output_shape[-1] != len(card["labels"]):
+        raise ModelError(
+            f"the model in {path} takes {model.input_shape} -> {model.output_shape} but its card says "
+            f"{expected} -> {len(card['labels'])} labels; the bundle is inconsistent"
+        )
+    return Bundle(path, model, card)
+
+
+def save_bundle(model: keras.Model, card: dict[str, Any], models_dir: Path, name: str) -> Path:
+    """Write ``models_dir/name`` completely in a temporary folder, then rename it into place."""
+    models_dir.mkdir(parents=True, exist_ok=True)
+    target = models_dir / name
+    if target.exists():
+        raise ModelError(f"a model named {name!r} already exists in {models_dir}")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=models_dir))
+    try:
+        model.save(tmp / MODEL_FILE)
+        (tmp / CARD_FILE).write_text(json.dumps(card, indent=2, sort_keys=False) + "\n")
+        _fsync_dir(tmp)
+        os.rename(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _fsync_dir(models_dir)
+    return target
+
+
+def _fsync_dir(path: Path) -> None:
+    for child in [*path.iterdir(), path] if path.is_dir() else [path]:
+        if child.is_file() or child == path:
+            fd = os.open(child, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+
+def active_name(models_dir: Path = MODELS_DIR) -> str:
+    """The bundle named in ``models_dir/active.json``."""
+    try:
+        return json.loads((models_dir / ACTIVE_FILE).read_text())["model"]
+    except FileNotFoundError as e:
+        raise ModelError(f"no active model: {models_dir / ACTIVE_FILE} is missing") from e
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ModelError(f"{models_dir / ACTIVE_FILE} is damaged ({e})") from e
+
+
+def active_path(models_dir: Path = MODELS_DIR) -> Path:
+    return models_dir / active_name(models_dir)
+
+
+def set_active(name: str, models_dir: Path = MODELS_DIR) -> None:
+    """Point ``active.json`` at an existing, readable bundle; atomic replace, so a crash leaves
+    either the old or the new pointer."""
+    read_card(models_dir / name)
+    tmp = models_dir / f".{ACTIVE_FILE}.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps({"model": name}) + "\n")
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, models_dir / ACTIVE_FILE)
+
+
+def list_bundles(models_dir: Path = MODELS_DIR) -> list[tuple[Path, dict[str, Any] | ModelError]]:
+    """Every bundle folder with its card, or the error that makes it unusable (reported, skipped)."""
+    if not models_dir.is_dir():
+        return []
+    found = []
+    for path in sorted(p for p in models_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        try:
+            found.append((path, read_card(path)))
+        except ModelError as e:
+            found.append((path, e))
+    return found

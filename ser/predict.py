@@ -1,0 +1,133 @@
+"""Serving a bundle: waveform -> emotion probabilities, per clip, per window, or streaming.
+
+Every setting comes from the bundle's card (labels, feature config), never from defaults.
+A ``Predictor`` is read-only after construction and safe to share between threads.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ser.audio import load_audio, to_mono_16k, trim_silence, validate
+from ser.config import AudioConfig
+from ser.errors import AudioContentError
+from ser.features import extract_features, extract_windows
+from ser.model import MODELS_DIR, Bundle, active_path, load_bundle
+
+
+@dataclass(frozen=True)
+class Prediction:
+    label: str  # the most probable emotion
+    probabilities: dict[str, float]  # every label of the model, in the card's order
+    duration_s: float  # length of the audio that was classified
+    n_windows: int  # 1 for a clip that fits the model's window
+
+    @property
+    def confidence(self) -> float:
+        return self.probabilities[self.label]
+
+
+@dataclass(frozen=True)
+class Timeline:
+    starts_s: np.ndarray  # [shape=(n_windows,)] start of each window
+    window_s: float  # length of each window
+    probabilities: np.ndarray  # [shape=(n_windows, n_labels)]
+    labels: list[str]
+
+    @property
+    def winners(self) -> list[str]:
+        return [self.labels[i] for i in self.probabilities.argmax(axis=1)]
+
+
+class Predictor:
+    """Classify waveforms with one bundle. Build it once (``from_path``) and reuse it."""
+
+    def __init__(self, bundle: Bundle, audio_config: AudioConfig = AudioConfig()) -> None:
+        self.bundle = bundle
+        self.labels = bundle.labels
+        self.feature_config = bundle.feature_config
+        self.audio_config = audio_config
+        self._lock = threading.Lock()  # Keras models are not documented as thread-safe for calls
+
+    @classmethod
+    def from_path(cls, path: str | Path | None = None, models_dir: Path = MODELS_DIR) -> Predictor:
+        """The bundle at ``path``, or the active one named in ``models_dir/active.json``."""
+        return cls(load_bundle(Path(path) if path else active_path(models_dir)))
+
+    def probabilities(self, features: np.ndarray) -> np.ndarray:
+        """Features [shape=(n, n_bins, n_frames)] -> probabilities [shape=(n, n_labels)]"""
+        with self._lock:
+            return np.asarray(self.bundle.model(features.astype(np.float32), training=False))
+
+    def predict(self, waveform: np.ndarray) -> Prediction:
+        """Classify a 16 kHz mono waveform (validated, silence trimmed); a clip longer than the
+        window is the mean of its windows' probabilities."""
+        waveform = trim_silence(validate(waveform, config=self.audio_config), top_db=self.audio_config.trim_top_db)
+        if len(waveform) <= self.feature_config.n_samples:
+            probs = self.probabilities(extract_features(waveform, self.feature_config)[None])[0]
+            n_windows = 1
+        else:
+            features, _ = extract_windows(waveform, self.feature_config)
+            probs = self.probabilities(features).mean(axis=0)
+            n_windows = len(features)
+        return self._prediction(probs, len(waveform) / self.feature_config.sample_rate, n_windows)
+
+    def predict_file(self, source) -> Prediction:
+        """Decode any supported file, path, bytes or file object, then classify it."""
+        return self.predict(load_audio(source, config=self.audio_config))
+
+    def timeline(self, waveform: np.ndarray) -> Timeline:
+        """Per-window probabilities over a clip (one window when it fits the model's window)."""
+        waveform = validate(waveform, config=self.audio_config)
+        features, starts_s = extract_windows(waveform, self.feature_config)
+        return Timeline(starts_s, self.feature_config.window_s, self.probabilities(features), self.labels)
+
+    def _prediction(self, probs: np.ndarray, duration_s: float, n_windows: int) -> Prediction:
+        label = self.labels[int(np.argmax(probs))]
+        return Prediction(label, {k: float(p) for k, p in zip(self.labels, probs, strict=True)}, duration_s, n_windows)
+
+
+class StreamClassifier:
+    """A thread-safe ring buffer of the latest audio, classified on demand.
+
+    Audio frames arrive on another thread (e.g. a WebRTC callback) through ``push``; the page
+    polls ``latest`` on its own schedule. No Streamlit call happens here.
+    """
+
+    def __init__(self, predictor: Predictor, *, min_s: float = 1.0) -> None:
+        self.predictor = predictor
+        self.capacity = predictor.feature_config.n_samples  # the model's window, e.g. 3 s
+        self.min_samples = int(min_s * predictor.feature_config.sample_rate)
+        self._buffer = np.zeros(self.capacity, dtype=np.float32)
+        self._filled = 0
+        self._lock = threading.Lock()
+
+    def push(self, frames: np.ndarray, sample_rate: int) -> None:
+        """Append raw frames [shape=(n,) or (n, channels)] at any rate."""
+        chunk = to_mono_16k(frames, sample_rate)[-self.capacity :]
+        with self._lock:
+            self._buffer = np.roll(self._buffer, -len(chunk))
+            self._buffer[-len(chunk) :] = chunk
+            self._filled = min(self.capacity, self._filled + len(chunk))
+
+    def level_dbfs(self, last_s: float = 0.1) -> float:
+        """RMS level of the most recent audio, dBFS (-120 when nothing has arrived)."""
+        n = int(last_s * self.predictor.feature_config.sample_rate)
+        with self._lock:
+            recent = self._buffer[-n:] if self._filled else np.zeros(1, np.float32)
+        return float(20 * np.log10(np.sqrt(np.mean(recent**2)) + 1e-6))
+
+    def latest(self) -> Prediction | None:
+        """Classify the buffered audio; None until ``min_s`` has arrived or while it is silent."""
+        with self._lock:
+            if self._filled < self.min_samples:
+                return None
+            waveform = self._buffer[-self._filled :].copy()
+        try:
+            return self.predictor.predict(waveform)
+        except AudioContentError:  # silence or too little speech in the window: nothing to show yet
+            return None

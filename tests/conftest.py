@@ -1,0 +1,39 @@
+"""Shared fixtures: a seeded rng, synthetic speech-like waveforms, corpus paths."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TESS_DIR = ROOT.parent / "shared" / "data" / "tess"
+DEMO_DIR = ROOT / "assets" / "demo_corpus"
+
+requires_tess = pytest.mark.skipif(
+    not TESS_DIR.is_dir(), reason=f"real TESS not found at {TESS_DIR} (../shared is absent on this machine)"
+)
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(1234)
+
+
+def voiced(duration_s: float, sr: int = 16_000, f0: float = 180.0, seed: int = 0) -> np.ndarray:
+    """A vowel-like harmonic tone with vibrato and an amplitude envelope, float32 in [-1, 1]."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(duration_s * sr)) / sr
+    pitch = f0 * (1 + 0.05 * np.sin(2 * np.pi * 4 * t))
+    phase = 2 * np.pi * np.cumsum(pitch) / sr
+    wave = sum(np.sin(k * phase) / k for k in range(1, 8))
+    envelope = np.sin(np.pi * t / t[-1]) ** 0.5 if len(t) > 1 else np.ones_like(t)
+    wave = wave * envelope + 0.01 * rng.standard_normal(len(t))
+    return (0.5 * wave / np.max(np.abs(wave))).astype(np.float32)
+
+
+@pytest.fixture
+def speech_like() -> np.ndarray:
+    """Two seconds of a synthetic voiced sound at 16 kHz."""
+    return voiced(2.0)
