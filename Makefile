@@ -27,4 +27,6 @@ test: lint
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
-	$(PY) bench/run_all.py
+	$(PY) bench/latency.py
+	$(PY) bench/train_time.py
+	$(PY) bench/accuracy.py

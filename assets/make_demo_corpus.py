@@ -93,9 +93,7 @@ class Clip:
 
 def plan_clips() -> list[Clip]:
     """All (speaker, emotion, word) combinations, in a fixed order."""
-    return [
-        Clip(spk, voice, word, emo) for spk, voice in SPEAKERS.items() for emo in EMOTIONS for word in WORDS
-    ]
+    return [Clip(spk, voice, word, emo) for spk, voice in SPEAKERS.items() for emo in EMOTIONS for word in WORDS]
 
 
 def clip_rng(clip: Clip) -> np.random.Generator:

@@ -112,12 +112,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from ser.datasets import discover
-    from ser.train import evaluate_bundle
     from ser.features import terminal_progress
     from ser.model import load_bundle
+    from ser.train import evaluate_bundle
 
+    manifest = discover(args.data)
     bundle = load_bundle(args.model) if args.model else _active_bundle()
-    report = evaluate_bundle(bundle, discover(args.data), progress=terminal_progress("features"))
+    report = evaluate_bundle(bundle, manifest, progress=terminal_progress("features"))
     if args.json:
         print(json.dumps(report))
     else:

@@ -34,8 +34,8 @@ class FeatureConfig:
     kind: str = "logmel"  # "logmel" or "mfcc"
     sample_rate: int = SAMPLE_RATE  # Hz of the waveforms fed in
     n_fft: int = 512  # 32 ms analysis window
-    hop_length: int = 160  # 10 ms between frames
-    n_mels: int = 64  # mel bands
+    hop_length: int = 320  # 20 ms between frames: prosody, not phonetic detail, carries emotion
+    n_mels: int = 40  # mel bands
     n_mfcc: int = 40  # cepstral coefficients when kind == "mfcc"
     fmin: float = 50.0  # Hz, lowest mel band edge
     fmax: float = 8000.0  # Hz, highest mel band edge (Nyquist at 16 kHz)
@@ -51,11 +51,11 @@ class FeatureConfig:
 
     @property
     def n_samples(self) -> int:
-        return int(round(self.window_s * self.sample_rate))  # 48,000 samples by default
+        return round(self.window_s * self.sample_rate)  # 48,000 samples by default
 
     @property
     def n_frames(self) -> int:
-        return 1 + self.n_samples // self.hop_length  # 301 frames by default
+        return 1 + self.n_samples // self.hop_length  # 151 frames by default
 
     @property
     def n_bins(self) -> int:
@@ -79,7 +79,9 @@ class TrainConfig:
     patience: int = 8  # epochs without validation improvement before stopping
     val_fraction: float = 0.15  # share of the training clips held out for early stopping
     seed: int = 0  # one seed for splits, initialisation and augmentation
-    augment: bool = True  # voice-changing augmentation for the architectures that use it
+    augment: bool = True  # voice-changing augmentation (VTLP) for the architectures that use it
+    mixup_alpha: float = 0.2  # Beta(a, a) mixing of clip pairs and their labels; 0 turns it off
+    average_momentum: float = 0.99  # weights are scored and kept as this moving average; 0: raw weights
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

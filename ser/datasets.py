@@ -35,9 +35,9 @@ from typing import Any
 from ser.config import ALL_EMOTIONS
 from ser.errors import DatasetError
 
-AUDIO_EXTENSIONS = frozenset(
-    {".wav", ".flac", ".ogg", ".mp3", ".m4a", ".aac", ".webm", ".opus", ".aiff", ".aif"}
-)
+SOUNDFILE_EXTENSIONS = (".wav", ".flac", ".ogg", ".aiff", ".aif")  # decoded with soundfile
+PYAV_EXTENSIONS = (".mp3", ".m4a", ".aac", ".webm", ".opus")  # decoded with PyAV
+AUDIO_EXTENSIONS = frozenset(SOUNDFILE_EXTENSIONS + PYAV_EXTENSIONS)
 LAYOUTS = ("TESS", "RAVDESS", "CREMA-D", "SAVEE", "CSV")
 SPLIT_KINDS = ("speaker", "random", "words", "none")
 N_EXAMPLES = 5  # unmatched paths quoted in errors and summaries
@@ -140,7 +140,9 @@ class Manifest:
         return dict(sorted(Counter((clip.speaker, clip.emotion) for clip in self.clips).items()))
 
     def filter(
-        self, emotions: Iterable[str] | None = None, speakers: Iterable[str] | None = None
+        self,
+        emotions: Iterable[str] | None = None,
+        speakers: Iterable[str] | None = None,
     ) -> Manifest:
         """The clips with one of ``emotions`` (synonyms accepted) and one of ``speakers``."""
         keep_emotions = None if emotions is None else {canonical_emotion(e) for e in emotions}
@@ -156,7 +158,7 @@ class Manifest:
     def summary(self) -> dict[str, Any]:
         """A JSON-ready description of the data, for model cards and the explore page."""
         per_emotion = Counter(clip.emotion for clip in self.clips)
-        base = self.root.parent if self.root.is_file() else self.root
+        base = self.root.parent if self.root.suffix.lower() == ".csv" else self.root
         return {
             "root": str(self.root),
             "corpora": self.corpora,
@@ -378,7 +380,7 @@ def _csv_row_clip(csv_path: Path, line: int, row: dict[str | None, Any]) -> Clip
     except DatasetError as error:
         raise DatasetError(f"{csv_path} line {line}: {error}") from error
     path = Path(cells["path"].replace("\\", "/")).expanduser()  # CSVs written on Windows
-    path = path if path.is_absolute() else csv_path.parent / path
+    path = Path(os.path.normpath(path if path.is_absolute() else csv_path.parent / path))
     speaker = cells.get("speaker") or UNKNOWN_SPEAKER
     return Clip(path, "csv", speaker, cells.get("text", ""), emotion)
 
@@ -454,7 +456,11 @@ def split_speakers(
 
 
 def split_random(
-    manifest: Manifest, *, test_fraction: float = 0.2, val_fraction: float = 0.15, seed: int = 0
+    manifest: Manifest,
+    *,
+    test_fraction: float = 0.2,
+    val_fraction: float = 0.15,
+    seed: int = 0,
 ) -> Split:
     """A random test set stratified by emotion; the same speakers and words are on both sides."""
     _check_fraction("test_fraction", test_fraction, allow_zero=False)
@@ -462,14 +468,18 @@ def split_random(
     rng = random.Random(seed)
     train_side, test = _stratified_take(manifest.clips, test_fraction, rng)
     if not test or not train_side:
-        raise DatasetError(f"too few clips ({len(manifest)}) for a random split with test share {test_fraction}")
+        raise DatasetError(f"too few clips ({len(manifest)}) to hold out test_fraction {test_fraction}")
     train, val = _stratified_take(train_side, val_fraction, rng)
     description = f"random, speaker-dependent: {test_fraction:.0%} of the clips per emotion held out for test"
     return Split(train, val, test, "random", description)
 
 
 def split_words(
-    manifest: Manifest, *, test_fraction: float = 0.2, val_fraction: float = 0.15, seed: int = 0
+    manifest: Manifest,
+    *,
+    test_fraction: float = 0.2,
+    val_fraction: float = 0.15,
+    seed: int = 0,
 ) -> Split:
     """Hold out whole words or sentences: no text is in more than one of train, val and test."""
     _check_fraction("test_fraction", test_fraction, allow_zero=False)
@@ -478,14 +488,15 @@ def split_words(
     if untexted:
         raise DatasetError(
             f"a word split needs the word or sentence of every clip; {len(untexted)} have none, "
-            f"e.g. {untexted[0]}"
+            f"e.g. {untexted[0]}; add a text column to the CSV or use another split kind"
         )
     texts = sorted({clip.text for clip in manifest.clips})
     random.Random(seed).shuffle(texts)
     n_test = _n_take(len(texts), test_fraction)
     n_val = _n_take(len(texts) - n_test, val_fraction)
     if n_test == 0 or len(texts) - n_test - n_val < 1 or (val_fraction > 0 and n_val == 0):
-        raise DatasetError(f"a word split needs at least 3 different words or sentences, the data has {texts}")
+        needed = 3 if val_fraction > 0 else 2
+        raise DatasetError(f"a word split needs {needed} or more different words or sentences, not {texts}")
     test_texts, val_texts = set(texts[:n_test]), set(texts[n_test : n_test + n_val])
     test = sorted(clip for clip in manifest.clips if clip.text in test_texts)
     val = sorted(clip for clip in manifest.clips if clip.text in val_texts)

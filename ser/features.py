@@ -118,7 +118,7 @@ def window_starts(n_samples: int, config: FeatureConfig) -> np.ndarray:
     the last window ending at the clip's end. Returns np.ndarray [shape=(n_windows,)], int"""
     if n_samples <= config.n_samples:
         return np.zeros(1, dtype=int)
-    hop = int(round(config.hop_s * config.sample_rate))
+    hop = round(config.hop_s * config.sample_rate)
     starts = np.arange(0, n_samples - config.n_samples + 1, hop)
     if starts[-1] + config.n_samples < n_samples:
         starts = np.append(starts, n_samples - config.n_samples)
@@ -240,4 +240,3 @@ def terminal_progress(label: str) -> ProgressFn | None:
         print(f"\r{label}: {done}/{total} ({100 * done // max(total, 1)}%)", end=end, file=sys.stderr, flush=True)
 
     return report
-

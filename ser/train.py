@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import keras
 import numpy as np
 
 from ser import __version__
@@ -28,8 +29,6 @@ from ser.datasets import Clip, Manifest, Split, make_splits
 from ser.errors import TrainingError
 from ser.features import extract_corpus
 from ser.model import MODELS_DIR, Bundle, build_model, get_architecture, save_bundle
-
-import keras  # noqa: E402, I001  (ser.model sets TensorFlow's log level first)
 
 # Vocal-tract-length perturbation factors used as augmentation: +-20 % in frequency,
 # about the gap between an older and a younger adult voice.
@@ -73,7 +72,9 @@ def prepare(
     """Features for clips whose emotion is in ``labels``; files that fail to decode are reported."""
     usable = [c for c in clips if c.emotion in labels]
     warps = WARPS if augment else (1.0,)
-    X, ok, errors = extract_corpus([c.path for c in usable], config, warps=warps, cache_dir=cache_dir, progress=progress)
+    X, ok, errors = extract_corpus(
+        [c.path for c in usable], config, warps=warps, cache_dir=cache_dir, progress=progress
+    )
     kept = [c for c, good in zip(usable, ok, strict=True) if good]
     y = np.array([labels.index(c.emotion) for c in kept], dtype=np.int64)
     return Features(X, y, kept, errors)
@@ -86,6 +87,7 @@ class AugmentedBatches(keras.utils.PyDataset):
         super().__init__()
         self.data, self.n_classes, self.batch_size = data, n_classes, config.batch_size
         self.augment = augment and data.X.shape[1] > 1
+        self.mixup_alpha = config.mixup_alpha if augment else 0.0
         self.rng = np.random.default_rng(config.seed)
         self.on_epoch_end()
 
@@ -101,12 +103,62 @@ class AugmentedBatches(keras.utils.PyDataset):
         rows = self.order[index * self.batch_size : (index + 1) * self.batch_size]
         X = self.data.X[rows, self.warp[rows]].astype(np.float32)
         Y = np.eye(self.n_classes, dtype=np.float32)[self.data.y[rows]]
+        if self.mixup_alpha > 0:
+            # Mixup: blends of two clips with blended labels, so no single voice's detail is memorised.
+            lam = self.rng.beta(self.mixup_alpha, self.mixup_alpha, len(rows)).astype(np.float32)
+            partner = self.rng.permutation(len(rows))
+            X = lam[:, None, None] * X + (1 - lam[:, None, None]) * X[partner]
+            Y = lam[:, None] * Y + (1 - lam[:, None]) * Y[partner]
         return X, Y
 
 
 def center_view(data: Features) -> np.ndarray:
     """The unwarped features. Returns np.ndarray [shape=(n, n_bins, n_frames)] float32"""
     return data.X[:, data.X.shape[1] // 2].astype(np.float32)
+
+
+class AveragedEarlyStopping(keras.callbacks.Callback):
+    """Early stopping on the validation loss of an exponential moving average of the weights.
+
+    The average is steadier across speakers than any one epoch's weights; each epoch it is
+    scored on the validation features, and the best-scoring average is restored at the end.
+    With ``momentum`` 0 this is plain early stopping with the best epoch's weights restored.
+    """
+
+    def __init__(self, X_val: np.ndarray, y_val: np.ndarray, *, momentum: float, patience: int) -> None:
+        super().__init__()
+        self.X_val, self.y_val, self.momentum, self.patience = X_val, y_val, momentum, patience
+
+    def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
+        self.average = [w.copy() for w in self.model.get_weights()]
+        self.n_updates = 0
+        self.best_loss, self.best_epoch, self.best_weights = math.inf, 0, self.average
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, float] | None = None) -> None:
+        if self.momentum > 0:
+            self.n_updates += 1
+            # Warm-up as in tf.train.ExponentialMovingAverage: early steps weigh more, so the
+            # average does not drag the random initial weights along on a small corpus.
+            m = min(self.momentum, (1 + self.n_updates) / (10 + self.n_updates))
+            self.average = [m * a + (1 - m) * w for a, w in zip(self.average, self.model.get_weights(), strict=True)]
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        current = self.model.get_weights()
+        scored = self.average if self.momentum > 0 else current
+        self.model.set_weights(scored)
+        probs = predict_proba(self.model, self.X_val)
+        self.model.set_weights(current)
+        picked = probs[np.arange(len(self.y_val)), self.y_val]
+        loss = float(-np.mean(np.log(np.clip(picked, 1e-7, 1.0))))
+        if logs is not None:
+            logs.update(val_loss=loss, val_accuracy=float(np.mean(probs.argmax(axis=1) == self.y_val)))
+        if loss < self.best_loss:
+            self.best_loss, self.best_epoch, self.best_weights = loss, epoch, [w.copy() for w in scored]
+        elif epoch - self.best_epoch >= self.patience:
+            self.model.stop_training = True
+
+    def on_train_end(self, logs: dict[str, float] | None = None) -> None:
+        self.model.set_weights(self.best_weights)
 
 
 class _Report(keras.callbacks.Callback):
@@ -175,15 +227,13 @@ def fit(
             metrics=["accuracy"],
         )
     report = _Report(on_epoch, should_stop, config.epochs)
-    stop = keras.callbacks.EarlyStopping(
-        monitor="val_loss", patience=config.patience, restore_best_weights=True
+    stopper = AveragedEarlyStopping(
+        center_view(val_data), val_data.y, momentum=config.average_momentum, patience=config.patience
     )
-    val_y = np.eye(len(labels), dtype=np.float32)[val_data.y]
     model.fit(
         AugmentedBatches(train_data, len(labels), config, augment=augment),
-        validation_data=(center_view(val_data), val_y),
         epochs=config.epochs,
-        callbacks=[stop, report],
+        callbacks=[stopper, report],  # the stopper first: it adds the validation scores to the logs
         verbose=0,
     )
     return model, report.history
@@ -203,14 +253,12 @@ def compute_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
     index = list(range(len(labels)))
-    precision, recall, f1, support = precision_recall_fscore_support(
-        y_true, y_pred, labels=index, zero_division=0
-    )
+    precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=index, zero_division=0)
     present = support > 0
     return {
         "accuracy": float(np.mean(y_true == y_pred)) if len(y_true) else math.nan,
         "macro_f1": float(np.mean(f1[present])) if present.any() else math.nan,
-        "n_clips": int(len(y_true)),
+        "n_clips": len(y_true),
         "labels": list(labels),
         "per_class": {
             label: {
@@ -320,6 +368,8 @@ def make_card(
         "train_config": config.to_dict(),
         "data": {
             **manifest.summary(),
+            "root": manifest.root.name,  # no local absolute paths in a card that may be shared
+            "clips_per_speaker": dict(sorted(Counter(c.speaker for c in manifest.clips).items())),
             "split": split_kind,
             "trained_on": fold.split.description,
             "n_train": fold.n_train,
@@ -330,7 +380,7 @@ def make_card(
         "evaluation": evaluation,
         "train_time_s": round(train_time_s, 1),
         "versions": library_versions(),
-        "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "command": command,
     }
 
@@ -366,15 +416,16 @@ def train(
     feature_config = feature_config or get_architecture(config.arch).features
     labels = model_labels(manifest)
     run = dict(cache_dir=cache_dir, on_epoch=on_epoch, should_stop=should_stop, progress=progress, strategy=strategy)
-    folds = [
-        run_fold(s, labels, feature_config, config, **run) for s in make_splits(manifest, split, seed=config.seed)
-    ]
+    folds = [run_fold(s, labels, feature_config, config, **run) for s in make_splits(manifest, split, seed=config.seed)]
     if should_stop is not None and should_stop():
         raise TrainingError("training was stopped before it finished; the active model is unchanged")
     evaluation = {split: summarise_folds(folds)} if split != "none" else {}
     for protocol in evaluate_protocols:
         if protocol != split:
-            extra = [run_fold(s, labels, feature_config, config, **run) for s in make_splits(manifest, protocol, seed=config.seed)]
+            extra = [
+                run_fold(s, labels, feature_config, config, **run)
+                for s in make_splits(manifest, protocol, seed=config.seed)
+            ]
             evaluation[protocol] = summarise_folds(extra)
     card = make_card(
         arch=config.arch, labels=labels, feature_config=feature_config, config=config, manifest=manifest,

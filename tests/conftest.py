@@ -28,7 +28,7 @@ def voiced(duration_s: float, sr: int = 16_000, f0: float = 180.0, seed: int = 0
     pitch = f0 * (1 + 0.05 * np.sin(2 * np.pi * 4 * t))
     phase = 2 * np.pi * np.cumsum(pitch) / sr
     wave = sum(np.sin(k * phase) / k for k in range(1, 8))
-    envelope = np.sin(np.pi * t / t[-1]) ** 0.5 if len(t) > 1 else np.ones_like(t)
+    envelope = np.clip(np.sin(np.pi * t / t[-1]), 0, None) ** 0.5 if len(t) > 1 else np.ones_like(t)
     wave = wave * envelope + 0.01 * rng.standard_normal(len(t))
     return (0.5 * wave / np.max(np.abs(wave))).astype(np.float32)
 
@@ -37,3 +37,45 @@ def voiced(duration_s: float, sr: int = 16_000, f0: float = 180.0, seed: int = 0
 def speech_like() -> np.ndarray:
     """Two seconds of a synthetic voiced sound at 16 kHz."""
     return voiced(2.0)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_feature_cache(tmp_path_factory):
+    """Tests never read or fill the user's feature cache."""
+    import os
+
+    old = os.environ.get("SER_CACHE_DIR")
+    os.environ["SER_CACHE_DIR"] = str(tmp_path_factory.mktemp("feature-cache"))
+    yield
+    if old is None:
+        os.environ.pop("SER_CACHE_DIR", None)
+    else:
+        os.environ["SER_CACHE_DIR"] = old
+
+
+def tiny_manifest(n_words: int = 4, speakers: tuple[str, ...] = ("EF1", "EM1")):
+    """A few demo-corpus words from two speakers in all seven emotions."""
+    from ser.datasets import Manifest, discover
+
+    demo = discover(DEMO_DIR)
+    words = sorted({c.text for c in demo.clips})[:n_words]
+    clips = [c for c in demo.clips if c.speaker in speakers and c.text in words]
+    return Manifest(clips=clips, root=DEMO_DIR, unmatched=[])
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tmp_path_factory):
+    """A real model trained for two epochs on a tiny slice of the demo corpus (shared by the tests)."""
+    from ser.config import TrainConfig
+    from ser.train import train
+
+    models_dir = tmp_path_factory.mktemp("models")
+    path, _card = train(
+        tiny_manifest(),
+        split="speaker",
+        config=TrainConfig(epochs=2, batch_size=16),
+        models_dir=models_dir,
+        name="tiny",
+        command="pytest tiny_bundle",
+    )
+    return path

@@ -1,0 +1,84 @@
+"""End-to-end prediction latency and memory, with the model already loaded.
+
+A 2 s clip (a real TESS clip when ../shared is present, else a demo-corpus clip padded to 2 s)
+is decoded from its file bytes, turned into features and classified, N times.
+Also: bundle load time (TensorFlow already imported) and peak memory (RSS) of the process.
+
+    .venv/bin/python bench/latency.py [--runs 200] [--loads 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import resource
+import statistics
+import time
+
+import numpy as np
+import soundfile as sf
+from common import ROOT, TESS_DIR, emit
+
+from ser.audio import load_audio
+from ser.model import active_path, load_bundle
+from ser.predict import Predictor
+
+
+def two_second_clip() -> bytes:
+    """WAV bytes of 2 s of speech at the corpus' own rate."""
+    tess = sorted(TESS_DIR.rglob("*_back_angry.*")) if TESS_DIR.is_dir() else []
+    path = tess[0] if tess else sorted((ROOT / "assets" / "demo_corpus").rglob("*.ogg"))[0]
+    waveform, sr = sf.read(path, dtype="float32")
+    n = 2 * sr
+    waveform = np.pad(waveform, (0, max(0, n - len(waveform))))[:n]
+    buffer = io.BytesIO()
+    sf.write(buffer, waveform, sr, format="WAV")
+    return buffer.getvalue()
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--loads", type=int, default=5)
+    args = parser.parse_args()
+
+    load_s = []
+    for _ in range(args.loads):
+        start = time.perf_counter()
+        bundle = load_bundle(active_path())
+        load_s.append(time.perf_counter() - start)
+    predictor = Predictor(bundle)
+    data = two_second_clip()
+    for _ in range(5):  # warm-up: first calls trace the graph
+        predictor.predict(load_audio(data))
+    stages: dict[str, list[float]] = {"decode_s": [], "predict_s": [], "total_s": []}
+    for _ in range(args.runs):
+        t0 = time.perf_counter()
+        waveform = load_audio(data)
+        t1 = time.perf_counter()
+        predictor.predict(waveform)
+        t2 = time.perf_counter()
+        stages["decode_s"].append(t1 - t0)
+        stages["predict_s"].append(t2 - t1)
+        stages["total_s"].append(t2 - t0)
+    emit(
+        "latency",
+        {
+            "model": bundle.name,
+            "clip_s": 2.0,
+            "runs": args.runs,
+            **{f"{k}_median": statistics.median(v) for k, v in stages.items()},
+            **{f"{k}_p95": percentile(v, 95) for k, v in stages.items()},
+            "load_s_median": statistics.median(load_s),
+            "load_runs": args.loads,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()

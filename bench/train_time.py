@@ -1,0 +1,68 @@
+"""Training time of the default cnn on all of TESS: cold (empty feature cache) and warm.
+
+Each run is a separate process (`python -m ser train DATA --split none`), timed from outside, with
+its peak memory (RSS of the child). Cold runs use a fresh cache folder; warm runs reuse it.
+
+    .venv/bin/python bench/train_time.py [--repeats 3] [--epochs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import ROOT, TESS_DIR, emit
+
+
+def run(cache: Path, out: Path, epochs: int | None) -> tuple[float, float]:
+    env = {**os.environ, "SER_CACHE_DIR": str(cache)}
+    command = [sys.executable, "-m", "ser", "train", str(TESS_DIR), "--split", "none", "--out", str(out)]
+    if epochs:
+        command += ["--epochs", str(epochs)]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.perf_counter()
+    subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True)
+    elapsed = time.perf_counter() - start
+    peak = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
+    return elapsed, peak
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=None)
+    args = parser.parse_args()
+    if not TESS_DIR.is_dir():
+        sys.exit(f"TESS not found at {TESS_DIR}; set SER_DATA_DIR")
+    cold, warm, peaks = [], [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(args.repeats):
+            cache = Path(tmp) / f"cache{i}"
+            for times in (cold, warm):  # the first run fills the cache, the second reads it
+                elapsed, peak = run(cache, Path(tmp) / f"models{i}", args.epochs)
+                times.append(elapsed)
+                peaks.append(peak)
+    emit(
+        "train_time",
+        {
+            "data": "TESS (../shared/data/tess)",
+            "repeats": args.repeats,
+            "cold_s": cold,
+            "warm_s": warm,
+            "cold_s_median": statistics.median(cold),
+            "warm_s_median": statistics.median(warm),
+            "warm_over_cold": statistics.median(warm) / statistics.median(cold),
+            "peak_rss_mb_max": max(peaks),
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()

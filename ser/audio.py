@@ -1,0 +1,431 @@
+"""Decode anything -> mono float32 at one sample rate; validate; trim.
+
+``load_audio`` is the one door audio comes in through. A path, bytes or a binary file
+object (a Streamlit ``UploadedFile``) in any supported format, at any rate and channel
+count, comes out as a validated mono float32 waveform at 16 kHz.
+
+Two decoders, no system ffmpeg:
+
+- soundfile (libsndfile) first: wav (8/16/24/32-bit PCM, float, u-law, a-law), flac,
+  ogg (vorbis, opus), aiff and mp3. It detects the format from the header, so an AIFF
+  file named ``.wav`` (as TESS ships one) reads fine.
+- PyAV (the ffmpeg libraries bundled in its wheel) for what soundfile cannot open:
+  m4a/mp4 (aac, alac), webm/mkv (opus, vorbis), adts aac, and the rest of ffmpeg's formats.
+
+Every decoder error is re-raised as ``AudioDecodeError`` and every unusable result as
+``AudioContentError``, both with a message meant for the person who supplied the file.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import av
+import librosa
+import numpy as np
+import soundfile as sf
+import soxr
+
+from ser.config import SAMPLE_RATE, AudioConfig
+from ser.errors import AudioContentError, AudioDecodeError
+
+BLOCK_SAMPLES = 1 << 18  # samples (frames x channels) soundfile decodes at once: 1 MB of float32
+RESAMPLE_QUALITY = "HQ"  # soxr's high quality, the same filter as librosa's default "soxr_hq"
+SUPPORTED_FORMATS = "wav, flac, ogg, mp3, m4a, aac, webm, opus, aiff"
+MAX_CHANNELS = 64  # more "channels" than this in a raw array means it was passed as (channels, n)
+
+# What soundfile and PyAV raise for input they cannot read (LibsndfileError is a RuntimeError;
+# some FFmpegErrors are also ValueError/OSError/EOFError).
+_DECODER_ERRORS = (RuntimeError, ValueError, OSError, EOFError, av.FFmpegError)
+
+DEFAULTS = AudioConfig()  # frozen, so one instance serves as every default
+
+AudioSource = str | os.PathLike | bytes | bytearray | memoryview | BinaryIO
+
+
+def load_audio(source: AudioSource, *, config: AudioConfig = DEFAULTS, trim: bool = False) -> np.ndarray:
+    """Decode any supported audio into a validated mono waveform at ``config.sample_rate``.
+
+    Parameters
+    ----------
+    source : a path (str or Path), the file's bytes, or a binary file object (BytesIO, an
+        open file, a Streamlit UploadedFile; read from its start, left open)
+    config : the sample rate, the accepted durations and the silence threshold
+    trim : cut leading and trailing silence (``config.trim_top_db`` below the peak)
+
+    Channels are averaged to mono; any rate is resampled with soxr (tested from 8 to 96 kHz).
+    Long recordings are decoded and resampled block by block, so memory stays near the size
+    of the output (4 bytes per sample at 16 kHz, 230 MB for an hour) plus one block: the whole
+    file is never held at its native rate and channel count. Recordings longer than
+    ``config.max_duration_s`` are refused, from the header's length when it has one.
+
+    Returns np.ndarray [shape=(n_samples,)], float32
+
+    Raises AudioDecodeError (empty, truncated, not audio) or AudioContentError (too long,
+    too short, silent, non-finite).
+    """
+    src, subject = _open_source(source)
+    waveform = validate(_decode(src, subject, config), config=config)
+    if not trim:
+        return waveform
+    trimmed = trim_silence(waveform, top_db=config.trim_top_db)
+    if len(trimmed) < config.min_duration_s * config.sample_rate:
+        raise AudioContentError(
+            f"after trimming silence only {len(trimmed) / config.sample_rate:.2f} s of sound is left; "
+            f"at least {config.min_duration_s:.2f} s of speech is needed"
+        )
+    return trimmed
+
+
+def validate(waveform: np.ndarray, *, config: AudioConfig = DEFAULTS) -> np.ndarray:
+    """Check that a mono waveform at ``config.sample_rate`` is usable for classification.
+
+    Returns the waveform as np.ndarray [shape=(n_samples,)], float32, when it is: not empty,
+    finite, between ``min_duration_s`` and ``max_duration_s`` long, with a peak at or above
+    ``silence_dbfs`` once any constant (DC) offset is removed. Raises AudioContentError otherwise,
+    and ValueError for an array that is not 1-D (a bug in the caller, not in the audio).
+    """
+    waveform = np.asarray(waveform, dtype=np.float32)
+    if waveform.ndim != 1:
+        raise ValueError(f"validate expects a mono waveform of shape (n,), not {waveform.shape}")
+    if len(waveform) == 0:
+        raise AudioContentError("the clip is empty (0 samples); record or upload a clip with speech in it")
+    # One float64 sum is finite exactly when every sample is, without a boolean copy of the clip.
+    if not np.isfinite(np.sum(waveform, dtype=np.float64)):
+        n_bad = int(np.count_nonzero(~np.isfinite(waveform)))
+        raise AudioContentError(
+            f"the clip has {n_bad} non-finite samples (NaN or infinity), so the file is damaged; "
+            "export or record it again"
+        )
+    _check_duration(len(waveform) / config.sample_rate, config)
+    _check_loudness(waveform, config)
+    return waveform
+
+
+def trim_silence(waveform: np.ndarray, *, top_db: float = AudioConfig.trim_top_db) -> np.ndarray:
+    """Cut the leading and trailing parts quieter than ``top_db`` below the peak.
+
+    Returns np.ndarray [shape=(n_kept,)], float32 (empty when the whole clip is that quiet)
+    """
+    trimmed, _ = librosa.effects.trim(np.asarray(waveform, dtype=np.float32), top_db=top_db)
+    return trimmed
+
+
+def resample(waveform: np.ndarray, orig_sr: int, target_sr: int = SAMPLE_RATE) -> np.ndarray:
+    """Resample with soxr (high quality); the input is returned as float32 when the rates match.
+
+    waveform : np.ndarray [shape=(n,) or (n, channels)]
+
+    Returns np.ndarray [shape=(round(n * target_sr / orig_sr),) or (..., channels)], float32
+    """
+    if orig_sr <= 0 or target_sr <= 0:
+        raise ValueError(f"sample rates must be positive, not {orig_sr} -> {target_sr}")
+    waveform = np.asarray(waveform, dtype=np.float32)
+    if orig_sr == target_sr or len(waveform) == 0:
+        return waveform
+    return soxr.resample(waveform, orig_sr, target_sr, quality=RESAMPLE_QUALITY)
+
+
+def to_mono_16k(frames: np.ndarray, sr: int, *, target_sr: int = SAMPLE_RATE) -> np.ndarray:
+    """Raw samples (a WebRTC frame, ``st.audio_input`` data) -> mono float32 at 16 kHz.
+
+    frames : np.ndarray [shape=(n,) or (n, channels)], float in [-1, 1] or integer PCM
+        (int16, int32, uint8), scaled to [-1, 1]
+
+    Each call is resampled on its own: for a stream cut into short frames, filter edge
+    effects at frame boundaries are the price of keeping no state between calls.
+
+    Returns np.ndarray [shape=(round(n * target_sr / sr),)], float32
+    """
+    frames = np.asarray(frames)
+    if frames.ndim not in (1, 2) or (frames.ndim == 2 and frames.shape[1] > MAX_CHANNELS):
+        raise ValueError(f"expected frames of shape (n,) or (n, channels), not {frames.shape}")
+    mono = _to_float(frames)
+    if mono.ndim == 2:
+        mono = mono.mean(axis=1, dtype=np.float32)
+    return resample(mono, sr, target_sr)
+
+
+def describe(source: AudioSource) -> dict[str, Any]:
+    """What a file holds, read from its header (nothing is decoded).
+
+    Returns {"sample_rate": int, "n_channels": int, "duration_s": float | None (None when
+    the container does not say, e.g. a browser's webm), "format": str, "codec": str}
+    """
+    src, subject = _open_source(source)
+    try:
+        info = sf.info(_rewind(src))
+        return {
+            "sample_rate": info.samplerate,
+            "n_channels": info.channels,
+            "duration_s": info.frames / info.samplerate,
+            "format": info.format,
+            "codec": info.subtype,
+        }
+    except _DECODER_ERRORS as e:
+        sf_error = e
+    try:
+        return _describe_pyav(_rewind(src), subject)
+    except _DECODER_ERRORS as e:
+        raise _undecodable(subject, sf_error, e) from e
+
+
+# ----------------------------------------------------------------------------- sources
+
+
+def _open_source(source: AudioSource) -> tuple[str | BinaryIO, str]:
+    """What the decoders read (a path or a seekable file object) and its name for messages."""
+    if isinstance(source, str | os.PathLike):
+        return _check_path(Path(source)), f"the file '{source}'"
+    if isinstance(source, bytes | bytearray | memoryview):
+        if len(source) == 0:
+            raise AudioDecodeError("the file is empty (0 bytes); choose a file that holds a recording")
+        return io.BytesIO(bytes(source)), "the file"
+    if isinstance(source, io.TextIOBase) or not hasattr(source, "read"):
+        raise TypeError(f"expected a path, bytes or a binary file object, not {type(source).__name__}")
+    return _check_file(source)
+
+
+def _check_path(path: Path) -> str:
+    try:
+        size = path.stat().st_size
+    except OSError as e:
+        raise AudioDecodeError(f"the file '{path}' could not be read: {e.strerror}") from e
+    if path.is_dir():
+        raise AudioDecodeError(f"'{path}' is a folder, not an audio file")
+    if size == 0:
+        raise AudioDecodeError(f"the file '{path}' is empty (0 bytes); choose a file that holds a recording")
+    return str(path)
+
+
+def _check_file(file: BinaryIO) -> tuple[BinaryIO, str]:
+    name = getattr(file, "name", None)
+    subject = f"the file '{name}'" if isinstance(name, str | os.PathLike) else "the file"
+    seekable = getattr(file, "seekable", None)
+    if not (callable(seekable) and seekable()):  # both decoders seek; a pipe is read into memory
+        file = io.BytesIO(file.read())
+    file.seek(0, io.SEEK_END)
+    if file.tell() == 0:
+        raise AudioDecodeError(f"{subject} is empty (0 bytes); choose a file that holds a recording")
+    return file, subject
+
+
+def _rewind(src: str | BinaryIO) -> str | BinaryIO:
+    if not isinstance(src, str):
+        src.seek(0)
+    return src
+
+
+# ----------------------------------------------------------------------------- decoding
+
+
+def _decode(src: str | BinaryIO, subject: str, config: AudioConfig) -> np.ndarray:
+    """soundfile first, then PyAV; a decoder's own errors become one AudioDecodeError."""
+    try:
+        return _decode_soundfile(_rewind(src), subject, config)
+    except _DECODER_ERRORS as e:
+        sf_error = e
+    try:
+        return _decode_pyav(_rewind(src), subject, config)
+    except _DECODER_ERRORS as e:
+        raise _undecodable(subject, sf_error, e) from e
+
+
+def _decode_soundfile(src: str | BinaryIO, subject: str, config: AudioConfig) -> np.ndarray:
+    with sf.SoundFile(src) as f:
+        sink = _Resampler(f.samplerate, subject, config, duration_s=f.frames / max(f.samplerate, 1))
+        block = np.empty((max(1, BLOCK_SAMPLES // f.channels), f.channels), dtype=np.float32)
+        # Not SoundFile.blocks: on a truncated mp3 it yields unread (uninitialised) rows.
+        while len(frames := f.read(out=block)):
+            sink.push(frames)
+    return sink.finish()
+
+
+def _decode_pyav(src: str | BinaryIO, subject: str, config: AudioConfig) -> np.ndarray:
+    if isinstance(src, str):  # ffmpeg would read "name:rest" as a protocol ("concat:", "http:")
+        with open(src, "rb") as file:
+            return _decode_pyav(file, subject, config)
+    with av.open(src, metadata_errors="ignore") as container:
+        stream = _audio_stream(container, subject)
+        sink = _Resampler(stream.sample_rate, subject, config, duration_s=_pyav_duration_s(container, stream))
+        to_planar_float = av.AudioResampler(format="fltp")  # keeps the rate and channels
+        for frame in container.decode(stream):
+            for converted in to_planar_float.resample(frame):
+                sink.push(converted.to_ndarray().T)
+        for converted in to_planar_float.resample(None):
+            sink.push(converted.to_ndarray().T)
+    return sink.finish()
+
+
+def _audio_stream(container: av.container.InputContainer, subject: str) -> av.AudioStream:
+    if not container.streams.audio:
+        found = ", ".join(sorted({s.type for s in container.streams})) or "nothing"
+        raise AudioDecodeError(
+            f"{subject} could not be decoded as audio: it holds no audio stream (found: {found}); "
+            f"supported formats: {SUPPORTED_FORMATS}"
+        )
+    stream = container.streams.audio[0]
+    if stream.codec_context is None:  # ffmpeg has no decoder for the codec the header names
+        raise AudioDecodeError(
+            f"{subject} could not be decoded as audio: its audio codec is unknown or not supported; "
+            f"supported formats: {SUPPORTED_FORMATS}"
+        )
+    return stream
+
+
+def _pyav_duration_s(container: av.container.InputContainer, stream: av.AudioStream) -> float | None:
+    """The header's duration, or None when the container does not record it (live webm)."""
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return container.duration / av.time_base
+    return None
+
+
+def _describe_pyav(src: str | BinaryIO, subject: str) -> dict[str, Any]:
+    if isinstance(src, str):  # see _decode_pyav
+        with open(src, "rb") as file:
+            return _describe_pyav(file, subject)
+    with av.open(src, metadata_errors="ignore") as container:
+        stream = _audio_stream(container, subject)
+        return {
+            "sample_rate": stream.sample_rate,
+            "n_channels": stream.channels,
+            "duration_s": _pyav_duration_s(container, stream),
+            "format": container.format.name,
+            "codec": stream.codec_context.name,
+        }
+
+
+class _Resampler:
+    """Blocks [shape=(n, channels)] at ``sr`` in, one mono waveform at the target rate out.
+
+    Each block is mixed down and resampled as it arrives (soxr keeps its filter state between
+    blocks), into an output array sized from the header's duration when there is one.
+    """
+
+    def __init__(self, sr: int, subject: str, config: AudioConfig, *, duration_s: float | None) -> None:
+        if sr <= 0:
+            raise AudioDecodeError(
+                f"{subject} could not be decoded as audio: its header gives a sample rate of {sr} Hz, "
+                "so it is damaged or not audio at all"
+            )
+        if duration_s is not None and duration_s > config.max_duration_s:
+            raise _too_long(subject, config, duration_s)
+        self.subject, self.config = subject, config
+        self.max_samples = math.ceil(config.max_duration_s * config.sample_rate) + 1
+        self.stream = None
+        target_sr = config.sample_rate
+        if sr != target_sr:
+            self.stream = soxr.ResampleStream(sr, target_sr, 1, dtype="float32", quality=RESAMPLE_QUALITY)
+        expected_s = duration_s if duration_s is not None else 60.0
+        self.out = np.empty(min(math.ceil(expected_s * config.sample_rate) + 1, self.max_samples), np.float32)
+        self.n_samples = 0
+
+    def push(self, block: np.ndarray) -> None:
+        mono = block.mean(axis=1, dtype=np.float32)  # also a contiguous copy for a single channel
+        self._append(self.stream.resample_chunk(mono) if self.stream else mono)
+
+    def finish(self) -> np.ndarray:
+        """The whole waveform [shape=(n_samples,)], float32; raises AudioDecodeError if empty."""
+        if self.stream is not None:
+            self._append(self.stream.resample_chunk(np.zeros(0, np.float32), last=True))
+        if self.n_samples == 0:
+            raise AudioDecodeError(
+                f"{self.subject} could not be decoded as audio: it holds no audio samples "
+                "(a header without a recording, or a truncated file); record or export it again"
+            )
+        self.out.resize(self.n_samples, refcheck=False)  # shrinks in place, no copy
+        return self.out
+
+    def _append(self, chunk: np.ndarray) -> None:
+        end = self.n_samples + len(chunk)
+        if end > self.max_samples:
+            raise _too_long(self.subject, self.config, None)
+        if end > len(self.out):  # the header under-reported the length, or had none
+            self.out.resize(min(max(end, len(self.out) * 3 // 2), self.max_samples), refcheck=False)
+        self.out[self.n_samples : end] = chunk
+        self.n_samples = end
+
+
+# ----------------------------------------------------------------------------- checks and messages
+
+
+def _check_duration(duration_s: float, config: AudioConfig) -> None:
+    if duration_s < config.min_duration_s:
+        raise AudioContentError(
+            f"the clip is {duration_s:.2f} s long; at least {config.min_duration_s:.2f} s of speech is needed"
+        )
+    if duration_s > config.max_duration_s:
+        raise _too_long("the clip", config, duration_s)
+
+
+def _check_loudness(waveform: np.ndarray, config: AudioConfig) -> None:
+    floor = 10 ** (config.silence_dbfs / 20)  # -60 dBFS: 0.001 of full scale
+    top, bottom = float(np.max(waveform)), float(np.min(waveform))  # no copy, unlike np.abs
+    peak = max(top, -bottom)
+    if peak < floor:
+        level = "every sample is zero" if peak == 0 else f"peak {_dbfs(peak):.0f} dBFS"
+        raise AudioContentError(
+            f"the clip is silent ({level}; at least {config.silence_dbfs:.0f} dBFS is needed); "
+            "check that the microphone is on and not muted, then record again"
+        )
+    offset = float(np.mean(waveform, dtype=np.float64))
+    if max(top - offset, offset - bottom) < floor:
+        raise AudioContentError(
+            f"the clip holds only a constant offset ({offset:+.3f}) and no sound; "
+            "check the microphone or the recording, then record again"
+        )
+
+
+def _too_long(subject: str, config: AudioConfig, duration_s: float | None) -> AudioContentError:
+    limit = _format_duration(config.max_duration_s)
+    if duration_s is None:
+        return AudioContentError(f"{subject} is longer than {limit}, the limit; cut it into shorter parts")
+    return AudioContentError(
+        f"{subject} is {_format_duration(duration_s)} long; the limit is {limit}; cut it into shorter parts"
+    )
+
+
+def _undecodable(subject: str, sf_error: Exception, av_error: Exception) -> AudioDecodeError:
+    return AudioDecodeError(
+        f"{subject} could not be decoded as audio "
+        f"(soundfile: {_reason(sf_error)}; PyAV: {_reason(av_error)}); "
+        f"it may be damaged, truncated or not audio at all; supported formats: {SUPPORTED_FORMATS}"
+    )
+
+
+def _reason(error: Exception) -> str:
+    # LibsndfileError.error_string and FFmpegError.strerror leave out the object reprs of str().
+    text = getattr(error, "error_string", None) or getattr(error, "strerror", None) or str(error)
+    return str(text).rstrip(".") or type(error).__name__
+
+
+def _format_duration(seconds: float) -> str:
+    """3600 -> '1 h 0 min (3600 s)'; 95.5 -> '1 min 36 s (95.5 s)'; 4.25 -> '4.25 s'"""
+    if seconds < 60:
+        return f"{seconds:.2f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    rough = f"{hours} h {minutes} min" if hours else f"{minutes} min {secs} s"
+    return f"{rough} ({seconds:g} s)"
+
+
+def _dbfs(amplitude: float) -> float:
+    return 20 * math.log10(max(amplitude, 1e-12))
+
+
+def _to_float(frames: np.ndarray) -> np.ndarray:
+    """Integer PCM scaled to [-1, 1); floats passed through; float32 either way."""
+    if frames.dtype.kind == "f":
+        return frames.astype(np.float32, copy=False)
+    if frames.dtype.kind == "u":
+        half = 2.0 ** (8 * frames.dtype.itemsize - 1)
+        return ((frames.astype(np.float64) - half) / half).astype(np.float32)
+    if frames.dtype.kind == "i":
+        return (frames / 2.0 ** (8 * frames.dtype.itemsize - 1)).astype(np.float32)
+    raise ValueError(f"expected float or integer PCM frames, not {frames.dtype}")

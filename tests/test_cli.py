@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import soundfile as sf
+
+from tests.conftest import DEMO_DIR, ROOT, tiny_manifest, voiced
+
+
+def ser(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "ser", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.fixture(scope="module")
+def csv_manifest(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("csv")
+    lines = ["path,emotion,speaker"]
+    for clip in tiny_manifest(n_words=1).clips:
+        lines.append(f"{clip.path},{clip.emotion},{clip.speaker}")
+    other_word = next(c for c in tiny_manifest(n_words=2).clips if c not in tiny_manifest(n_words=1).clips)
+    lines.append(f"{other_word.path},calm,EF1")
+    path = folder / "clips.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_predict_prints_json_per_file_and_fails_on_bad_ones(tmp_path, tiny_bundle):
+    good = tiny_manifest().clips[0].path
+    bad = tmp_path / "not audio.wav"
+    bad.write_text("hello")
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, 0 * voiced(1.0), 16_000)
+    done = ser("predict", str(good), str(bad), str(silent), "--model", str(tiny_bundle), "--json")
+    assert done.returncode == 1
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    assert rows[0]["label"] in rows[0]["probabilities"]
+    assert rows[1]["kind"] == "AudioDecodeError" and "not audio.wav" in rows[1]["file"]
+    assert rows[2]["kind"] == "AudioContentError" and "silent" in rows[2]["error"]
+    assert "Traceback" not in done.stderr
+
+
+def test_predict_with_the_bundled_model_in_text(tmp_path):
+    done = ser("predict", str(next(DEMO_DIR.rglob("*.ogg"))))
+    assert done.returncode == 0, done.stderr
+    assert "%" in done.stdout
+
+
+def test_evaluate_json_on_a_csv_manifest(csv_manifest, tiny_bundle):
+    done = ser("evaluate", str(csv_manifest), "--model", str(tiny_bundle), "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert {"accuracy", "macro_f1", "n_clips", "per_class", "confusion", "skipped"} <= set(report)
+    assert report["n_clips"] == 14 and report["skipped"]["n"] == 1
+
+
+def test_evaluate_text_report(csv_manifest, tiny_bundle):
+    done = ser("evaluate", str(csv_manifest), "--model", str(tiny_bundle))
+    assert done.returncode == 0, done.stderr
+    assert "macro-F1" in done.stdout and "confusion" in done.stdout and "skipped 1 clips" in done.stdout
+
+
+def test_missing_data_and_missing_model_are_clear_errors(tmp_path):
+    done = ser("evaluate", str(tmp_path / "nowhere"))
+    assert done.returncode == 1 and "not found" in done.stderr and "Traceback" not in done.stderr
+    done = ser("predict", "x.wav", "--model", str(tmp_path))
+    assert done.returncode == 1 and "card.json" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_train_from_the_command_line(csv_manifest, tmp_path):
+    done = ser("train", str(csv_manifest), "--epochs", "1", "--out", str(tmp_path), "--name", "cli", "--activate")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "epoch   1/1" in done.stderr
+    card = json.loads((tmp_path / "cli" / "card.json").read_text())
+    assert card["command"] == f"python -m ser train {csv_manifest} --epochs 1 --out {tmp_path} --name cli --activate"
+    assert json.loads((tmp_path / "active.json").read_text()) == {"model": "cli"}

@@ -1,0 +1,125 @@
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from ser.config import FeatureConfig
+from ser.errors import ModelError
+from ser.model import (
+    ARCHITECTURES,
+    MODELS_DIR,
+    active_name,
+    active_path,
+    build_model,
+    list_bundles,
+    load_bundle,
+    read_card,
+    save_bundle,
+    set_active,
+)
+
+
+@pytest.mark.parametrize("name", list(ARCHITECTURES))
+def test_every_architecture_builds_for_its_features(name, rng):
+    config = ARCHITECTURES[name].features
+    X = rng.standard_normal((6, config.n_bins, config.n_frames)).astype(np.float32)
+    model = build_model(name, config, 7, X)
+    probs = np.asarray(model(X, training=False))
+    assert probs.shape == (6, 7)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_unknown_architecture_is_named():
+    with pytest.raises(ModelError, match=r"unknown architecture 'resnet'.*cnn"):
+        build_model("resnet", FeatureConfig(), 7)
+
+
+def _card(config: FeatureConfig, labels=("angry", "sad")) -> dict:
+    return {"architecture": "seed-lstm", "labels": list(labels), "feature_config": config.to_dict()}
+
+
+def test_bundle_round_trip_gives_identical_predictions(tmp_path, rng):
+    config = ARCHITECTURES["seed-lstm"].features
+    X = rng.standard_normal((4, config.n_bins, config.n_frames)).astype(np.float32)
+    model = build_model("seed-lstm", config, 2, X)
+    path = save_bundle(model, _card(config), tmp_path, "m1")
+    bundle = load_bundle(path)
+    assert bundle.labels == ["angry", "sad"] and bundle.feature_config == config
+    np.testing.assert_array_equal(np.asarray(model(X)), np.asarray(bundle.model(X)))
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary folder left
+
+
+def test_save_refuses_to_overwrite(tmp_path):
+    config = ARCHITECTURES["seed-lstm"].features
+    model = build_model("seed-lstm", config, 2)
+    save_bundle(model, _card(config), tmp_path, "m1")
+    with pytest.raises(ModelError, match="already exists"):
+        save_bundle(model, _card(config), tmp_path, "m1")
+
+
+@pytest.fixture
+def saved(tmp_path):
+    config = ARCHITECTURES["seed-lstm"].features
+    path = save_bundle(build_model("seed-lstm", config, 2), _card(config), tmp_path, "good")
+    return tmp_path, path
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda p: (p / "card.json").unlink(), "card.json is missing"),
+        (lambda p: (p / "card.json").write_text("{not json"), "damaged"),
+        (lambda p: (p / "card.json").write_text(json.dumps({"labels": ["a"]})), "lacks"),
+        (lambda p: (p / "model.keras").write_bytes(b"PK\x03\x04 half a zip"), "cannot be loaded"),
+        (lambda p: (p / "model.keras").unlink(), "cannot be loaded"),
+        (
+            lambda p: (p / "card.json").write_text(json.dumps(_card(FeatureConfig(), labels=("a", "b", "c")))),
+            "inconsistent",
+        ),
+    ],
+)
+def test_damaged_bundles_raise_model_error(saved, damage, message):
+    _, path = saved
+    damage(path)
+    with pytest.raises(ModelError, match=message):
+        load_bundle(path)
+
+
+def test_active_pointer_is_atomic_and_checked(saved):
+    models_dir, path = saved
+    with pytest.raises(ModelError, match="no active model"):
+        active_name(models_dir)
+    set_active("good", models_dir)
+    assert active_path(models_dir) == path
+    with pytest.raises(ModelError):
+        set_active("missing", models_dir)
+    assert active_name(models_dir) == "good"  # a refused switch leaves the pointer alone
+    (models_dir / "active.json").write_text("garbage")
+    with pytest.raises(ModelError, match="damaged"):
+        active_name(models_dir)
+
+
+def test_list_bundles_reports_broken_ones(saved):
+    models_dir, path = saved
+    shutil.copytree(path, models_dir / "broken")
+    (models_dir / "broken" / "card.json").unlink()
+    listed = dict(list_bundles(models_dir))
+    assert isinstance(listed[path], dict)
+    assert isinstance(listed[models_dir / "broken"], ModelError)
+
+
+def test_the_bundled_model_is_complete_and_small():
+    path = active_path(MODELS_DIR)
+    size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    assert size <= 5 * 1024 * 1024
+    card = read_card(path)
+    assert card["architecture"] == "cnn"
+    assert set(card["data"]["speakers"]) == {"OAF", "YAF"} and card["data"]["n_clips"] == 2240
+    assert card["command"].startswith("python -m ser train")
+    for protocol in ("speaker", "random"):
+        assert 0 < card["evaluation"][protocol]["accuracy"] <= 1
+    bundle = load_bundle(path)
+    assert bundle.labels == list(card["labels"])

@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from ser.audio import load_audio
+from ser.errors import AudioContentError
+from ser.model import load_bundle
+from ser.predict import Predictor, StreamClassifier
+from tests.conftest import DEMO_DIR, TESS_DIR, requires_tess, tiny_manifest
+
+
+@pytest.fixture(scope="module")
+def predictor(tiny_bundle):
+    return Predictor(load_bundle(tiny_bundle))
+
+
+@pytest.fixture(scope="module")
+def clip():
+    return load_audio(tiny_manifest().clips[0].path)
+
+
+def test_prediction_is_a_distribution_in_card_order(predictor, clip):
+    result = predictor.predict(clip)
+    assert list(result.probabilities) == predictor.labels
+    assert sum(result.probabilities.values()) == pytest.approx(1.0, abs=1e-5)
+    assert result.label == max(result.probabilities, key=result.probabilities.get)
+    assert result.n_windows == 1 and 0.5 < result.duration_s < 3
+
+
+def test_file_bytes_and_waveform_agree(predictor):
+    path = tiny_manifest().clips[3].path
+    from_path = predictor.predict_file(path).probabilities
+    from_bytes = predictor.predict_file(path.read_bytes()).probabilities
+    from_wave = predictor.predict(load_audio(path)).probabilities
+    assert from_path == from_bytes == from_wave
+
+
+def test_long_clip_gives_a_timeline_and_a_mean(predictor):
+    clips = [load_audio(c.path) for c in tiny_manifest().clips[:6]]
+    long = np.concatenate([*clips, np.zeros(8000, np.float32)])
+    timeline = predictor.timeline(long)
+    window = predictor.feature_config.window_s
+    assert len(timeline.starts_s) >= int(len(long) / 16_000 - window) + 1
+    assert timeline.probabilities.shape == (len(timeline.starts_s), len(predictor.labels))
+    assert len(timeline.winners) == len(timeline.starts_s)
+    result = predictor.predict(long)
+    assert result.n_windows > 1
+
+
+def test_silence_is_refused(predictor):
+    with pytest.raises(AudioContentError, match="silent"):
+        predictor.predict(np.zeros(32_000, np.float32))
+
+
+def test_threads_share_one_predictor(predictor):
+    clips = [load_audio(c.path) for c in tiny_manifest().clips[:8]]
+    sequential = [predictor.predict(c).probabilities for c in clips]
+    with ThreadPoolExecutor(8) as pool:
+        parallel = list(pool.map(lambda c: predictor.predict(c).probabilities, clips))
+    assert parallel == sequential
+
+
+def test_stream_classifier_fills_then_classifies(predictor, clip):
+    stream = StreamClassifier(predictor, min_s=1.0)
+    assert stream.latest() is None and stream.level_dbfs() == pytest.approx(-120, abs=1)
+    stereo_48k = np.repeat(np.interp(np.arange(len(clip) * 3) / 3, np.arange(len(clip)), clip)[:, None], 2, axis=1)
+    for start in range(0, len(stereo_48k), 960):  # 20 ms WebRTC-sized frames
+        stream.push(stereo_48k[start : start + 960].astype(np.float32), 48_000)
+    result = stream.latest()
+    assert result is not None and result.label in predictor.labels
+    assert stream.level_dbfs() > -60
+
+
+def test_bundled_model_serves_demo_clips():
+    predictor = Predictor.from_path()
+    result = predictor.predict_file(next(DEMO_DIR.rglob("*.ogg")))
+    assert result.label in predictor.labels
+
+
+@requires_tess
+def test_bundled_model_knows_its_training_data():
+    from ser.datasets import discover
+    from ser.train import evaluate_bundle
+
+    manifest = discover(TESS_DIR)
+    manifest.clips = manifest.clips[::10]
+    report = evaluate_bundle(Predictor.from_path().bundle, manifest)
+    assert report["accuracy"] >= 0.95

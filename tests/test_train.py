@@ -1,0 +1,125 @@
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from ser.config import TrainConfig
+from ser.datasets import make_splits
+from ser.errors import TrainingError
+from ser.model import load_bundle, read_card
+from ser.train import compute_metrics, evaluate_bundle, fit, predict_proba, prepare, train
+from tests.conftest import ROOT, tiny_manifest
+
+
+def test_metrics_by_hand():
+    y_true = np.array([0, 0, 0, 1, 1, 2])
+    y_pred = np.array([0, 0, 1, 1, 1, 0])
+    m = compute_metrics(y_true, y_pred, ["a", "b", "c"])
+    assert m["accuracy"] == pytest.approx(4 / 6)
+    assert m["per_class"]["a"]["precision"] == pytest.approx(2 / 3)
+    assert m["per_class"]["a"]["recall"] == pytest.approx(2 / 3)
+    assert m["per_class"]["b"]["precision"] == pytest.approx(2 / 3)
+    assert m["per_class"]["b"]["recall"] == pytest.approx(1.0)
+    assert m["per_class"]["c"]["f1"] == 0.0
+    assert m["macro_f1"] == pytest.approx((2 / 3 + 0.8 + 0) / 3)
+    assert m["confusion"] == [[2, 1, 0], [0, 2, 0], [1, 0, 0]]
+
+
+def test_tiny_training_writes_a_complete_card(tiny_bundle):
+    card = read_card(tiny_bundle)
+    assert card["architecture"] == "cnn" and card["labels"][0] == "neutral" and len(card["labels"]) == 7
+    assert card["data"]["speakers"] == ["EF1", "EM1"] and card["data"]["split"] == "speaker"
+    assert card["data"]["n_train"] > 0 and card["data"]["n_val"] > 0
+    assert card["data"]["clips_per_speaker"] == {"EF1": 28, "EM1": 28}
+    assert [e["epoch"] for e in card["history"]] == [1, 2]
+    folds = card["evaluation"]["speaker"]["folds"]
+    assert len(folds) == 2 and all(f["n_clips"] == 28 for f in folds)
+    assert card["evaluation"]["speaker"]["accuracy"] == pytest.approx(np.mean([f["accuracy"] for f in folds]))
+    assert {"tensorflow", "keras", "librosa", "numpy", "python"} <= set(card["versions"])
+    assert card["command"] == "pytest tiny_bundle" and card["created_at"]
+
+
+def test_validation_is_never_the_test_set():
+    for kind in ("speaker", "random", "words"):
+        for split in make_splits(tiny_manifest(), kind):
+            assert not {c.path for c in split.val} & {c.path for c in split.test}
+
+
+def test_training_is_reproducible_with_a_seed():
+    manifest = tiny_manifest(n_words=2)
+    split = make_splits(manifest, "none")[0]
+    labels = sorted({c.emotion for c in manifest.clips})
+    config = TrainConfig(epochs=1, batch_size=8, seed=3)
+    train_data = prepare(split.train, labels, _features(), augment=True)
+    val_data = prepare(split.val, labels, _features(), augment=True)
+    runs = [fit(train_data, val_data, labels, _features(), config)[0] for _ in range(2)]
+    X = val_data.X[:, val_data.X.shape[1] // 2].astype(np.float32)
+    np.testing.assert_allclose(predict_proba(runs[0], X), predict_proba(runs[1], X), atol=1e-6)
+
+
+def _features():
+    from ser.model import ARCHITECTURES
+
+    return ARCHITECTURES["cnn"].features
+
+
+def test_a_stopped_run_raises_and_writes_nothing(tmp_path):
+    with pytest.raises(TrainingError, match="stopped"):
+        train(
+            tiny_manifest(n_words=2),
+            config=TrainConfig(epochs=5, batch_size=8),
+            models_dir=tmp_path,
+            should_stop=lambda: True,
+        )
+    assert not list(tmp_path.iterdir())
+
+
+def test_evaluate_reports_skipped_clips(tiny_bundle, tmp_path):
+    manifest = tiny_manifest(n_words=1)
+    broken = tmp_path / "EF1_gone_sad.wav"
+    broken.write_bytes(b"RIFF....WAVEfmt ")
+    first = manifest.clips[0]
+    manifest.clips += [
+        dataclasses.replace(first, path=broken, emotion="sad"),
+        dataclasses.replace(first, emotion="calm"),
+    ]
+    report = evaluate_bundle(load_bundle(tiny_bundle), manifest)
+    assert report["n_clips"] == 14 and sum(map(sum, report["confusion"])) == 14
+    assert report["skipped"]["n"] == 2
+    assert report["skipped"]["reasons"] == {
+        "emotion 'calm' is not one the model knows": 1,
+        "could not be decoded or used": 1,
+    }
+    assert "EF1_gone_sad.wav" in report["skipped"]["examples"][0]
+
+
+def test_mirrored_strategy_over_two_logical_cpus(tmp_path):
+    script = textwrap.dedent(
+        f"""
+        import tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        from ser.config import TrainConfig
+        from ser.train import train, make_strategy
+        from tests.conftest import tiny_manifest
+        assert make_strategy("mirrored").num_replicas_in_sync == 2
+        path, card = train(tiny_manifest(n_words=2), config=TrainConfig(epochs=1, batch_size=8),
+                           models_dir=__import__("pathlib").Path({str(tmp_path)!r}), strategy="mirrored")
+        print("OK", path.name, len(card["history"]))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "OK cnn-" in done.stdout
+
+
+def test_unknown_strategy_is_refused():
+    from ser.train import make_strategy
+
+    with pytest.raises(TrainingError, match="unknown distribution strategy"):
+        make_strategy("quantum")
