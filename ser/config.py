@@ -73,7 +73,7 @@ class FeatureConfig:
 @dataclass(frozen=True)
 class TrainConfig:
     arch: str = "cnn"  # a name from ser.model.ARCHITECTURES
-    epochs: int = 40  # upper bound; early stopping usually ends sooner
+    epochs: int = 30  # upper bound; early stopping may end sooner
     batch_size: int = 32
     learning_rate: float = 1e-3
     patience: int = 8  # epochs without validation improvement before stopping

@@ -7,6 +7,7 @@ result in a cache keyed by the file (path, size, mtime) and the feature config.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -28,13 +29,14 @@ CACHE_VERSION = 1  # bump when the feature code changes in a way the config does
 ProgressFn = Callable[[int, int], None]
 
 
+@functools.lru_cache(maxsize=64)
 def mel_filterbank(config: FeatureConfig, *, warp: float = 1.0) -> np.ndarray:
     """Mel filters, optionally frequency-warped (vocal-tract-length perturbation).
 
     ``warp`` > 1 moves spectral content up (a shorter vocal tract, a higher voice):
     the filter for a band reads the spectrum at ``f / warp``.
 
-    Returns np.ndarray [shape=(n_mels, 1 + n_fft // 2)], float32
+    Returns np.ndarray [shape=(n_mels, 1 + n_fft // 2)], float32, cached: treat as read-only
     """
     base = librosa.filters.mel(
         sr=config.sample_rate, n_fft=config.n_fft, n_mels=config.n_mels, fmin=config.fmin, fmax=config.fmax

@@ -245,6 +245,7 @@ def save_bundle(model: keras.Model, card: dict[str, Any], models_dir: Path, name
         raise ModelError(f"a model named {name!r} already exists in {models_dir}")
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=models_dir))
     try:
+        tmp.chmod(0o755)  # mkdtemp makes it private; a bundle is meant to be shared
         model.save(tmp / MODEL_FILE)
         (tmp / CARD_FILE).write_text(json.dumps(card, indent=2, sort_keys=False) + "\n")
         _fsync_dir(tmp)

@@ -111,7 +111,7 @@ def test_corpus_cache_is_reused_and_keyed_by_config_and_file(tmp_path):
     assert len(list(cache.glob("*.npy"))) == 3
     X2, _, _ = extract_corpus(paths, CONFIG, cache_dir=cache, n_jobs=1)
     np.testing.assert_array_equal(X1, X2)
-    other = dataclasses.replace(CONFIG, n_mels=40)
+    other = dataclasses.replace(CONFIG, n_mels=CONFIG.n_mels + 24)
     assert cache_key(paths[0], other, (1.0,)) != cache_key(paths[0], CONFIG, (1.0,))
     before = cache_key(paths[0], CONFIG, (1.0,))
     sf.write(paths[0], voiced(1.5, seed=9), 16_000)
