@@ -18,6 +18,7 @@ EXTRA_EMOTIONS = ("calm", "boredom")
 ALL_EMOTIONS = EMOTIONS + EXTRA_EMOTIONS
 
 SAMPLE_RATE = 16_000  # Hz, the one rate inside the library
+NORMALIZATIONS = ("band_mean", "utterance", "none")  # see FeatureConfig.normalize
 
 
 @dataclass(frozen=True)
@@ -41,13 +42,16 @@ class FeatureConfig:
     fmax: float = 8000.0  # Hz, highest mel band edge (Nyquist at 16 kHz)
     window_s: float = 3.0  # every TESS word (1.3-3.0 s after trimming) fits one window
     hop_s: float = 1.0  # step between windows when a long clip is cut into several
-    normalize: str = "utterance"  # "utterance": per-band mean/std over the clip; "none"
+    # "band_mean": remove each band's mean over the clip, divide by the clip's overall std (keeps
+    # how strongly each band moves, removes the speaker's fixed timbre); "utterance": per-band
+    # mean and std; "none". band_mean scored 0.775 speaker-independent against 0.714 for utterance.
+    normalize: str = "band_mean"
 
     def __post_init__(self) -> None:
         if self.kind not in ("logmel", "mfcc"):
             raise ValueError(f"FeatureConfig.kind must be 'logmel' or 'mfcc', not {self.kind!r}")
-        if self.normalize not in ("utterance", "none"):
-            raise ValueError(f"FeatureConfig.normalize must be 'utterance' or 'none', not {self.normalize!r}")
+        if self.normalize not in NORMALIZATIONS:
+            raise ValueError(f"FeatureConfig.normalize must be one of {NORMALIZATIONS}, not {self.normalize!r}")
 
     @property
     def n_samples(self) -> int:

@@ -63,12 +63,12 @@ def spectrum_to_features(power: np.ndarray, config: FeatureConfig, *, warp: floa
     features = np.log(mel + LOG_FLOOR)
     if config.kind == "mfcc":
         features = librosa.feature.mfcc(S=features, n_mfcc=config.n_mfcc)
-    if config.normalize == "utterance":
-        # Per-band standardisation over the clip removes the speaker's fixed timbre and
-        # the channel's colouring, keeping how each band moves over time.
-        mean = features.mean(axis=1, keepdims=True)
-        std = features.std(axis=1, keepdims=True)
-        features = (features - mean) / (std + 1e-3)
+    if config.normalize != "none":
+        # Removing each band's mean over the clip removes the speaker's fixed timbre and the
+        # channel's colouring, keeping how the bands move over time.
+        features = features - features.mean(axis=1, keepdims=True)
+        scale = features.std(axis=1, keepdims=True) if config.normalize == "utterance" else features.std()
+        features = features / (scale + 1e-3)
     return features.astype(np.float32)
 
 

@@ -1,14 +1,66 @@
-"""Streamlit glue: cached loaders and small render helpers shared by the pages.
+"""Streamlit glue: cached loaders, the sidebar, and the figures and render helpers the pages share.
 
-The only module of ``ser`` that imports Streamlit.
+The only module of ``ser`` that imports Streamlit. Nothing at import time loads TensorFlow, so
+the first page paints fast: model cards are read as plain JSON, the predictor is built lazily.
 """
 
 from __future__ import annotations
 
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
 
-from ser.errors import SERError
-from ser.model import active_path, read_card
+from ser.errors import ModelError, SERError
+from ser.jobs import models_folder
+
+DEMO_CORPUS = Path(__file__).resolve().parent.parent / "assets" / "demo_corpus"
+DATA_DIR_ENV = "SER_DATA_DIR"  # a corpus folder to use instead of the bundled demo corpus
+DATA_DIR_KEY = "data_dir"  # st.session_state key of the sidebar's corpus field
+ACTIVE_FILE, CARD_FILE = "active.json", "card.json"  # as in ser.model, which imports Keras
+
+
+# --- models, read without Keras -------------------------------------------------------------------
+
+
+def read_card_json(path: str | Path) -> dict[str, Any]:
+    """A bundle's card.json as a dict (json only, no Keras). Raises ModelError."""
+    card_path = Path(path) / CARD_FILE
+    try:
+        card = json.loads(card_path.read_text())
+    except FileNotFoundError as e:
+        raise ModelError(f"{path} is not a model bundle: {CARD_FILE} is missing") from e
+    except (OSError, json.JSONDecodeError) as e:
+        raise ModelError(f"the card of {path} cannot be read ({e}); the bundle is damaged") from e
+    if not isinstance(card, dict) or "architecture" not in card:
+        raise ModelError(f"the card of {path} lacks its architecture; the bundle is incomplete")
+    return card
+
+
+def active_model_path(models_dir: Path | None = None) -> Path:
+    """The bundle named in active.json of the models folder. Raises ModelError."""
+    models_dir = models_dir or models_folder()
+    try:
+        name = json.loads((models_dir / ACTIVE_FILE).read_text())["model"]
+    except FileNotFoundError as e:
+        raise ModelError(f"no active model: {models_dir / ACTIVE_FILE} is missing; train one on the Train page") from e
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ModelError(f"{models_dir / ACTIVE_FILE} is damaged ({e}); make a model active on the Train page") from e
+    return models_dir / name
+
+
+def active_bundle_path() -> str | None:
+    """The active bundle's folder, or None (with an st.error) when there is none."""
+    try:
+        return str(active_model_path())
+    except SERError as e:
+        st.error(f"No model to serve: {e}")
+        return None
 
 
 @st.cache_resource(show_spinner="Loading the model…")
@@ -19,15 +71,6 @@ def cached_predictor(path: str):
     return Predictor.from_path(path)
 
 
-def active_bundle_path() -> str | None:
-    """The active bundle's folder, or None (with an st.error) when there is none."""
-    try:
-        return str(active_path())
-    except SERError as e:
-        st.error(f"No model to serve: {e}")
-        return None
-
-
 def sidebar_model_status() -> None:
     """Active model name, architecture and its speaker-independent accuracy from the card."""
     with st.sidebar:
@@ -35,12 +78,198 @@ def sidebar_model_status() -> None:
         if path is None:
             return
         try:
-            card = read_card(path)
+            card = read_card_json(path)
         except SERError as e:
             st.error(str(e))
             return
-        st.markdown(f"**Model** `{card.get('name', path.rsplit('/', 1)[-1])}`")
+        st.markdown(f"**Model** `{card.get('name', Path(path).name)}`")
         st.caption(f"architecture: {card['architecture']}")
         speaker = card.get("evaluation", {}).get("speaker", {})
         if "accuracy" in speaker:
             st.metric("Speaker-independent accuracy", f"{speaker['accuracy']:.1%}")
+
+
+# --- corpus ---------------------------------------------------------------------------------------
+
+
+def default_corpus() -> str:
+    return os.environ.get(DATA_DIR_ENV, "").strip() or str(DEMO_CORPUS)
+
+
+def sidebar_corpus() -> None:
+    """The corpus field in the sidebar; its value is kept in st.session_state[DATA_DIR_KEY]."""
+    with st.sidebar:
+        st.session_state.setdefault(DATA_DIR_KEY, default_corpus())
+        st.text_input(
+            "Corpus folder",
+            key=DATA_DIR_KEY,
+            help=f"A TESS, RAVDESS, CREMA-D or SAVEE folder, or a CSV manifest. Default: ${DATA_DIR_ENV} "
+            "or the bundled demo corpus.",
+        )
+        if Path(corpus_path()).resolve() == DEMO_CORPUS.resolve():
+            st.caption("Using the bundled demo corpus (synthetic speech).")
+
+
+def corpus_path() -> str:
+    """The corpus chosen in the sidebar (the default until the field is rendered)."""
+    return (st.session_state.get(DATA_DIR_KEY) or default_corpus()).strip()
+
+
+@st.cache_data(show_spinner="Looking for clips…", max_entries=8)
+def cached_manifest(path: str):
+    """ser.datasets.discover, cached per path. Raises DatasetError."""
+    from ser.datasets import discover
+
+    return discover(path)
+
+
+def load_manifest():
+    """The sidebar's corpus, discovered; None (with an st.error) when it cannot be used."""
+    try:
+        return cached_manifest(corpus_path())
+    except SERError as e:
+        st.error(f"Corpus: {e}")
+        return None
+
+
+# --- figures --------------------------------------------------------------------------------------
+
+
+def probability_figure(probabilities: dict[str, float]) -> go.Figure:
+    labels, values = list(probabilities), list(probabilities.values())
+    best = int(np.argmax(values))
+    colors = ["#e45756" if i == best else "#4c78a8" for i in range(len(values))]
+    fig = go.Figure(go.Bar(x=values, y=labels, orientation="h", marker_color=colors, text=[f"{v:.0%}" for v in values]))
+    fig.update_layout(xaxis=dict(range=[0, 1], title="probability", tickformat=".0%"), yaxis=dict(autorange="reversed"))
+    return _compact(fig)
+
+
+def waveform_figure(waveform: np.ndarray, sr: int, *, max_points: int = 4000) -> go.Figure:
+    """Min/max envelope of a waveform (decimated for the browser)."""
+    step = max(1, len(waveform) // max_points)
+    n = len(waveform) // step * step
+    blocks = waveform[:n].reshape(-1, step) if n else waveform[None, :]
+    times = np.arange(len(blocks)) * step / sr
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=times, y=blocks.max(axis=1), line=dict(width=0.8, color="#4c78a8"), name="max"))
+    fig.add_trace(
+        go.Scatter(x=times, y=blocks.min(axis=1), line=dict(width=0.8, color="#4c78a8"), fill="tonexty", name="min")
+    )
+    fig.update_layout(showlegend=False, xaxis_title="time (s)", yaxis=dict(title="amplitude", range=[-1, 1]))
+    return _compact(fig)
+
+
+def heatmap_figure(
+    matrix: np.ndarray, times_s: np.ndarray, rows: np.ndarray, *, row_title: str, unit: str
+) -> go.Figure:
+    fig = go.Figure(go.Heatmap(z=matrix, x=times_s, y=rows, colorscale="Magma", colorbar=dict(title=unit)))
+    fig.update_layout(xaxis_title="time (s)", yaxis_title=row_title)
+    return _compact(fig)
+
+
+def spectrogram_figures(waveform: np.ndarray) -> tuple[go.Figure, go.Figure]:
+    """Mel spectrogram (Hz axis) and MFCC heatmaps of a 16 kHz waveform."""
+    from ser.explore import spectrograms
+
+    spec = spectrograms(waveform)
+    mel = heatmap_figure(spec.mel_db, spec.times_s, spec.mel_hz, row_title="frequency (Hz, mel scale)", unit="dB")
+    mel.update_yaxes(type="log")
+    mfcc = heatmap_figure(spec.mfcc, spec.times_s, np.arange(len(spec.mfcc)), row_title="MFCC", unit="")
+    return mel, mfcc
+
+
+def timeline_figure(timeline) -> go.Figure:
+    """Stacked areas of each emotion's probability over a long clip (window centres)."""
+    centres = timeline.starts_s + timeline.window_s / 2
+    fig = go.Figure()
+    for i, label in enumerate(timeline.labels):
+        fig.add_trace(go.Scatter(x=centres, y=timeline.probabilities[:, i], name=label, stackgroup="p", mode="lines"))
+    fig.update_layout(xaxis_title="time (s, window centre)", yaxis=dict(title="probability", range=[0, 1]))
+    return _compact(fig, height=300)
+
+
+def history_figure(logs: list, metric: str) -> go.Figure:
+    """Training and validation curves of ``metric`` ("loss" or "accuracy") over epochs."""
+    epochs = [e.epoch if hasattr(e, "epoch") else e["epoch"] for e in logs]
+
+    def values(key: str) -> list[float]:
+        return [getattr(e, key) if hasattr(e, key) else e[key] for e in logs]
+
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=epochs, y=values(metric), name="train", mode="lines+markers"))
+    fig.add_trace(go.Scatter(x=epochs, y=values(f"val_{metric}"), name="validation", mode="lines+markers"))
+    fig.update_layout(title=metric, xaxis_title="epoch")
+    return _compact(fig, height=280)
+
+
+def confusion_figure(metrics: dict[str, Any]) -> go.Figure:
+    labels, confusion = metrics["labels"], np.array(metrics["confusion"])
+    fig = go.Figure(
+        go.Heatmap(z=confusion, x=labels, y=labels, colorscale="Blues", text=confusion, texttemplate="%{text}")
+    )
+    fig.update_layout(xaxis_title="predicted", yaxis=dict(title="true", autorange="reversed"))
+    return _compact(fig, height=380)
+
+
+def _compact(fig: go.Figure, *, height: int = 240) -> go.Figure:
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10))
+    return fig
+
+
+# --- classify -------------------------------------------------------------------------------------
+
+
+@dataclass
+class ClipResult:
+    name: str
+    waveform: np.ndarray  # mono, as decoded
+    sample_rate: int
+    prediction: Any  # ser.predict.Prediction
+    timeline: Any | None  # ser.predict.Timeline for clips longer than the model's window
+
+    def row(self) -> dict[str, Any]:
+        """One line of the session history."""
+        return {
+            "clip": self.name,
+            "emotion": self.prediction.label,
+            "confidence": round(self.prediction.confidence, 4),
+            "duration_s": round(len(self.waveform) / self.sample_rate, 2),
+            **{k: round(v, 4) for k, v in self.prediction.probabilities.items()},
+        }
+
+
+def classify_source(name: str, source: Any, predictor) -> ClipResult:
+    """Decode and classify one upload or recording. Raises SERError for unusable input."""
+    from ser.audio import load_audio
+
+    waveform = load_audio(source, config=predictor.audio_config)
+    prediction = predictor.predict(waveform)
+    timeline = predictor.timeline(waveform) if len(waveform) > predictor.feature_config.n_samples else None
+    return ClipResult(name, waveform, predictor.audio_config.sample_rate, prediction, timeline)
+
+
+def render_clip_result(result: ClipResult, key: str) -> None:
+    """Predicted emotion and confidence, probabilities, waveform, spectrogram, and a timeline;
+    ``key`` tells the charts of one clip from another's."""
+    prediction = result.prediction
+    st.subheader(f"{result.name}: {prediction.label} ({prediction.confidence:.0%})")
+    left, right = st.columns(2)
+    left.plotly_chart(probability_figure(prediction.probabilities), key=f"probs-{key}")
+    right.plotly_chart(waveform_figure(result.waveform, result.sample_rate), key=f"wave-{key}")
+    mel, _ = spectrogram_figures(result.waveform)
+    right.plotly_chart(mel, key=f"mel-{key}")
+    if result.timeline is not None:
+        st.caption(f"Emotion over time ({len(result.timeline.starts_s)} windows of {result.timeline.window_s:g} s)")
+        st.plotly_chart(timeline_figure(result.timeline), key=f"timeline-{key}")
+
+
+# --- live -----------------------------------------------------------------------------------------
+
+
+def frame_to_array(frame) -> np.ndarray:
+    """An av.AudioFrame's samples as [shape=(n, channels)]: packed formats (s16) come from
+    ``to_ndarray`` interleaved as (1, n * channels), planar ones (fltp) as (channels, n)."""
+    samples = frame.to_ndarray()
+    if frame.format.is_planar:
+        return samples.T
+    return samples.reshape(-1, len(frame.layout.channels))

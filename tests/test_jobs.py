@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import time
+import zipfile
+from io import BytesIO
+
+import pytest
+
+from ser.config import TrainConfig
+from ser.datasets import Manifest
+from ser.errors import TrainingError
+from ser.jobs import DEFAULT_MODELS_DIR, TrainingJob, models_folder, zip_bundle
+from tests.conftest import tiny_manifest
+
+
+def wait_for(condition, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        time.sleep(0.1)
+
+
+def test_models_folder_follows_the_environment(monkeypatch, tmp_path):
+    monkeypatch.delenv("SER_MODELS_DIR", raising=False)
+    assert models_folder() == DEFAULT_MODELS_DIR
+    monkeypatch.setenv("SER_MODELS_DIR", str(tmp_path))
+    assert models_folder() == tmp_path
+
+
+def test_a_failing_job_reports_its_error(tmp_path):
+    one_emotion = tiny_manifest(n_words=2)
+    one_emotion = Manifest([c for c in one_emotion.clips if c.emotion == "sad"], one_emotion.root, [])
+    job = TrainingJob()
+    job.start(one_emotion, split="none", config=TrainConfig(epochs=1), models_dir=tmp_path)
+    state = job.wait(timeout=30)
+    assert state.status == "failed"
+    assert "at least two" in state.error
+    assert not state.running and state.path == ""
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_a_second_start_is_refused_and_stop_leaves_no_bundle(tmp_path):
+    job = TrainingJob()
+    manifest = tiny_manifest()
+    config = TrainConfig(epochs=200, patience=200, batch_size=16)
+    name = job.start(manifest, split="none", config=config, models_dir=tmp_path, name="long-run")
+    with pytest.raises(TrainingError, match="long-run"):
+        job.start(manifest, split="none", config=config, models_dir=tmp_path)
+    wait_for(lambda: job.snapshot().logs or not job.snapshot().running)
+    job.stop()
+    assert job.snapshot().status in ("stopping", "failed")
+    state = job.wait(timeout=60)
+    assert state.status == "stopped", state.error
+    assert "stopped" in state.error and name == state.name
+    assert 1 <= len(state.logs) < 200
+    assert list(tmp_path.iterdir()) == []
+    # Once it has ended, a new run may start.
+    job.start(Manifest([], manifest.root, []), split="none", config=config, models_dir=tmp_path)
+    assert job.wait(timeout=30).status == "failed"
+
+
+def test_zip_bundle_holds_the_bundle_files(tmp_path):
+    bundle = tmp_path / "tiny"
+    bundle.mkdir()
+    (bundle / "card.json").write_text("{}")
+    (bundle / "model.keras").write_bytes(b"weights")
+    with zipfile.ZipFile(BytesIO(zip_bundle(bundle))) as archive:
+        assert sorted(archive.namelist()) == ["tiny/card.json", "tiny/model.keras"]
+        assert archive.read("tiny/model.keras") == b"weights"
