@@ -27,6 +27,7 @@ def main() -> None:
     parser.add_argument("--arch", default=",".join(ARCHITECTURES))
     parser.add_argument("--split", default="speaker,random,words")
     parser.add_argument("--seeds", default="0")
+    parser.add_argument("--tag", default="", help="suffix of the results file, e.g. cnn -> accuracy-cnn.json")
     args = parser.parse_args()
     if not TESS_DIR.is_dir():
         sys.exit(f"TESS not found at {TESS_DIR}; set SER_DATA_DIR")
@@ -63,7 +64,10 @@ def main() -> None:
                     "runs": runs,
                 }
             )
-    emit("accuracy", {"data": "TESS (../shared/data/tess)", "n_clips": len(manifest), "results": rows})
+    emit(
+        f"accuracy-{args.tag}" if args.tag else "accuracy",
+        {"data": "TESS (../shared/data/tess)", "n_clips": len(manifest), "results": rows},
+    )
 
 
 if __name__ == "__main__":
