@@ -248,23 +248,23 @@ def save_bundle(model: keras.Model, card: dict[str, Any], models_dir: Path, name
         tmp.chmod(0o755)  # mkdtemp makes it private; a bundle is meant to be shared
         model.save(tmp / MODEL_FILE)
         (tmp / CARD_FILE).write_text(json.dumps(card, indent=2, sort_keys=False) + "\n")
-        _fsync_dir(tmp)
+        for path in [*tmp.iterdir(), tmp]:
+            _fsync(path)
         os.rename(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    _fsync_dir(models_dir)
+    _fsync(models_dir)
     return target
 
 
-def _fsync_dir(path: Path) -> None:
-    for child in [*path.iterdir(), path] if path.is_dir() else [path]:
-        if child.is_file() or child == path:
-            fd = os.open(child, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+def _fsync(path: Path) -> None:
+    """Flush a file or folder to disk, so a rename that follows never exposes unwritten data."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def active_name(models_dir: Path = MODELS_DIR) -> str:
@@ -287,11 +287,7 @@ def set_active(name: str, models_dir: Path = MODELS_DIR) -> None:
     read_card(models_dir / name)
     tmp = models_dir / f".{ACTIVE_FILE}.{os.getpid()}.tmp"
     tmp.write_text(json.dumps({"model": name}) + "\n")
-    fd = os.open(tmp, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    _fsync(tmp)
     os.replace(tmp, models_dir / ACTIVE_FILE)
 
 
