@@ -1,24 +1,38 @@
-"""Classify: upload clips or record one, and see the predicted emotion."""
+"""Classify: upload clips or record one, and see the predicted emotion of each."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pandas as pd
 import streamlit as st
 
 from ser.errors import SERError
-from ser.ui import active_bundle_path, cached_predictor
+from ser.ui import active_bundle_path, cached_classify, render_clip_result
+
+FORMATS = ["wav", "flac", "ogg", "mp3", "m4a", "webm"]
 
 st.title("Classify")
 path = active_bundle_path()
-uploads = st.file_uploader("Audio clips (wav, flac, ogg, mp3, m4a, webm)", accept_multiple_files=True)
+uploads = st.file_uploader(f"Audio clips ({', '.join(FORMATS)})", type=FORMATS, accept_multiple_files=True)
 recording = st.audio_input("…or record one")
-clips = list(uploads or []) + ([recording] if recording else [])
+clips = [(u.name, u) for u in uploads or []] + ([("recording", recording)] if recording else [])
+history = st.session_state.setdefault("classify_history", [])
+
 if path and clips:
-    predictor = cached_predictor(path)
-    for clip in clips:
+    for i, (name, source) in enumerate(clips):
         try:
-            result = predictor.predict_file(clip)
+            result = cached_classify(name, source.getvalue(), path)
         except SERError as e:
-            st.error(f"{clip.name}: {e}")
+            st.error(f"{name}: {e}")
             continue
-        st.subheader(f"{clip.name}: {result.label} ({result.confidence:.0%})")
-        st.bar_chart(result.probabilities)
+        render_clip_result(result, key=str(i))
+        row = {"model": Path(path).name, **result.row()}
+        if row not in history:
+            history.append(row)
+
+if history:
+    st.subheader("This session")
+    table = pd.DataFrame(history)
+    st.dataframe(table, hide_index=True)
+    st.download_button("Download CSV", table.to_csv(index=False), "ser-predictions.csv", mime="text/csv")

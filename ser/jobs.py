@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import os
 import threading
 import time
 import zipfile
@@ -22,19 +21,10 @@ from typing import Any
 from ser.config import TrainConfig
 from ser.datasets import Manifest
 from ser.errors import TrainingError
-
-# The same folder as ser.model.MODELS_DIR, computed here so that reading it does not load Keras.
-DEFAULT_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
-MODELS_DIR_ENV = "SER_MODELS_DIR"  # where the app reads and writes bundles, when set
+from ser.registry import models_folder
 
 # Job statuses: "idle" before any run; "running", "stopping"; then "done", "failed" or "stopped".
 FINISHED = ("done", "failed", "stopped")
-
-
-def models_folder() -> Path:
-    """The models folder the app serves from and trains into: $SER_MODELS_DIR or the bundled one."""
-    configured = os.environ.get(MODELS_DIR_ENV, "").strip()
-    return Path(configured).expanduser() if configured else DEFAULT_MODELS_DIR
 
 
 @dataclass

@@ -23,6 +23,19 @@ import numpy as np
 
 from ser.config import FeatureConfig
 from ser.errors import ModelError
+from ser.registry import (  # noqa: F401  (re-exported: the bundle registry reads no Keras)
+    ACTIVE_FILE,
+    CARD_FILE,
+    MODEL_FILE,
+    MODELS_DIR,
+    active_name,
+    active_path,
+    fsync_path,
+    list_bundles,
+    models_folder,
+    read_card,
+    set_active,
+)
 
 
 @contextlib.contextmanager
@@ -46,12 +59,6 @@ with _native_stderr_silenced():
     import keras
     import tensorflow  # noqa: F401  (loaded here so its native logs are silenced too)
 from keras import layers  # noqa: E402
-
-MODELS_DIR = Path(__file__).resolve().parent.parent / "models"  # bundled models and active.json
-MODEL_FILE = "model.keras"
-CARD_FILE = "card.json"
-ACTIVE_FILE = "active.json"
-
 
 # --- architectures ------------------------------------------------------------------------------
 
@@ -202,21 +209,6 @@ class Bundle:
         return self.path.name
 
 
-def read_card(path: Path) -> dict[str, Any]:
-    """The card of a bundle folder, checked for the fields serving needs."""
-    card_path = Path(path) / CARD_FILE
-    try:
-        card = json.loads(card_path.read_text())
-    except FileNotFoundError as e:
-        raise ModelError(f"{path} is not a model bundle: {CARD_FILE} is missing") from e
-    except (OSError, json.JSONDecodeError) as e:
-        raise ModelError(f"the card of {path} cannot be read ({e}); the bundle is damaged") from e
-    missing = [k for k in ("labels", "feature_config", "architecture") if k not in card]
-    if missing:
-        raise ModelError(f"the card of {path} lacks {', '.join(missing)}; the bundle is incomplete")
-    return card
-
-
 def load_bundle(path: str | Path) -> Bundle:
     """Load a bundle folder (safe mode: no arbitrary code from the file) and check it against its card."""
     path = Path(path)
@@ -249,56 +241,10 @@ def save_bundle(model: keras.Model, card: dict[str, Any], models_dir: Path, name
         model.save(tmp / MODEL_FILE)
         (tmp / CARD_FILE).write_text(json.dumps(card, indent=2, sort_keys=False) + "\n")
         for path in [*tmp.iterdir(), tmp]:
-            _fsync(path)
+            fsync_path(path)
         os.rename(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    _fsync(models_dir)
+    fsync_path(models_dir)
     return target
-
-
-def _fsync(path: Path) -> None:
-    """Flush a file or folder to disk, so a rename that follows never exposes unwritten data."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def active_name(models_dir: Path = MODELS_DIR) -> str:
-    """The bundle named in ``models_dir/active.json``."""
-    try:
-        return json.loads((models_dir / ACTIVE_FILE).read_text())["model"]
-    except FileNotFoundError as e:
-        raise ModelError(f"no active model: {models_dir / ACTIVE_FILE} is missing") from e
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise ModelError(f"{models_dir / ACTIVE_FILE} is damaged ({e})") from e
-
-
-def active_path(models_dir: Path = MODELS_DIR) -> Path:
-    return models_dir / active_name(models_dir)
-
-
-def set_active(name: str, models_dir: Path = MODELS_DIR) -> None:
-    """Point ``active.json`` at an existing, readable bundle; atomic replace, so a crash leaves
-    either the old or the new pointer."""
-    read_card(models_dir / name)
-    tmp = models_dir / f".{ACTIVE_FILE}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps({"model": name}) + "\n")
-    _fsync(tmp)
-    os.replace(tmp, models_dir / ACTIVE_FILE)
-
-
-def list_bundles(models_dir: Path = MODELS_DIR) -> list[tuple[Path, dict[str, Any] | ModelError]]:
-    """Every bundle folder with its card, or the error that makes it unusable (reported, skipped)."""
-    if not models_dir.is_dir():
-        return []
-    found = []
-    for path in sorted(p for p in models_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        try:
-            found.append((path, read_card(path)))
-        except ModelError as e:
-            found.append((path, e))
-    return found

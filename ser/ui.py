@@ -6,7 +6,6 @@ the first page paints fast: model cards are read as plain JSON, the predictor is
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,44 +13,24 @@ from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
+import pylibsrtp  # noqa: F401  (see below)
 import streamlit as st
 
-from ser.errors import ModelError, SERError
-from ser.jobs import models_folder
+from ser.errors import SERError
+from ser.registry import active_path, models_folder, read_card
+
+# pylibsrtp (aiortc's SRTP, under streamlit-webrtc) segfaults when its bundled OpenSSL is loaded
+# after TensorFlow's; loaded first, both work. ser.ui is imported by app.py before any page can
+# load TensorFlow, so importing it here keeps the Live page from crashing the server.
 
 DEMO_CORPUS = Path(__file__).resolve().parent.parent / "assets" / "demo_corpus"
 DATA_DIR_ENV = "SER_DATA_DIR"  # a corpus folder to use instead of the bundled demo corpus
 DATA_DIR_KEY = "data_dir"  # st.session_state key of the sidebar's corpus field
-ACTIVE_FILE, CARD_FILE = "active.json", "card.json"  # as in ser.model, which imports Keras
-
-
-# --- models, read without Keras -------------------------------------------------------------------
-
-
-def read_card_json(path: str | Path) -> dict[str, Any]:
-    """A bundle's card.json as a dict (json only, no Keras). Raises ModelError."""
-    card_path = Path(path) / CARD_FILE
-    try:
-        card = json.loads(card_path.read_text())
-    except FileNotFoundError as e:
-        raise ModelError(f"{path} is not a model bundle: {CARD_FILE} is missing") from e
-    except (OSError, json.JSONDecodeError) as e:
-        raise ModelError(f"the card of {path} cannot be read ({e}); the bundle is damaged") from e
-    if not isinstance(card, dict) or "architecture" not in card:
-        raise ModelError(f"the card of {path} lacks its architecture; the bundle is incomplete")
-    return card
 
 
 def active_model_path(models_dir: Path | None = None) -> Path:
-    """The bundle named in active.json of the models folder. Raises ModelError."""
-    models_dir = models_dir or models_folder()
-    try:
-        name = json.loads((models_dir / ACTIVE_FILE).read_text())["model"]
-    except FileNotFoundError as e:
-        raise ModelError(f"no active model: {models_dir / ACTIVE_FILE} is missing; train one on the Train page") from e
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise ModelError(f"{models_dir / ACTIVE_FILE} is damaged ({e}); make a model active on the Train page") from e
-    return models_dir / name
+    """The active bundle of the app's models folder. Raises ModelError."""
+    return active_path(models_dir or models_folder())
 
 
 def active_bundle_path() -> str | None:
@@ -78,7 +57,7 @@ def sidebar_model_status() -> None:
         if path is None:
             return
         try:
-            card = read_card_json(path)
+            card = read_card(path)
         except SERError as e:
             st.error(str(e))
             return
@@ -246,6 +225,13 @@ def classify_source(name: str, source: Any, predictor) -> ClipResult:
     prediction = predictor.predict(waveform)
     timeline = predictor.timeline(waveform) if len(waveform) > predictor.feature_config.n_samples else None
     return ClipResult(name, waveform, predictor.audio_config.sample_rate, prediction, timeline)
+
+
+@st.cache_data(show_spinner="Classifying…", max_entries=64)
+def cached_classify(name: str, data: bytes, bundle_path: str) -> ClipResult:
+    """classify_source with the bundle at ``bundle_path``, cached by the clip's bytes, so that a
+    rerun of the page does not decode and classify every upload again. Raises SERError."""
+    return classify_source(name, data, cached_predictor(bundle_path))
 
 
 def render_clip_result(result: ClipResult, key: str) -> None:

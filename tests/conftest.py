@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pylibsrtp  # noqa: F401  before any test loads TensorFlow: loaded after it, it segfaults (see ser/ui.py)
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,7 +9,8 @@ import pytest
 from ser.config import TrainConfig
 from ser.datasets import Manifest
 from ser.errors import TrainingError
-from ser.jobs import DEFAULT_MODELS_DIR, TrainingJob, models_folder, zip_bundle
+from ser.jobs import TrainingJob, models_folder, zip_bundle
+from ser.registry import MODELS_DIR
 from tests.conftest import tiny_manifest
 
 
@@ -23,7 +24,7 @@ def wait_for(condition, timeout_s: float = 60.0) -> None:
 
 def test_models_folder_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.delenv("SER_MODELS_DIR", raising=False)
-    assert models_folder() == DEFAULT_MODELS_DIR
+    assert models_folder() == MODELS_DIR
     monkeypatch.setenv("SER_MODELS_DIR", str(tmp_path))
     assert models_folder() == tmp_path
 

@@ -1,0 +1,143 @@
+"""Explore: what is in the corpus, how each clip looks and sounds, how the emotions differ."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+import streamlit as st
+
+from ser import explore
+from ser.config import SAMPLE_RATE
+from ser.errors import SERError
+from ser.ui import load_manifest, spectrogram_figures, waveform_figure
+
+STATS_CHUNK = 20  # clips per cached piece of the corpus-wide pass (the progress bar's step)
+ALL = "(all)"
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def total_duration(paths: tuple) -> tuple[float, list[str]]:
+    return explore.total_duration_s(paths)
+
+
+@st.cache_data(show_spinner=False, max_entries=2000)
+def chunk_stats(clips: tuple) -> list[dict]:
+    return explore.corpus_stats(clips)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def clip_waveform(path: str):
+    from ser.audio import load_audio
+
+    return load_audio(path)
+
+
+def corpus_stats(clips: list) -> pd.DataFrame:
+    """The per-clip statistics, computed once per clip (cached) with a progress bar."""
+    bar = st.progress(0.0, text="Measuring every clip (first time only)…")
+    rows = []
+    for start in range(0, len(clips), STATS_CHUNK):
+        rows += chunk_stats(tuple(clips[start : start + STATS_CHUNK]))
+        done = min(start + STATS_CHUNK, len(clips))
+        bar.progress(done / len(clips), text=f"Measured {done} of {len(clips)} clips")
+    bar.empty()
+    return pd.DataFrame(rows)
+
+
+st.title("Explore")
+manifest = load_manifest()
+if manifest is None:
+    st.stop()
+
+duration_s, header_problems = total_duration(tuple(c.path for c in manifest.clips))
+cols = st.columns(4)
+cols[0].metric("Clips", len(manifest))
+cols[1].metric("Speakers", len(manifest.speakers), help=", ".join(manifest.speakers))
+cols[2].metric("Total duration", f"{duration_s / 60:.1f} min")
+cols[3].metric("Unmatched files", len(manifest.unmatched))
+st.caption(f"{manifest.root} — speakers {', '.join(manifest.speakers)}; corpora {', '.join(manifest.corpora)}")
+if manifest.unmatched:
+    with st.expander(f"{len(manifest.unmatched)} audio files matched no corpus layout"):
+        st.code("\n".join(str(p.relative_to(manifest.root)) for p in manifest.unmatched[:200]))
+if header_problems:
+    st.warning(f"{len(header_problems)} files give no length in their header: {'; '.join(header_problems[:3])}")
+
+st.header("Clips per speaker and emotion")
+table = pd.DataFrame(explore.counts_table(manifest)).T
+st.dataframe(table)
+balance = pd.DataFrame([{"speaker": s, "emotion": e, "clips": n} for (s, e), n in manifest.counts().items()])
+st.plotly_chart(
+    px.bar(balance, x="emotion", y="clips", color="speaker", category_orders={"emotion": manifest.emotions}),
+    key="balance",
+)
+
+st.header("Clip browser")
+cols = st.columns(3)
+speaker = cols[0].selectbox("Speaker", [ALL, *manifest.speakers])
+emotion = cols[1].selectbox("Emotion", [ALL, *manifest.emotions])
+words = sorted({c.text for c in manifest.clips})
+word = cols[2].selectbox("Word", [ALL, *words])
+matching = [
+    c for c in manifest.clips if speaker in (ALL, c.speaker) and emotion in (ALL, c.emotion) and word in (ALL, c.text)
+]
+if not matching:
+    st.info("No clip matches these filters.")
+else:
+    clip = st.selectbox(f"{len(matching)} clips", matching, format_func=lambda c: c.path.name)
+    try:
+        waveform = clip_waveform(str(clip.path))
+    except SERError as e:
+        st.error(f"{clip.path.name}: {e}")
+    else:
+        st.audio(str(clip.path))
+        mel, mfcc = spectrogram_figures(waveform)
+        st.plotly_chart(waveform_figure(waveform, SAMPLE_RATE), key="browser-wave")
+        left, right = st.columns(2)
+        left.plotly_chart(mel, key="browser-mel")
+        right.plotly_chart(mfcc, key="browser-mfcc")
+
+st.header("One word in every emotion")
+cols = st.columns(2)
+same_speaker = cols[0].selectbox("Speaker ", manifest.speakers, key="same_speaker")
+same_word = cols[1].selectbox("Word ", words, key="same_word")
+same = {c.emotion: c for c in manifest.clips if c.speaker == same_speaker and c.text == same_word}
+if same:
+    cols = st.columns(len(same))
+    for col, (emo, clip) in zip(cols, sorted(same.items(), key=lambda kv: manifest.emotions.index(kv[0])), strict=True):
+        col.markdown(f"**{emo}**")
+        col.audio(str(clip.path))
+        try:
+            mel, _ = spectrogram_figures(clip_waveform(str(clip.path)))
+        except SERError as e:
+            col.error(f"{clip.path.name}: {e}")
+            continue
+        mel.update_traces(showscale=False).update_layout(height=200, yaxis_title=None)
+        col.plotly_chart(mel, key=f"same-{emo}")
+else:
+    st.info(f"{same_speaker} has no recording of '{same_word}'.")
+
+st.header("How the emotions differ")
+if st.toggle("Measure every clip (duration, loudness, pitch, spectrum)", value=True, key="explore_stats"):
+    stats = corpus_stats(manifest.clips)
+    failed = stats[stats["error"] != ""]
+    if len(failed):
+        first = failed.iloc[0]
+        st.warning(f"{len(failed)} clips could not be measured, e.g. {first['path']}: {first['error']}")
+    order = {"emotion": manifest.emotions}
+    cols = st.columns(3)
+    for col, (column, title) in zip(
+        cols,
+        [("speech_s", "speech duration (s)"), ("rms_dbfs", "RMS loudness (dBFS)"), ("f0_hz", "median f0 (Hz)")],
+        strict=True,
+    ):
+        fig = px.box(stats, x="emotion", y=column, color="emotion", category_orders=order, points="outliers")
+        col.plotly_chart(fig.update_layout(showlegend=False, title=title, yaxis_title=None), key=f"box-{column}")
+    mean_mel = explore.mean_mel_per_emotion(stats.to_dict("records"))
+    freqs = explore.mel_frequencies(explore.DISPLAY_FEATURES)
+    fig = go.Figure()
+    for emo in manifest.emotions:
+        if emo in mean_mel:
+            fig.add_trace(go.Scatter(x=freqs, y=mean_mel[emo], name=emo, mode="lines"))
+    fig.update_layout(title="Average mel spectrum", xaxis=dict(title="frequency (Hz)", type="log"), yaxis_title="dB")
+    st.plotly_chart(fig, key="mean-mel")

@@ -1,0 +1,58 @@
+"""Live: stream the microphone over WebRTC and watch the emotion of the last few seconds."""
+
+from __future__ import annotations
+
+import av
+import numpy as np
+import streamlit as st
+from streamlit_webrtc import WebRtcMode, webrtc_streamer
+
+from ser.predict import StreamClassifier
+from ser.ui import active_bundle_path, cached_predictor, frame_to_array, probability_figure
+
+LEVEL_FLOOR_DBFS = -60.0  # the level meter's empty end
+
+
+def make_callback(classifier: StreamClassifier):
+    """The frame callback: runs on the WebRTC thread, so it only feeds the classifier's buffer."""
+
+    def on_frame(frame: av.AudioFrame) -> av.AudioFrame:
+        classifier.push(frame_to_array(frame), frame.sample_rate)
+        return frame
+
+    return on_frame
+
+
+st.title("Live")
+path = active_bundle_path()
+if path is None:
+    st.stop()
+predictor = cached_predictor(path)
+if getattr(st.session_state.get("live_classifier"), "predictor", None) is not predictor:
+    st.session_state["live_classifier"] = StreamClassifier(predictor)
+classifier: StreamClassifier = st.session_state["live_classifier"]
+
+st.caption(f"Model {predictor.bundle.name}: the last {predictor.feature_config.window_s:g} s are classified.")
+context = webrtc_streamer(
+    key="live",
+    mode=WebRtcMode.SENDONLY,
+    audio_frame_callback=make_callback(classifier),
+    media_stream_constraints={"audio": True, "video": False},
+    rtc_configuration={"iceServers": []},  # localhost needs no STUN server
+)
+
+
+@st.fragment(run_every=0.5)
+def live_panel() -> None:
+    level = classifier.level_dbfs()
+    fill = float(np.clip((level - LEVEL_FLOOR_DBFS) / -LEVEL_FLOOR_DBFS, 0.0, 1.0))
+    st.progress(fill, text=f"input level {level:.0f} dBFS")
+    prediction = classifier.latest()
+    if prediction is None:
+        st.info("Waiting for speech…" if context.state.playing else "Press START and allow the microphone.")
+        return
+    st.subheader(f"{prediction.label} ({prediction.confidence:.0%})")
+    st.plotly_chart(probability_figure(prediction.probabilities), key="live-probs")
+
+
+live_panel()

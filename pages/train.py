@@ -1,0 +1,134 @@
+"""Train: retrain a model on the chosen corpus in the background, watch it learn, and serve it."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from ser.config import TrainConfig
+from ser.errors import SERError
+from ser.jobs import JOB, models_folder, zip_bundle
+from ser.model import ARCHITECTURES, list_bundles, set_active
+from ser.ui import active_model_path, confusion_figure, history_figure, load_manifest
+
+PROTOCOLS = {
+    "speaker": "speaker-independent (leave one speaker out)",
+    "random": "random split (speaker-dependent)",
+    "words": "held-out words",
+    "none": "none (every clip trains)",
+}
+
+
+def activate(name: str) -> None:
+    try:
+        set_active(name, models_folder())
+    except SERError as e:
+        st.error(f"Cannot make {name} active: {e}")
+        return
+    st.rerun(scope="app")  # the sidebar shows the new model
+
+
+def show_evaluation(card: dict, split: str, key: str) -> None:
+    """Test metrics of a finished run: accuracy, macro-F1, and per fold a confusion matrix and a table."""
+    evaluation = card.get("evaluation", {}).get(split)
+    if not evaluation:
+        st.info("No test set under this protocol: the run reports training and validation curves only.")
+        return
+    cols = st.columns(2)
+    cols[0].metric(f"Accuracy ({PROTOCOLS[split]})", f"{evaluation['accuracy']:.1%}")
+    cols[1].metric("Macro-F1", f"{evaluation['macro_f1']:.3f}")
+    for i, fold in enumerate(evaluation["folds"]):
+        st.markdown(f"**{fold['split']}**: accuracy {fold['accuracy']:.1%}, macro-F1 {fold['macro_f1']:.3f}")
+        left, right = st.columns(2)
+        left.plotly_chart(confusion_figure(fold), key=f"{key}-confusion-{i}")
+        right.dataframe(pd.DataFrame(fold["per_class"]).T.round(3))
+
+
+@st.fragment(run_every=1)
+def job_panel() -> None:
+    job = JOB.snapshot()
+    last = st.session_state.get("train_last_status")
+    st.session_state["train_last_status"] = job.status
+    if last in ("running", "stopping") and not job.running:
+        st.rerun(scope="app")  # the run ended: refresh the model list below
+    if job.status == "idle":
+        st.info("No training run in this server process yet.")
+        return
+    st.subheader(f"{job.name} — {job.status}")
+    st.caption(f"{job.config.get('arch')} on {job.data}, protocol {job.split}, up to {job.n_epochs} epochs")
+    if job.running:
+        if job.logs:
+            epoch = job.logs[-1].epoch
+            st.progress(min(1.0, epoch / max(1, job.n_epochs)), text=f"epoch {epoch} of at most {job.n_epochs}")
+        elif job.features_total:
+            st.progress(job.features_done / job.features_total, text="Computing features…")
+        else:
+            st.progress(0.0, text="Preparing…")
+        if st.button("Stop", disabled=job.status == "stopping"):
+            JOB.stop()
+    if job.logs:
+        left, right = st.columns(2)
+        left.plotly_chart(history_figure(job.logs, "loss"), key="curve-loss")
+        right.plotly_chart(history_figure(job.logs, "accuracy"), key="curve-accuracy")
+    if job.status == "failed":
+        st.error(f"Training failed: {job.error}. The active model is unchanged.")
+    elif job.status == "stopped":
+        st.warning(f"{job.error}")
+    elif job.status == "done":
+        st.success(f"Saved {job.path}")
+        show_evaluation(job.card, job.split, key="job")
+        if st.button(f"Make {job.name} the active model", type="primary"):
+            activate(job.name)
+
+
+def show_versions() -> None:
+    folder = models_folder()
+    try:
+        active = active_model_path(folder).name
+    except SERError:
+        active = None
+    bundles = list_bundles(folder)
+    if not bundles:
+        st.info(f"No model bundles in {folder}.")
+    for path, card in bundles:
+        if isinstance(card, SERError):
+            st.error(f"{path.name}: {card}")
+            continue
+        speaker = card.get("evaluation", {}).get("speaker", {}).get("accuracy")
+        title = f"{path.name}{'  (active)' if path.name == active else ''} — {card['architecture']}"
+        title += f", speaker-independent {speaker:.1%}" if speaker is not None else ""
+        with st.expander(title):
+            st.caption(f"{card.get('description', '')}; created {card.get('created_at', '?')}")
+            data = card.get("data", {})
+            st.write(f"Trained on {data.get('root', '?')}: {data.get('trained_on', '?')}")
+            for split in card.get("evaluation", {}):
+                show_evaluation(card, split, key=f"{path.name}-{split}")
+            cols = st.columns(2)
+            cols[0].download_button(
+                "Download (zip)", functools.partial(zip_bundle, Path(path)), f"{path.name}.zip",
+                mime="application/zip", key=f"zip-{path.name}",
+            )  # fmt: skip
+            if path.name != active and cols[1].button("Make active", key=f"activate-{path.name}"):
+                activate(path.name)
+
+
+st.title("Train")
+manifest = load_manifest()
+if manifest is not None:
+    st.caption(f"Corpus: {manifest.root} ({len(manifest)} clips, speakers {', '.join(manifest.speakers)})")
+    cols = st.columns(3)
+    arch = cols[0].selectbox("Architecture", list(ARCHITECTURES), format_func=lambda a: f"{a}")
+    split = cols[1].selectbox("Evaluation protocol", list(PROTOCOLS), format_func=PROTOCOLS.get)
+    epochs = cols[2].number_input("Epochs (at most)", min_value=1, max_value=500, value=TrainConfig.epochs)
+    st.caption(ARCHITECTURES[arch].description)
+    if st.button("Start training", type="primary"):
+        try:
+            JOB.start(manifest, split=split, config=TrainConfig(arch=arch, epochs=int(epochs)))
+        except SERError as e:
+            st.error(str(e))
+job_panel()
+st.header("Model versions")
+show_versions()

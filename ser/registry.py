@@ -1,0 +1,87 @@
+"""The models folder, read without Keras: bundle cards, the active pointer, the list of bundles.
+
+Kept apart from ``ser.model`` so the app's sidebar and pages can show models without loading
+TensorFlow. ``models/active.json`` names the active bundle and is replaced atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from ser.errors import ModelError
+
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models"  # bundled models and active.json
+MODELS_DIR_ENV = "SER_MODELS_DIR"  # where the app reads and writes bundles, when set
+MODEL_FILE = "model.keras"
+CARD_FILE = "card.json"
+ACTIVE_FILE = "active.json"
+
+
+def models_folder() -> Path:
+    """The models folder the app serves from and trains into: $SER_MODELS_DIR or the bundled one."""
+    configured = os.environ.get(MODELS_DIR_ENV, "").strip()
+    return Path(configured).expanduser() if configured else MODELS_DIR
+
+
+def read_card(path: Path) -> dict[str, Any]:
+    """The card of a bundle folder, checked for the fields serving needs."""
+    card_path = Path(path) / CARD_FILE
+    try:
+        card = json.loads(card_path.read_text())
+    except FileNotFoundError as e:
+        raise ModelError(f"{path} is not a model bundle: {CARD_FILE} is missing") from e
+    except (OSError, json.JSONDecodeError) as e:
+        raise ModelError(f"the card of {path} cannot be read ({e}); the bundle is damaged") from e
+    missing = [k for k in ("labels", "feature_config", "architecture") if k not in card]
+    if missing:
+        raise ModelError(f"the card of {path} lacks {', '.join(missing)}; the bundle is incomplete")
+    return card
+
+
+def fsync_path(path: Path) -> None:
+    """Flush a file or folder to disk, so a rename that follows never exposes unwritten data."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def active_name(models_dir: Path = MODELS_DIR) -> str:
+    """The bundle named in ``models_dir/active.json``."""
+    try:
+        return json.loads((models_dir / ACTIVE_FILE).read_text())["model"]
+    except FileNotFoundError as e:
+        raise ModelError(f"no active model: {models_dir / ACTIVE_FILE} is missing") from e
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ModelError(f"{models_dir / ACTIVE_FILE} is damaged ({e})") from e
+
+
+def active_path(models_dir: Path = MODELS_DIR) -> Path:
+    return models_dir / active_name(models_dir)
+
+
+def set_active(name: str, models_dir: Path = MODELS_DIR) -> None:
+    """Point ``active.json`` at an existing, readable bundle; atomic replace, so a crash leaves
+    either the old or the new pointer."""
+    read_card(models_dir / name)
+    tmp = models_dir / f".{ACTIVE_FILE}.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps({"model": name}) + "\n")
+    fsync_path(tmp)
+    os.replace(tmp, models_dir / ACTIVE_FILE)
+
+
+def list_bundles(models_dir: Path = MODELS_DIR) -> list[tuple[Path, dict[str, Any] | ModelError]]:
+    """Every bundle folder with its card, or the error that makes it unusable (reported, skipped)."""
+    if not models_dir.is_dir():
+        return []
+    found = []
+    for path in sorted(p for p in models_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        try:
+            found.append((path, read_card(path)))
+        except ModelError as e:
+            found.append((path, e))
+    return found

@@ -1,0 +1,205 @@
+"""Every page renders on the demo corpus; training through the job manager shows its metrics."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+
+import av
+import numpy as np
+import pytest
+import soundfile as sf
+from streamlit.testing.v1 import AppTest
+
+from ser.config import TrainConfig
+from ser.errors import SERError
+from tests.conftest import DEMO_DIR, ROOT, tiny_manifest
+
+APP = str(ROOT / "app.py")
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """A tiny model trained through the job manager in a private models folder, made active."""
+    from ser.jobs import JOB
+    from ser.model import set_active
+
+    models_dir = tmp_path_factory.mktemp("models")
+    saved = {k: os.environ.get(k) for k in ("SER_MODELS_DIR", "SER_DATA_DIR")}
+    os.environ["SER_MODELS_DIR"] = str(models_dir)
+    os.environ.pop("SER_DATA_DIR", None)
+    name = JOB.start(tiny_manifest(), split="speaker", config=TrainConfig(epochs=2, batch_size=16), name="tiny-job")
+    state = JOB.wait(timeout=120)
+    assert state.status == "done", state.error
+    set_active(name, models_dir)
+    yield state
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def page(path: str | None = None, **state) -> AppTest:
+    app = AppTest.from_file(APP, default_timeout=60)
+    for key, value in state.items():
+        app.session_state[key] = value
+    app.run()
+    if path is not None:
+        app.switch_page(path).run()
+    assert not app.exception, app.exception
+    return app
+
+
+def test_the_sidebar_paints_without_tensorflow():
+    code = "import sys, ser.ui; assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+
+
+def test_classify_is_the_default_page_and_the_sidebar_shows_the_model(served):
+    app = page()
+    assert [t.value for t in app.title] == ["Classify"]
+    sidebar = " ".join(m.value for m in app.sidebar.markdown)
+    assert "tiny-job" in sidebar
+    assert app.sidebar.text_input[0].value == str(DEMO_DIR)
+
+
+def test_explore_counts_the_demo_corpus(served):
+    app = page("pages/explore.py", explore_stats=False)
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["Clips"] == "560" and metrics["Speakers"] == "4" and metrics["Unmatched files"] == "0"
+    assert "EF1, EF2, EM1, EM2" in " ".join(c.value for c in app.caption)
+    counts = app.dataframe[0].value
+    assert counts.loc["total", "total"] == 560 and counts.loc["EM2", "angry"] == 20
+
+
+def test_explore_measures_a_small_corpus(served, tmp_path, monkeypatch):
+    for clip in tiny_manifest(n_words=1).clips:
+        (tmp_path / clip.path.name).symlink_to(clip.path)
+    monkeypatch.setenv("SER_DATA_DIR", str(tmp_path))
+    app = page("pages/explore.py")
+    assert {m.label: m.value for m in app.metric}["Clips"] == "14"
+    assert not app.error and not app.warning
+
+
+def test_train_page_shows_the_finished_run(served):
+    app = page("pages/train.py")
+    text = " ".join(m.label for m in app.metric)
+    assert "Accuracy (speaker-independent" in text and "Macro-F1" in text
+    assert any("Saved" in s.value for s in app.success)
+    assert any(b.label == "Make tiny-job the active model" for b in app.button)
+    assert any(e.label.startswith("tiny-job  (active)") for e in app.expander)
+    assert not app.error
+
+
+def test_train_page_reports_broken_bundles(served, tmp_path):
+    from pathlib import Path
+
+    broken = Path(os.environ["SER_MODELS_DIR"]) / "broken"
+    broken.mkdir()
+    try:
+        app = page("pages/train.py")
+        assert any("broken" in e.value for e in app.error)
+    finally:
+        broken.rmdir()
+
+
+def test_classify_helpers_on_real_clips(served):
+    from ser.predict import Predictor
+    from ser.ui import classify_source
+
+    predictor = Predictor.from_path(served.path)
+    clips = tiny_manifest(n_words=3).clips
+    result = classify_source("clip.ogg", clips[0].path, predictor)
+    assert result.prediction.label in predictor.labels and result.timeline is None
+    assert result.row()["emotion"] == result.prediction.label
+
+    long = np.concatenate([sf.read(c.path, dtype="float32")[0] for c in clips[:6]])
+    buffer = io.BytesIO()
+    sf.write(buffer, long, 16_000, format="WAV")
+    result = classify_source("long.wav", buffer.getvalue(), predictor)
+    assert result.timeline is not None and len(result.timeline.starts_s) > 1
+
+    with pytest.raises(SERError):
+        classify_source("bad.wav", b"RIFF not really", predictor)
+
+
+def classify_like_the_page(clip_path: str, bundle_path: str) -> None:
+    from pathlib import Path
+
+    import streamlit as st
+
+    from ser.errors import SERError
+    from ser.ui import cached_classify, render_clip_result
+
+    uploads = [("bad.wav", b"RIFF junk"), ("good.ogg", Path(clip_path).read_bytes())]
+    for i, (name, data) in enumerate(uploads):
+        try:
+            render_clip_result(cached_classify(name, data, bundle_path), key=str(i))
+        except SERError as e:
+            st.error(f"{name}: {e}")
+
+
+def test_a_bad_upload_shows_an_error_and_the_others_still_get_results(served):
+    clip = tiny_manifest(n_words=1).clips[0]
+    app = AppTest.from_function(classify_like_the_page, args=(str(clip.path), served.path), default_timeout=60)
+    app.run()
+    assert not app.exception
+    assert len(app.error) == 1 and app.error[0].value.startswith("bad.wav: ")
+    assert len(app.subheader) == 1 and app.subheader[0].value.startswith("good.ogg: ")
+    assert "%" in app.subheader[0].value
+
+
+def test_live_page_renders_and_its_callback_feeds_the_classifier(served, monkeypatch):
+    """webrtc_streamer needs a real Streamlit server (AppTest's runtime is a mock), so a stand-in
+    records what the page asks for; the page's frame callback is then fed real frames."""
+    import types
+
+    import streamlit_webrtc
+
+    calls = []
+
+    def fake_streamer(**kwargs):
+        calls.append(kwargs)
+        return types.SimpleNamespace(state=types.SimpleNamespace(playing=True))
+
+    monkeypatch.setattr(streamlit_webrtc, "webrtc_streamer", fake_streamer)
+    app = page("pages/live.py")
+    assert [t.value for t in app.title] == ["Live"]
+    (kwargs,) = calls
+    assert kwargs["mode"] == streamlit_webrtc.WebRtcMode.SENDONLY
+    assert kwargs["rtc_configuration"] == {"iceServers": []}
+    assert kwargs["media_stream_constraints"] == {"audio": True, "video": False}
+
+    # 2 s of speech as 20 ms stereo s16 frames at 48 kHz, the way a browser sends them.
+    clip = tiny_manifest(n_words=1).clips[0]
+    speech = sf.read(clip.path, dtype="float32")[0]
+    from ser.audio import resample
+
+    speech = resample(speech, 16_000, 48_000)
+    classifier = app.session_state["live_classifier"]
+    for start in range(0, len(speech) - 960, 960):
+        block = (speech[start : start + 960] * 32767).astype(np.int16)
+        packed = np.repeat(block, 2).reshape(1, -1)
+        frame = av.AudioFrame.from_ndarray(packed, format="s16", layout="stereo")
+        frame.sample_rate = 48_000
+        assert kwargs["audio_frame_callback"](frame) is frame
+    assert classifier.level_dbfs() > -60
+    assert classifier.latest() is not None
+    app.run()
+    assert not app.exception
+    assert app.subheader and "%" in app.subheader[0].value
+
+
+@pytest.mark.parametrize("layout,fmt", [("stereo", "s16"), ("mono", "s16"), ("stereo", "fltp")])
+def test_frame_to_array_gives_samples_by_channels(layout, fmt):
+    from ser.ui import frame_to_array
+
+    n, n_channels = 960, 2 if layout == "stereo" else 1
+    samples = np.arange(n * n_channels).reshape(n, n_channels)
+    # packed: one interleaved row; planar: one row per channel
+    data = samples.astype(np.int16).reshape(1, -1) if fmt == "s16" else np.ascontiguousarray(samples.T, np.float32)
+    frame = av.AudioFrame.from_ndarray(data, format=fmt, layout=layout)
+    np.testing.assert_array_equal(frame_to_array(frame), samples)
