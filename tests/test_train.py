@@ -101,12 +101,12 @@ def test_evaluate_reports_skipped_clips(tiny_bundle, tmp_path):
 def test_mirrored_strategy_over_two_logical_cpus(tmp_path):
     script = textwrap.dedent(
         f"""
+        from tests.conftest import tiny_manifest  # first: it loads pylibsrtp, which must precede TensorFlow
         import tensorflow as tf
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
         from ser.config import TrainConfig
         from ser.train import train, make_strategy
-        from tests.conftest import tiny_manifest
         assert make_strategy("mirrored").num_replicas_in_sync == 2
         path, card = train(tiny_manifest(n_words=2), config=TrainConfig(epochs=1, batch_size=8),
                            models_dir=__import__("pathlib").Path({str(tmp_path)!r}), strategy="mirrored")
