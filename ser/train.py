@@ -314,7 +314,8 @@ def run_fold(
     )  # fmt: skip
     metrics = None
     if split.test:
-        test_data = prepare(split.test, labels, feature_config, augment=False, cache_dir=cache_dir)
+        # Same warps as training, so another fold that trains on these clips finds them cached.
+        test_data = prepare(split.test, labels, feature_config, augment=augment, cache_dir=cache_dir)
         y_pred = predict_proba(model, center_view(test_data)).argmax(axis=1)
         metrics = compute_metrics(test_data.y, y_pred, labels)
     return FoldResult(split, model, history, metrics, len(train_data.y), len(val_data.y))

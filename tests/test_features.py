@@ -131,6 +131,6 @@ def test_corpus_reports_bad_files_and_keeps_the_rest(tmp_path):
 
 def test_process_pool_gives_the_same_features_as_one_process(tmp_path):
     paths = _write_clips(tmp_path, 18)
-    X1, _, _ = extract_corpus(paths, CONFIG, cache_dir=None or tmp_path / "a", n_jobs=1)
+    X1, _, _ = extract_corpus(paths, CONFIG, cache_dir=tmp_path / "a", n_jobs=1)
     X2, _, _ = extract_corpus(paths, CONFIG, cache_dir=tmp_path / "b", n_jobs=2)
     np.testing.assert_array_equal(X1, X2)
