@@ -8,10 +8,11 @@ import pandas as pd
 import streamlit as st
 
 from ser.errors import SERError
-from ser.ui import active_bundle_path, cached_classify, render_clip_result
+from ser.ui import active_bundle_path, cached_classify, render_clip_result, through_app_navigation
 
 FORMATS = ["wav", "flac", "ogg", "mp3", "m4a", "webm"]
 
+through_app_navigation()
 st.title("Classify")
 path = active_bundle_path()
 uploads = st.file_uploader(f"Audio clips ({', '.join(FORMATS)})", type=FORMATS, accept_multiple_files=True)

@@ -10,7 +10,7 @@ import streamlit as st
 from ser import explore
 from ser.config import SAMPLE_RATE
 from ser.errors import SERError
-from ser.ui import load_manifest, spectrogram_figures, waveform_figure
+from ser.ui import load_manifest, spectrogram_figures, through_app_navigation, waveform_figure
 
 STATS_CHUNK = 20  # clips per cached piece of the corpus-wide pass (the progress bar's step)
 ALL = "(all)"
@@ -45,6 +45,7 @@ def corpus_stats(clips: list) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+through_app_navigation()
 st.title("Explore")
 manifest = load_manifest()
 if manifest is None:

@@ -8,7 +8,7 @@ import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 from ser.predict import StreamClassifier
-from ser.ui import active_bundle_path, cached_predictor, frame_to_array, probability_figure
+from ser.ui import active_bundle_path, cached_predictor, frame_to_array, probability_figure, through_app_navigation
 
 LEVEL_FLOOR_DBFS = -60.0  # the level meter's empty end
 
@@ -23,6 +23,7 @@ def make_callback(classifier: StreamClassifier):
     return on_frame
 
 
+through_app_navigation()
 st.title("Live")
 path = active_bundle_path()
 if path is None:

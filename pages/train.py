@@ -12,7 +12,8 @@ from ser.config import TrainConfig
 from ser.errors import SERError
 from ser.jobs import JOB, models_folder, zip_bundle
 from ser.model import ARCHITECTURES, list_bundles, set_active
-from ser.ui import active_model_path, confusion_figure, history_figure, load_manifest
+from ser.registry import compare_on_protocol, read_card
+from ser.ui import active_model_path, confusion_figure, history_figure, load_manifest, through_app_navigation
 
 PROTOCOLS = {
     "speaker": "speaker-independent (leave one speaker out)",
@@ -47,6 +48,28 @@ def show_evaluation(card: dict, split: str, key: str) -> None:
         right.dataframe(pd.DataFrame(fold["per_class"]).T.round(3))
 
 
+def compare_with_active(name: str, card: dict, split: str) -> None:
+    """The finished run beside the active model, both as their cards score them under ``split``."""
+    if split == "none":
+        return
+    try:
+        active = active_model_path(models_folder())
+        if active.name == name:
+            st.caption(f"{name} is the active model.")
+            return
+        cards = {name: card, f"{active.name} (active)": read_card(active)}
+    except SERError as e:
+        st.caption(f"No active model to compare with: {e}")
+        return
+    rows = pd.DataFrame(compare_on_protocol(cards, split)).set_index("model")
+    st.markdown(f"**Compared with the active model** ({PROTOCOLS[split]})")
+    st.dataframe(rows, column_config={"accuracy": st.column_config.NumberColumn(format="percent")})
+    if rows["accuracy"].isna().any():
+        st.caption("The active model's card has no score under this protocol.")
+    elif rows["corpus"].nunique() > 1:
+        st.caption("Measured on different corpora: the scores are not directly comparable.")
+
+
 @st.fragment(run_every=1)
 def job_panel() -> None:
     job = JOB.snapshot()
@@ -61,8 +84,10 @@ def job_panel() -> None:
     st.caption(f"{job.config.get('arch')} on {job.data}, protocol {job.split}, up to {job.n_epochs} epochs")
     if job.running:
         if job.logs:
-            epoch = job.logs[-1].epoch
-            st.progress(min(1.0, epoch / max(1, job.n_epochs)), text=f"epoch {epoch} of at most {job.n_epochs}")
+            last = job.logs[-1]
+            done = (last.fold_index - 1 + min(1.0, last.epoch / max(1, job.n_epochs))) / last.n_folds
+            fold = f"fit {last.fold_index} of {last.n_folds} ({last.fold}), " if last.n_folds > 1 else ""
+            st.progress(done, text=f"{fold}epoch {last.epoch} of at most {job.n_epochs}")
         elif job.features_total:
             st.progress(job.features_done / job.features_total, text="Computing features…")
         else:
@@ -80,6 +105,7 @@ def job_panel() -> None:
     elif job.status == "done":
         st.success(f"Saved {job.path}")
         show_evaluation(job.card, job.split, key="job")
+        compare_with_active(job.name, job.card, job.split)
         if st.button(f"Make {job.name} the active model", type="primary"):
             activate(job.name)
 
@@ -115,6 +141,7 @@ def show_versions() -> None:
                 activate(path.name)
 
 
+through_app_navigation()
 st.title("Train")
 manifest = load_manifest()
 if manifest is not None:

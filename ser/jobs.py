@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import logging
 import threading
 import time
 import zipfile
@@ -20,8 +21,10 @@ from typing import Any
 
 from ser.config import TrainConfig
 from ser.datasets import Manifest
-from ser.errors import TrainingError
+from ser.errors import SERError, TrainingError
 from ser.registry import models_folder
+
+log = logging.getLogger(__name__)
 
 # Job statuses: "idle" before any run; "running", "stopping"; then "done", "failed" or "stopped".
 FINISHED = ("done", "failed", "stopped")
@@ -125,6 +128,8 @@ class TrainingJob:
                 on_epoch=self._on_epoch, should_stop=self._stop.is_set, progress=self._on_progress,
             )  # fmt: skip
         except Exception as e:  # a background thread has nobody to raise to: record every failure
+            if not isinstance(e, SERError):
+                log.exception("training run %s failed", name)  # a bug, not bad input: keep the traceback
             self._finish("stopped" if self._stop.is_set() else "failed", error=_describe(e))
         else:
             self._finish("done", path=str(path), card=card)
@@ -145,8 +150,6 @@ class TrainingJob:
 
 
 def _describe(error: Exception) -> str:
-    from ser.errors import SERError
-
     return str(error) if isinstance(error, SERError) else f"{type(error).__name__}: {error}"
 
 

@@ -85,3 +85,25 @@ def list_bundles(models_dir: Path = MODELS_DIR) -> list[tuple[Path, dict[str, An
         except ModelError as e:
             found.append((path, e))
     return found
+
+
+def compare_on_protocol(cards: dict[str, dict[str, Any]], protocol: str) -> list[dict[str, Any]]:
+    """One row per named card: accuracy and macro-F1 under ``protocol`` as its card records them,
+    with the corpus they were measured on (None where the card has no such evaluation), so two
+    models are compared on the same protocol and a difference of corpus is visible."""
+    rows = []
+    for name, card in cards.items():
+        scores = card.get("evaluation", {}).get(protocol, {})
+        data = card.get("data", {})
+        rows.append(
+            {
+                "model": name,
+                "architecture": card.get("architecture"),
+                "accuracy": scores.get("accuracy"),
+                "macro_f1": scores.get("macro_f1"),
+                "corpus": data.get("root"),
+                "speakers": ", ".join(data.get("speakers", [])),
+                "clips": data.get("n_clips"),
+            }
+        )
+    return rows

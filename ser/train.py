@@ -44,6 +44,9 @@ class EpochLog:
     val_loss: float
     val_accuracy: float
     elapsed_s: float
+    fold: str = ""  # the split being fitted, e.g. "speaker-independent: train OAF, test YAF"
+    fold_index: int = 1  # 1-based, among n_folds fits of this run (each with its own epochs)
+    n_folds: int = 1
 
 
 @dataclass
@@ -416,18 +419,17 @@ def train(
     start = time.perf_counter()
     feature_config = feature_config or get_architecture(config.arch).features
     labels = model_labels(manifest)
-    run = dict(cache_dir=cache_dir, on_epoch=on_epoch, should_stop=should_stop, progress=progress, strategy=strategy)
-    folds = [run_fold(s, labels, feature_config, config, **run) for s in make_splits(manifest, split, seed=config.seed)]
-    if should_stop is not None and should_stop():
-        raise TrainingError("training was stopped before it finished; the active model is unchanged")
-    evaluation = {split: summarise_folds(folds)} if split != "none" else {}
-    for protocol in evaluate_protocols:
-        if protocol != split:
-            extra = [
-                run_fold(s, labels, feature_config, config, **run)
-                for s in make_splits(manifest, protocol, seed=config.seed)
-            ]
-            evaluation[protocol] = summarise_folds(extra)
+    protocols = [split] + [p for p in evaluate_protocols if p != split]
+    plan = [(protocol, s) for protocol in protocols for s in make_splits(manifest, protocol, seed=config.seed)]
+    run = dict(cache_dir=cache_dir, should_stop=should_stop, progress=progress, strategy=strategy)
+    results: dict[str, list[FoldResult]] = {protocol: [] for protocol in protocols}
+    for i, (protocol, s) in enumerate(plan, start=1):
+        fold_on_epoch = _in_fold(on_epoch, s.description, i, len(plan))
+        results[protocol].append(run_fold(s, labels, feature_config, config, on_epoch=fold_on_epoch, **run))
+        if should_stop is not None and should_stop():
+            raise TrainingError("training was stopped before it finished; the active model is unchanged")
+    folds = results[split]
+    evaluation = {p: summarise_folds(results[p]) for p in protocols if p != "none"}
     card = make_card(
         arch=config.arch, labels=labels, feature_config=feature_config, config=config, manifest=manifest,
         split_kind=split, fold=folds[0], evaluation=evaluation, command=command,
@@ -435,6 +437,13 @@ def train(
     )  # fmt: skip
     path = save_bundle(folds[0].model, card, models_dir, name or bundle_name(config.arch))
     return path, card
+
+
+def _in_fold(on_epoch: EpochCallback | None, fold: str, index: int, n_folds: int) -> EpochCallback | None:
+    """``on_epoch`` with each entry labelled by the fit it belongs to."""
+    if on_epoch is None:
+        return None
+    return lambda entry: on_epoch(dataclasses.replace(entry, fold=fold, fold_index=index, n_folds=n_folds))
 
 
 def evaluate_bundle(bundle: Bundle, manifest: Manifest, *, progress: ProgressFn | None = None) -> dict[str, Any]:

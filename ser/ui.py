@@ -6,26 +6,62 @@ the first page paints fast: model cards are read as plain JSON, the predictor is
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
-import pylibsrtp  # noqa: F401  (see below)
 import streamlit as st
 
 from ser.errors import SERError
 from ser.registry import active_path, models_folder, read_card
 
-# pylibsrtp (aiortc's SRTP, under streamlit-webrtc) segfaults when its bundled OpenSSL is loaded
-# after TensorFlow's; loaded first, both work. ser.ui is imported by app.py before any page can
-# load TensorFlow, so importing it here keeps the Live page from crashing the server.
+
+def _keep_keras_state_across_reruns() -> None:
+    """Streamlit ends every script run with ``keras.backend.clear_session()`` (its
+    ``_clean_problem_modules``). That call replaces Keras' per-thread state for every thread at
+    once, so a training job building a model in its own thread, while the Train page refreshes
+    each second, got duplicate layer names ("re_lu is used 2 times") and failed at random.
+    Nothing here relies on that clean-up (models are built and loaded explicitly), so keep
+    Streamlit's other clean-up (matplotlib figures) and leave Keras alone."""
+    try:
+        from streamlit.runtime.scriptrunner import script_runner
+    except ImportError:  # pragma: no cover - a Streamlit laid out differently has no such hook
+        return
+    if getattr(script_runner, "_clean_problem_modules", None) is None:
+        return
+
+    def clean_problem_modules() -> None:
+        pyplot = sys.modules.get("matplotlib.pyplot")
+        if pyplot is not None:
+            pyplot.close("all")
+
+    script_runner._clean_problem_modules = clean_problem_modules
+
+
+_keep_keras_state_across_reruns()
 
 DEMO_CORPUS = Path(__file__).resolve().parent.parent / "assets" / "demo_corpus"
 DATA_DIR_ENV = "SER_DATA_DIR"  # a corpus folder to use instead of the bundled demo corpus
 DATA_DIR_KEY = "data_dir"  # st.session_state key of the sidebar's corpus field
+
+
+def through_app_navigation() -> None:
+    """Call first in every page. A fresh server whose first request is a page's own address
+    (say /train) runs that page without app.py (Streamlit's legacy mode for apps with a pages/
+    folder, left on until some run calls st.navigation): no sidebar, no corpus field. Switch the
+    legacy mode off and rerun, so app.py's navigation serves the same address."""
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+    except ImportError:  # a Streamlit without the legacy mode
+        return
+    if getattr(PagesManager, "uses_pages_directory", False):
+        PagesManager.uses_pages_directory = False
+        st.rerun()
 
 
 def active_model_path(models_dir: Path | None = None) -> Path:
@@ -168,17 +204,26 @@ def timeline_figure(timeline) -> go.Figure:
 
 
 def history_figure(logs: list, metric: str) -> go.Figure:
-    """Training and validation curves of ``metric`` ("loss" or "accuracy") over epochs."""
-    epochs = [e.epoch if hasattr(e, "epoch") else e["epoch"] for e in logs]
-
-    def values(key: str) -> list[float]:
-        return [getattr(e, key) if hasattr(e, key) else e[key] for e in logs]
-
+    """Training and validation curves of ``metric`` ("loss" or "accuracy") over epochs, one pair
+    of curves per fit when a run fits several folds (EpochLog entries or their dicts)."""
+    entries = [e if isinstance(e, dict) else dataclasses.asdict(e) for e in logs]
+    fits = list(dict.fromkeys(e.get("fold_index", 1) for e in entries))
+    palette = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2"]
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=epochs, y=values(metric), name="train", mode="lines+markers"))
-    fig.add_trace(go.Scatter(x=epochs, y=values(f"val_{metric}"), name="validation", mode="lines+markers"))
-    fig.update_layout(title=metric, xaxis_title="epoch")
-    return _compact(fig, height=280)
+    for n, index in enumerate(fits):
+        part = [e for e in entries if e.get("fold_index", 1) == index]
+        label = f" ({part[0]['fold']})" if len(fits) > 1 and part[0].get("fold") else ""
+        color = palette[n % len(palette)]
+        epochs = [e["epoch"] for e in part]
+        fig.add_trace(go.Scatter(x=epochs, y=[e[metric] for e in part], name=f"train{label}", line=dict(color=color)))
+        fig.add_trace(
+            go.Scatter(
+                x=epochs, y=[e[f"val_{metric}"] for e in part], name=f"validation{label}",
+                line=dict(color=color, dash="dot"),
+            )
+        )  # fmt: skip
+    fig.update_layout(title=metric, xaxis_title="epoch", legend=dict(orientation="h", y=-0.3))
+    return _compact(fig, height=320)
 
 
 def confusion_figure(metrics: dict[str, Any]) -> go.Figure:

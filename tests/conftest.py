@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pylibsrtp  # noqa: F401  before any test loads TensorFlow: loaded after it, it segfaults (see ser/ui.py)
 import pytest
+
+import ser  # noqa: F401  first: it loads pylibsrtp before any test loads TensorFlow (see ser/__init__.py)
 
 ROOT = Path(__file__).resolve().parent.parent
 TESS_DIR = ROOT.parent / "shared" / "data" / "tess"

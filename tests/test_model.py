@@ -123,3 +123,17 @@ def test_the_bundled_model_is_complete_and_small():
         assert 0 < card["evaluation"][protocol]["accuracy"] <= 1
     bundle = load_bundle(path)
     assert bundle.labels == list(card["labels"])
+
+
+def test_cards_compare_on_one_protocol():
+    from ser.registry import compare_on_protocol
+
+    new = {"architecture": "cnn", "evaluation": {"speaker": {"accuracy": 0.8, "macro_f1": 0.7}},
+           "data": {"root": "tess", "speakers": ["OAF", "YAF"], "n_clips": 2240}}  # fmt: skip
+    old = {"architecture": "seed-lstm", "evaluation": {"random": {"accuracy": 0.99}}, "data": {"root": "demo"}}
+    rows = compare_on_protocol({"new": new, "old": old}, "speaker")
+    assert rows[0] == {
+        "model": "new", "architecture": "cnn", "accuracy": 0.8, "macro_f1": 0.7,
+        "corpus": "tess", "speakers": "OAF, YAF", "clips": 2240,
+    }  # fmt: skip
+    assert rows[1]["model"] == "old" and rows[1]["accuracy"] is None and rows[1]["corpus"] == "demo"

@@ -91,7 +91,20 @@ def test_train_page_shows_the_finished_run(served):
     assert any("Saved" in s.value for s in app.success)
     assert any(b.label == "Make tiny-job the active model" for b in app.button)
     assert any(e.label.startswith("tiny-job  (active)") for e in app.expander)
+    assert any(c.value == "tiny-job is the active model." for c in app.caption)
     assert not app.error
+
+
+def test_the_job_log_tells_the_folds_apart(served):
+    from ser.ui import history_figure
+
+    # Two speakers: two speaker-independent fits, each with its own epochs.
+    assert [(e.fold_index, e.n_folds, e.epoch) for e in served.logs] == [(1, 2, 1), (1, 2, 2), (2, 2, 1), (2, 2, 2)]
+    assert served.logs[0].fold == "speaker-independent: train EM1, test EF1"
+    assert served.logs[0].fold != served.logs[-1].fold
+    figure = history_figure(served.logs, "loss")
+    assert len(figure.data) == 4  # train and validation curves for each fit
+    assert list(figure.data[2].x) == [1, 2] and "train EF1" in figure.data[2].name
 
 
 def test_train_page_reports_broken_bundles(served, tmp_path):

@@ -1,0 +1,203 @@
+"""The app in a real browser: Debian's Chromium driven by Playwright against `streamlit run app.py`.
+
+The server runs on a free loopback port with a private copy of the models folder (a training
+run from the Train page must not touch the bundled models) and a private feature cache.
+Screenshots of every page go to ``tests/screenshots/`` (or ``$SER_SCREENSHOTS``).
+
+Without Chromium or Playwright the suite skips with the reason, except under CI, where
+``SER_REQUIRE_BROWSER=1`` (set by ``.ci/run``, which installs both) turns a skip into a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from bench.appserver import CHROMIUM, CHROMIUM_ARGS, AppServer
+from ser.config import EMOTIONS
+from tests.conftest import ROOT, tiny_manifest
+
+SCREENSHOTS = Path(os.environ.get("SER_SCREENSHOTS", ROOT / "tests" / "screenshots"))
+LABEL_HEADING = re.compile(rf"^(.+): ({'|'.join(EMOTIONS)}) \(\d+%\)$")
+
+try:
+    from playwright.sync_api import expect, sync_playwright
+except ImportError:  # pragma: no cover - depends on the machine
+    sync_playwright = None
+
+_missing = (
+    "Debian's chromium is not installed (apt-get install chromium)"
+    if CHROMIUM is None
+    else "playwright is not installed (pip install -r requirements.txt)"
+    if sync_playwright is None
+    else ""
+)
+if _missing and os.environ.get("SER_REQUIRE_BROWSER") == "1":
+    raise RuntimeError(f"browser tests are required here but {_missing}")
+pytestmark = pytest.mark.skipif(bool(_missing), reason=_missing or "browser available")
+if not _missing:
+    expect.set_options(timeout=60_000)  # the first run of a page on a cold server imports TensorFlow
+
+
+def speech_wav(path: Path) -> Path:
+    """A demo-corpus word padded with silence, as 16-bit WAV: Chromium's fake microphone plays it."""
+    from ser.audio import load_audio
+
+    clip = next(c for c in tiny_manifest(n_words=1).clips if c.emotion == "angry")
+    waveform = load_audio(clip.path)
+    pad = np.zeros(8_000, np.float32)
+    sf.write(path, np.concatenate([pad, waveform, pad]), 16_000, subtype="PCM_16")
+    return path
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """The app on a free port with private models and feature cache; yields (url, models, workdir)."""
+    app = AppServer(tmp_path_factory.mktemp("browser")).start()
+    try:
+        yield app.url, app.models, app.workdir
+    finally:
+        log = app.stop()
+    assert "Traceback" not in log and "Segmentation fault" not in log, log[-5000:]
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    fake_mic = speech_wav(tmp_path_factory.mktemp("mic") / "speech.wav")
+    args = [
+        *CHROMIUM_ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={fake_mic}",
+    ]  # fmt: skip
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=args)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, permissions=["microphone"])
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    yield page
+    context.close()
+    assert not errors, errors
+
+
+def visit(page, server, title: str):
+    url = server[0]
+    page.goto(url if title == "Classify" else f"{url}/{title.lower()}")
+    expect(page.get_by_role("heading", name=title, exact=True)).to_be_visible()
+    return page
+
+
+def wait_until_idle(page) -> None:
+    """Streamlit shows its status widget while a script runs; wait until the run is over."""
+    page.wait_for_timeout(300)
+    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=120_000)
+
+
+def screenshot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
+
+
+def no_exception(page) -> None:
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+
+
+def test_every_page_renders(page, server):
+    # The first request of a fresh server is a page's own address: it must still get app.py's
+    # navigation and sidebar (see ser.ui.through_app_navigation), not the page on its own.
+    visit(page, server, "Explore")
+    sidebar = page.get_by_test_id("stSidebar")
+    expect(sidebar).to_contain_text("cnn-tess-v1")
+    expect(sidebar).to_contain_text("Speaker-independent accuracy")
+    pages = [re.compile(f"{title}$") for title in ("Explore", "Train", "Classify", "Live")]
+    expect(sidebar.get_by_role("link")).to_have_text(pages)
+    expect(page.get_by_test_id("stMetric").filter(has_text="Clips")).to_contain_text("560")
+    expect(page.get_by_test_id("stPlotlyChart").first).to_be_visible()
+    wait_until_idle(page)
+    no_exception(page)
+    screenshot(page, "explore")
+
+    for title in ("Train", "Live", "Classify"):
+        page.get_by_test_id("stSidebarNav").get_by_role("link", name=title).click()
+        expect(page.get_by_role("heading", name=title, exact=True)).to_be_visible()
+        wait_until_idle(page)
+        no_exception(page)
+        screenshot(page, title.lower())
+        if title == "Live":
+            expect(page.locator("iframe").first).to_be_attached()  # streamlit-webrtc's component
+
+
+def test_upload_a_clip_and_see_its_emotion(page, server):
+    visit(page, server, "Classify")
+    clip = tiny_manifest(n_words=1).clips[0]
+    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(clip.path))
+    heading = page.get_by_role("heading", name=re.compile(rf"^{re.escape(clip.path.name)}: "))
+    expect(heading).to_have_text(LABEL_HEADING)
+    expect(page.get_by_test_id("stPlotlyChart").first.locator(".main-svg").first).to_be_visible()
+    assert page.get_by_test_id("stPlotlyChart").count() >= 3  # probabilities, waveform, spectrogram
+    expect(page.get_by_test_id("stDataFrame")).to_be_visible()  # the session history
+    wait_until_idle(page)
+    no_exception(page)
+    screenshot(page, "classify-upload")
+
+
+def test_a_file_that_is_not_audio_gets_a_clear_error(page, server):
+    visit(page, server, "Classify")
+    bogus = {"name": "notes.wav", "mimeType": "audio/wav", "buffer": b"these are my notes, not audio\n" * 20}
+    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(bogus)
+    expect(page.get_by_test_id("stAlertContentError")).to_contain_text("notes.wav: ")
+    no_exception(page)
+
+
+def test_record_with_the_microphone_and_see_a_prediction(page, server):
+    visit(page, server, "Classify")
+    page.get_by_role("button", name="Record").click()
+    page.wait_for_timeout(3_000)  # the fake microphone loops speech.wav
+    page.get_by_test_id("stAudioInputActionButton").click()  # stop
+    heading = page.get_by_role("heading", name=re.compile(r"^recording: "))
+    expect(heading).to_have_text(LABEL_HEADING)
+    expect(page.get_by_test_id("stPlotlyChart").first.locator(".main-svg").first).to_be_visible()
+    wait_until_idle(page)
+    no_exception(page)
+    screenshot(page, "classify-recording")
+
+
+def test_train_a_small_model_from_the_train_page(page, server):
+    _url, models, tmp = server
+    corpus = tmp / "small-corpus"
+    corpus.mkdir()
+    for clip in tiny_manifest(n_words=2).clips:
+        (corpus / clip.path.name).symlink_to(clip.path)
+
+    visit(page, server, "Train")
+    field = page.get_by_test_id("stSidebar").get_by_label("Corpus folder", exact=True)
+    field.fill(str(corpus))
+    field.press("Enter")
+    expect(page.get_by_text(f"Corpus: {corpus} (28 clips")).to_be_visible()
+    epochs = page.get_by_label("Epochs (at most)", exact=True)
+    epochs.fill("2")
+    epochs.press("Enter")
+    wait_until_idle(page)
+    page.get_by_role("button", name="Start training").click()
+    expect(page.get_by_test_id("stAlertContentSuccess").filter(has_text="Saved")).to_be_visible(timeout=240_000)
+    expect(page.get_by_test_id("stMetric").filter(has_text="Accuracy (speaker-independent").first).to_be_visible()
+    expect(page.get_by_text("Compared with the active model")).to_be_visible()
+    wait_until_idle(page)
+    no_exception(page)
+    screenshot(page, "train-finished")
+
+    name = next(p.name for p in models.iterdir() if p.is_dir() and p.name != "cnn-tess-v1")
+    page.get_by_role("button", name=f"Make {name} the active model").click()
+    expect(page.get_by_test_id("stSidebar")).to_contain_text(name)
+    assert (models / "active.json").read_text().strip() == f'{{"model": "{name}"}}'
