@@ -116,7 +116,7 @@ def show_versions() -> None:
         active = active_model_path(folder).name
     except SERError:
         active = None
-    bundles = list_bundles(folder)
+    bundles = list_bundles(folder, check=True)
     if not bundles:
         st.info(f"No model bundles in {folder}.")
     for path, card in bundles:

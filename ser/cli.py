@@ -127,9 +127,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _active_bundle():
-    from ser.model import active_path, load_bundle
+    from ser.model import load_bundle, serving_bundle
 
-    return load_bundle(active_path())
+    path, problems = serving_bundle()
+    for problem in problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    return load_bundle(path)
 
 
 def format_report(report: dict[str, Any]) -> str:
@@ -154,9 +157,10 @@ def format_report(report: dict[str, Any]) -> str:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    from ser.model import load_bundle
     from ser.predict import Predictor
 
-    predictor = Predictor.from_path(args.model)
+    predictor = Predictor(load_bundle(args.model) if args.model else _active_bundle())
     failures = 0
     for path in args.files:
         try:
@@ -189,7 +193,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         active = active_name(models_dir)
     except SERError:
         active = None
-    for path, card in list_bundles(models_dir):
+    for path, card in list_bundles(models_dir, check=True):
         if isinstance(card, SERError):
             print(f"  {path.name}: unusable ({card})")
             continue

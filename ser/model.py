@@ -34,6 +34,7 @@ from ser.registry import (  # noqa: F401  (re-exported: the bundle registry read
     list_bundles,
     models_folder,
     read_card,
+    serving_bundle,
     set_active,
 )
 

@@ -16,7 +16,7 @@ from ser.audio import load_audio, to_mono_16k, trim_silence, validate
 from ser.config import AudioConfig
 from ser.errors import AudioContentError
 from ser.features import extract_features, extract_windows
-from ser.model import MODELS_DIR, Bundle, active_path, load_bundle
+from ser.model import MODELS_DIR, Bundle, load_bundle, serving_bundle
 
 
 @dataclass(frozen=True)
@@ -55,8 +55,9 @@ class Predictor:
 
     @classmethod
     def from_path(cls, path: str | Path | None = None, models_dir: Path = MODELS_DIR) -> Predictor:
-        """The bundle at ``path``, or the active one named in ``models_dir/active.json``."""
-        return cls(load_bundle(Path(path) if path else active_path(models_dir)))
+        """The bundle at ``path``, or the one ``models_dir`` serves (its active bundle, or a whole one
+        when that is damaged; see ``ser.registry.serving_bundle``)."""
+        return cls(load_bundle(Path(path) if path else serving_bundle(models_dir)[0]))
 
     def probabilities(self, features: np.ndarray) -> np.ndarray:
         """Features [shape=(n, n_bins, n_frames)] -> probabilities [shape=(n, n_labels)]"""

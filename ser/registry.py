@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -74,14 +75,58 @@ def set_active(name: str, models_dir: Path = MODELS_DIR) -> None:
     os.replace(tmp, models_dir / ACTIVE_FILE)
 
 
-def list_bundles(models_dir: Path = MODELS_DIR) -> list[tuple[Path, dict[str, Any] | ModelError]]:
-    """Every bundle folder with its card, or the error that makes it unusable (reported, skipped)."""
+def check_bundle(path: Path) -> dict[str, Any]:
+    """The card of a bundle whose files are whole: a readable card and a ``model.keras`` archive
+    that is a complete zip with matching checksums (a half-written or truncated file fails).
+    Reads no Keras, so the app can vet bundles before TensorFlow loads. Raises ModelError."""
+    card = read_card(path)
+    model_file = Path(path) / MODEL_FILE
+    try:
+        with zipfile.ZipFile(model_file) as archive:
+            bad = archive.testzip()
+    except FileNotFoundError as e:
+        raise ModelError(f"{path} has no {MODEL_FILE}; the bundle is incomplete") from e
+    except (OSError, zipfile.BadZipFile, EOFError) as e:
+        raise ModelError(f"{model_file} is damaged or half-written ({e})") from e
+    if bad is not None:
+        raise ModelError(f"{model_file} is damaged: {bad} fails its checksum")
+    return card
+
+
+def serving_bundle(models_dir: Path = MODELS_DIR) -> tuple[Path, list[str]]:
+    """The bundle to serve and what was skipped on the way, as messages for the user.
+
+    The bundle ``active.json`` names, when its files are whole; otherwise the most recently
+    written whole bundle, so a damaged bundle or pointer never stops the app from serving.
+    Raises ModelError when no bundle in ``models_dir`` is usable.
+    """
+    problems = []
+    try:
+        name = active_name(models_dir)
+        check_bundle(models_dir / name)
+        return models_dir / name, problems
+    except ModelError as e:
+        problems.append(f"the active model cannot be served: {e}")
+    usable = [path for path, card in list_bundles(models_dir, check=True) if not isinstance(card, ModelError)]
+    if not usable:
+        raise ModelError(f"no usable model bundle in {models_dir} ({problems[0]})")
+    newest = max(usable, key=lambda path: ((path / CARD_FILE).stat().st_mtime, path.name))
+    problems.append(f"serving {newest.name} instead")
+    return newest, problems
+
+
+def list_bundles(
+    models_dir: Path = MODELS_DIR, *, check: bool = False
+) -> list[tuple[Path, dict[str, Any] | ModelError]]:
+    """Every bundle folder with its card, or the error that makes it unusable (reported, skipped).
+    Folders starting with a dot (bundles being written) are not bundles yet. ``check`` also
+    verifies the model file (``check_bundle``)."""
     if not models_dir.is_dir():
         return []
     found = []
     for path in sorted(p for p in models_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
         try:
-            found.append((path, read_card(path)))
+            found.append((path, check_bundle(path) if check else read_card(path)))
         except ModelError as e:
             found.append((path, e))
     return found

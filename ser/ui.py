@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from ser.errors import SERError
-from ser.registry import active_path, models_folder, read_card
+from ser.registry import models_folder, read_card, serving_bundle
 
 
 def _keep_keras_state_across_reruns() -> None:
@@ -65,8 +65,9 @@ def through_app_navigation() -> None:
 
 
 def active_model_path(models_dir: Path | None = None) -> Path:
-    """The active bundle of the app's models folder. Raises ModelError."""
-    return active_path(models_dir or models_folder())
+    """The bundle the app serves: the active one, or a whole one when that is damaged
+    (``ser.registry.serving_bundle``). Raises ModelError when none is usable."""
+    return serving_bundle(models_dir or models_folder())[0]
 
 
 def active_bundle_path() -> str | None:
@@ -89,9 +90,13 @@ def cached_predictor(path: str):
 def sidebar_model_status() -> None:
     """Active model name, architecture and its speaker-independent accuracy from the card."""
     with st.sidebar:
-        path = active_bundle_path()
-        if path is None:
+        try:
+            path, problems = serving_bundle(models_folder())
+        except SERError as e:
+            st.error(f"No model to serve: {e}")
             return
+        for problem in problems:
+            st.warning(problem[0].upper() + problem[1:])
         try:
             card = read_card(path)
         except SERError as e:

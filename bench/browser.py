@@ -1,0 +1,155 @@
+"""The app in Chromium: first paint, and a load test of concurrent sessions classifying a clip.
+
+    .venv/bin/python bench/browser.py paint [--servers 3] [--loads 5]
+    .venv/bin/python bench/browser.py load [--sessions 1,4,16] [--rounds 3]
+
+paint: for each of ``--servers`` fresh servers, the time from opening the app's address in a new
+browser context to the Classify heading being visible, first (cold server) and then ``--loads``
+more times (warm server); medians over servers and loads.
+
+load: one server; for each N, N browser contexts open Classify at once and each uploads the same
+2 s clip; the time from the upload to the predicted label on screen, p50 and p95 over all
+sessions of ``--rounds`` rounds, and the number of sessions that saw an error or no result.
+Each round uses a freshly written clip, so no result comes from Streamlit's cache.
+Target (issue 4): 0 errors at N = 16, p95 at N = 16 at most 8 x p50 at N = 1.
+
+Needs Debian's chromium and playwright (both installed for `make test` by .ci/run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import re
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from appserver import CHROMIUM, CHROMIUM_ARGS, AppServer
+from common import ROOT, emit
+from playwright.async_api import async_playwright
+
+RESULT = re.compile(r"^clip-\d+\.wav: [a-z]+ \(\d+%\)$")
+
+
+def clip_bytes(seed: int) -> bytes:
+    """2 s of a demo-corpus word with a little seeded noise (different bytes each round), as WAV."""
+    path = sorted((ROOT / "assets" / "demo_corpus").rglob("*.ogg"))[0]
+    waveform, sr = sf.read(path, dtype="float32")
+    waveform = np.pad(waveform, (0, max(0, 2 * sr - len(waveform))))[: 2 * sr]
+    waveform = waveform + np.random.default_rng(seed).normal(0, 1e-3, len(waveform)).astype(np.float32)
+    buffer = io.BytesIO()
+    sf.write(buffer, waveform, sr, format="WAV")
+    return buffer.getvalue()
+
+
+async def open_classify(browser, url: str):
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    page = await context.new_page()
+    start = time.perf_counter()
+    await page.goto(url)
+    await page.get_by_role("heading", name="Classify", exact=True).wait_for(timeout=120_000)
+    return context, page, time.perf_counter() - start
+
+
+async def paint(servers: int, loads: int) -> dict:
+    cold, warm = [], []
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        for _ in range(servers):
+            with tempfile.TemporaryDirectory() as tmp, AppServer(Path(tmp)) as server:
+                for i in range(loads + 1):
+                    context, _page, seconds = await open_classify(browser, server.url)
+                    (cold if i == 0 else warm).append(seconds)
+                    await context.close()
+        await browser.close()
+    return {
+        "cold_first_paint_s": {"median": statistics.median(cold), "runs": cold},
+        "warm_first_paint_s": {"median": statistics.median(warm), "runs": warm},
+        "target_s": 3.0,
+    }
+
+
+async def session(browser, url: str, name: str, data: bytes) -> tuple[float | None, str]:
+    """One user: open Classify, upload, wait for the label. Returns (seconds or None, error)."""
+    context = None
+    try:
+        context, page, _ = await open_classify(browser, url)
+        start = time.perf_counter()
+        upload = {"name": name, "mimeType": "audio/wav", "buffer": data}
+        await page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(upload)
+        heading = page.get_by_role("heading", name=re.compile(rf"^{re.escape(name)}: "))
+        await heading.wait_for(timeout=120_000)
+        text = (await heading.inner_text()).strip()
+        seconds = time.perf_counter() - start
+        if await page.get_by_test_id("stException").count() or await page.get_by_test_id("stAlert").count():
+            return None, "the page showed an error"
+        return (seconds, "") if RESULT.match(text) else (None, f"unexpected result {text!r}")
+    except Exception as e:  # a timeout or a crashed page counts as an error of this session
+        return None, f"{type(e).__name__}: {str(e).splitlines()[0]}"
+    finally:
+        if context is not None:
+            await context.close()
+
+
+async def load(sizes: list[int], rounds: int) -> dict:
+    results = {}
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        with tempfile.TemporaryDirectory() as tmp, AppServer(Path(tmp)) as server:
+            await session(browser, server.url, "clip-0.wav", clip_bytes(0))  # warm-up: load the model once
+            seed = 1
+            for n in sizes:
+                times, errors = [], []
+                for _ in range(rounds):
+                    data = clip_bytes(seed)
+                    seed += 1
+                    outcomes = await asyncio.gather(
+                        *(session(browser, server.url, f"clip-{i}.wav", data) for i in range(n))
+                    )
+                    times += [t for t, _ in outcomes if t is not None]
+                    errors += [e for t, e in outcomes if t is None]
+                results[str(n)] = {
+                    "sessions": n * rounds,
+                    "p50_s": float(np.percentile(times, 50)) if times else None,
+                    "p95_s": float(np.percentile(times, 95)) if times else None,
+                    "errors": len(errors),
+                    "error_examples": errors[:3],
+                }
+            log = server.stop()
+        await browser.close()
+    first, last = results[str(sizes[0])], results[str(sizes[-1])]
+    ratio = last["p95_s"] / first["p50_s"] if first["p50_s"] and last["p95_s"] else None
+    return {
+        "by_sessions": results,
+        f"p95_at_{sizes[-1]}_over_p50_at_{sizes[0]}": ratio,
+        "target": "0 errors at N = 16; p95 at 16 at most 8 x p50 at 1",
+        "server_tracebacks": log.count("Traceback"),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="what", required=True)
+    p_paint = sub.add_parser("paint")
+    p_paint.add_argument("--servers", type=int, default=3)
+    p_paint.add_argument("--loads", type=int, default=5)
+    p_load = sub.add_parser("load")
+    p_load.add_argument("--sessions", default="1,4,16")
+    p_load.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    if CHROMIUM is None:
+        raise SystemExit("chromium not found: apt-get install chromium")
+    if args.what == "paint":
+        emit("first_paint", asyncio.run(paint(args.servers, args.loads)))
+    else:
+        sizes = [int(n) for n in args.sessions.split(",")]
+        emit("load", {"rounds": args.rounds, **asyncio.run(load(sizes, args.rounds))})
+
+
+if __name__ == "__main__":
+    main()
