@@ -7,6 +7,8 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from ser.audio import format_duration
+from ser.config import AudioConfig
 from ser.errors import SERError
 from ser.ui import active_bundle_path, cached_classify, render_clip_result, through_app_navigation
 
@@ -16,6 +18,11 @@ through_app_navigation()
 st.title("Classify")
 path = active_bundle_path()
 uploads = st.file_uploader(f"Audio clips ({', '.join(FORMATS)})", type=FORMATS, accept_multiple_files=True)
+cap = format_duration(AudioConfig().max_duration_s)
+st.caption(
+    f"Up to {st.get_option('server.maxUploadSize')} MB per file. Clips longer than the model's window are "
+    f"classified window by window, with an emotion timeline; of a recording longer than {cap}, the first {cap}."
+)
 recording = st.audio_input("…or record one")
 clips = [(u.name, u) for u in uploads or []] + ([("recording", recording)] if recording else [])
 history = st.session_state.setdefault("classify_history", [])

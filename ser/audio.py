@@ -18,9 +18,11 @@ Every decoder error is re-raised as ``AudioDecodeError`` and every unusable resu
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -69,7 +71,7 @@ def load_audio(source: AudioSource, *, config: AudioConfig = DEFAULTS, trim: boo
     too short, silent, non-finite).
     """
     src, subject = _open_source(source)
-    waveform = validate(_decode(src, subject, config), config=config)
+    waveform = validate(_decode(src, subject, config).waveform, config=config)
     if not trim:
         return waveform
     trimmed = trim_silence(waveform, top_db=config.trim_top_db)
@@ -79,6 +81,27 @@ def load_audio(source: AudioSource, *, config: AudioConfig = DEFAULTS, trim: boo
             f"at least {config.min_duration_s:.2f} s of speech is needed"
         )
     return trimmed
+
+
+@dataclass(frozen=True)
+class Head:
+    """The first ``config.max_duration_s`` of a recording (see ``load_audio_head``)."""
+
+    waveform: np.ndarray  # [shape=(n_samples,)], float32, at most the cap long
+    truncated: bool  # the recording went on past the cap
+    duration_s: float | None  # the whole recording's length, when its header records it
+
+
+def load_audio_head(source: AudioSource, *, config: AudioConfig = DEFAULTS) -> Head:
+    """``load_audio`` for the app and the command line: a recording longer than the cap
+    (``config.max_duration_s``) is not refused but cut there, decoding stopping at the cap,
+    so its first part can still be classified; ``truncated`` says so, to be shown to the user.
+
+    Raises what ``load_audio`` raises, except the too-long error.
+    """
+    src, subject = _open_source(source)
+    head = _decode(src, subject, config, truncate=True)
+    return dataclasses.replace(head, waveform=validate(head.waveform, config=config))
 
 
 def validate(waveform: np.ndarray, *, config: AudioConfig = DEFAULTS) -> np.ndarray:
@@ -111,8 +134,14 @@ def trim_silence(waveform: np.ndarray, *, top_db: float = AudioConfig.trim_top_d
 
     Returns np.ndarray [shape=(n_kept,)], float32 (empty when the whole clip is that quiet)
     """
-    trimmed, _ = librosa.effects.trim(np.asarray(waveform, dtype=np.float32), top_db=top_db)
-    return trimmed
+    start, end = speech_bounds(waveform, top_db=top_db)
+    return np.asarray(waveform, dtype=np.float32)[start:end]
+
+
+def speech_bounds(waveform: np.ndarray, *, top_db: float = AudioConfig.trim_top_db) -> tuple[int, int]:
+    """Sample indices [start, end) of the part louder than ``top_db`` below the peak."""
+    _, (start, end) = librosa.effects.trim(np.asarray(waveform, dtype=np.float32), top_db=top_db)
+    return int(start), int(end)
 
 
 def resample(waveform: np.ndarray, orig_sr: int, target_sr: int = SAMPLE_RATE) -> np.ndarray:
@@ -223,42 +252,47 @@ def _rewind(src: str | BinaryIO) -> str | BinaryIO:
 # ----------------------------------------------------------------------------- decoding
 
 
-def _decode(src: str | BinaryIO, subject: str, config: AudioConfig) -> np.ndarray:
+def _decode(src: str | BinaryIO, subject: str, config: AudioConfig, *, truncate: bool = False) -> Head:
     """soundfile first, then PyAV; a decoder's own errors become one AudioDecodeError."""
     try:
-        return _decode_soundfile(_rewind(src), subject, config)
+        return _decode_soundfile(_rewind(src), subject, config, truncate)
     except _DECODER_ERRORS as e:
         sf_error = e
     try:
-        return _decode_pyav(_rewind(src), subject, config)
+        return _decode_pyav(_rewind(src), subject, config, truncate)
     except _DECODER_ERRORS as e:
         raise _undecodable(subject, sf_error, e) from e
 
 
-def _decode_soundfile(src: str | BinaryIO, subject: str, config: AudioConfig) -> np.ndarray:
+def _decode_soundfile(src: str | BinaryIO, subject: str, config: AudioConfig, truncate: bool) -> Head:
     with sf.SoundFile(src) as f:
-        sink = _Resampler(f.samplerate, subject, config, duration_s=f.frames / max(f.samplerate, 1))
+        duration_s = f.frames / max(f.samplerate, 1)
+        sink = _Resampler(f.samplerate, subject, config, duration_s=duration_s, truncate=truncate)
         block = np.empty((max(1, BLOCK_SAMPLES // f.channels), f.channels), dtype=np.float32)
         # Not SoundFile.blocks: on a truncated mp3 it yields unread (uninitialised) rows.
-        while len(frames := f.read(out=block)):
+        while not sink.full and len(frames := f.read(out=block)):
             sink.push(frames)
-    return sink.finish()
+    return sink.finish(duration_s)
 
 
-def _decode_pyav(src: str | BinaryIO, subject: str, config: AudioConfig) -> np.ndarray:
+def _decode_pyav(src: str | BinaryIO, subject: str, config: AudioConfig, truncate: bool) -> Head:
     if isinstance(src, str):  # ffmpeg would read "name:rest" as a protocol ("concat:", "http:")
         with open(src, "rb") as file:
-            return _decode_pyav(file, subject, config)
+            return _decode_pyav(file, subject, config, truncate)
     with av.open(src, metadata_errors="ignore") as container:
         stream = _audio_stream(container, subject)
-        sink = _Resampler(stream.sample_rate, subject, config, duration_s=_pyav_duration_s(container, stream))
+        duration_s = _pyav_duration_s(container, stream)
+        sink = _Resampler(stream.sample_rate, subject, config, duration_s=duration_s, truncate=truncate)
         to_planar_float = av.AudioResampler(format="fltp")  # keeps the rate and channels
         for frame in container.decode(stream):
             for converted in to_planar_float.resample(frame):
                 sink.push(converted.to_ndarray().T)
-        for converted in to_planar_float.resample(None):
-            sink.push(converted.to_ndarray().T)
-    return sink.finish()
+            if sink.full:
+                break
+        else:
+            for converted in to_planar_float.resample(None):
+                sink.push(converted.to_ndarray().T)
+    return sink.finish(duration_s)
 
 
 def _audio_stream(container: av.container.InputContainer, subject: str) -> av.AudioStream:
@@ -308,15 +342,18 @@ class _Resampler:
     blocks), into an output array sized from the header's duration when there is one.
     """
 
-    def __init__(self, sr: int, subject: str, config: AudioConfig, *, duration_s: float | None) -> None:
+    def __init__(
+        self, sr: int, subject: str, config: AudioConfig, *, duration_s: float | None, truncate: bool = False
+    ) -> None:
         if sr <= 0:
             raise AudioDecodeError(
                 f"{subject} could not be decoded as audio: its header gives a sample rate of {sr} Hz, "
                 "so it is damaged or not audio at all"
             )
-        if duration_s is not None and duration_s > config.max_duration_s:
+        if duration_s is not None and duration_s > config.max_duration_s and not truncate:
             raise _too_long(subject, config, duration_s)
-        self.subject, self.config = subject, config
+        self.subject, self.config, self.truncate = subject, config, truncate
+        self.full = False  # truncating, and the cap is reached: the decoder may stop
         self.max_samples = math.ceil(config.max_duration_s * config.sample_rate) + 1
         self.stream = None
         target_sr = config.sample_rate
@@ -330,9 +367,9 @@ class _Resampler:
         mono = block.mean(axis=1, dtype=np.float32)  # also a contiguous copy for a single channel
         self._append(self.stream.resample_chunk(mono) if self.stream else mono)
 
-    def finish(self) -> np.ndarray:
-        """The whole waveform [shape=(n_samples,)], float32; raises AudioDecodeError if empty."""
-        if self.stream is not None:
+    def finish(self, duration_s: float | None) -> Head:
+        """The waveform [shape=(n_samples,)], float32; raises AudioDecodeError if empty."""
+        if self.stream is not None and not self.full:
             self._append(self.stream.resample_chunk(np.zeros(0, np.float32), last=True))
         if self.n_samples == 0:
             raise AudioDecodeError(
@@ -340,11 +377,16 @@ class _Resampler:
                 "(a header without a recording, or a truncated file); record or export it again"
             )
         self.out.resize(self.n_samples, refcheck=False)  # shrinks in place, no copy
-        return self.out
+        return Head(self.out, self.full, duration_s)
 
     def _append(self, chunk: np.ndarray) -> None:
+        if self.full:
+            return
         end = self.n_samples + len(chunk)
-        if end > self.max_samples:
+        cap = self.max_samples - 1  # the cap's length exactly
+        if end > cap and self.truncate:
+            chunk, end, self.full = chunk[: cap - self.n_samples], cap, True
+        elif end > self.max_samples:
             raise _too_long(self.subject, self.config, None)
         if end > len(self.out):  # the header under-reported the length, or had none
             self.out.resize(min(max(end, len(self.out) * 3 // 2), self.max_samples), refcheck=False)
@@ -383,11 +425,11 @@ def _check_loudness(waveform: np.ndarray, config: AudioConfig) -> None:
 
 
 def _too_long(subject: str, config: AudioConfig, duration_s: float | None) -> AudioContentError:
-    limit = _format_duration(config.max_duration_s)
+    limit = format_duration(config.max_duration_s)
     if duration_s is None:
         return AudioContentError(f"{subject} is longer than {limit}, the limit; cut it into shorter parts")
     return AudioContentError(
-        f"{subject} is {_format_duration(duration_s)} long; the limit is {limit}; cut it into shorter parts"
+        f"{subject} is {format_duration(duration_s)} long; the limit is {limit}; cut it into shorter parts"
     )
 
 
@@ -405,7 +447,7 @@ def _reason(error: Exception) -> str:
     return str(text).rstrip(".") or type(error).__name__
 
 
-def _format_duration(seconds: float) -> str:
+def format_duration(seconds: float) -> str:
     """3600 -> '1 h 0 min (3600 s)'; 95.5 -> '1 min 36 s (95.5 s)'; 4.25 -> '4.25 s'"""
     if seconds < 60:
         return f"{seconds:.2f} s"

@@ -157,6 +157,7 @@ def format_report(report: dict[str, Any]) -> str:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    from ser.audio import format_duration, load_audio_head
     from ser.model import load_bundle
     from ser.predict import Predictor
 
@@ -164,13 +165,22 @@ def cmd_predict(args: argparse.Namespace) -> int:
     failures = 0
     for path in args.files:
         try:
-            result = predictor.predict_file(path)
+            head = load_audio_head(path, config=predictor.audio_config)
+            result = predictor.predict(head.waveform)
         except SERError as e:
             failures += 1
             _print_prediction_error(path, e, as_json=args.json)
             continue
+        if head.truncated:
+            cap = format_duration(predictor.audio_config.max_duration_s)
+            print(f"{path}: warning: longer than {cap}; only the first {cap} was classified", file=sys.stderr)
         if args.json:
-            row = {"file": str(path), "label": result.label, "confidence": result.confidence}
+            row = {
+                "file": str(path),
+                "label": result.label,
+                "confidence": result.confidence,
+                "truncated": head.truncated,
+            }
             print(json.dumps({**row, "probabilities": result.probabilities, "duration_s": result.duration_s}))
         else:
             top = sorted(result.probabilities.items(), key=lambda kv: -kv[1])[:3]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ser.audio import load_audio, to_mono_16k, trim_silence, validate
+from ser.audio import load_audio, speech_bounds, to_mono_16k, trim_silence, validate
 from ser.config import AudioConfig
 from ser.errors import AudioContentError
 from ser.features import extract_features, extract_windows
@@ -78,6 +78,20 @@ class Predictor:
             probs = self.probabilities(features).mean(axis=0)
             n_windows = len(features)
         return self._prediction(probs, len(waveform) / self.feature_config.sample_rate, n_windows)
+
+    def analyse(self, waveform: np.ndarray) -> tuple[Prediction, Timeline | None]:
+        """``predict`` and, for a clip longer than the model's window, its ``Timeline``, from one
+        pass over the windows of the speech (silence trimmed as ``predict`` does); the timeline's
+        times count from the start of ``waveform``, so they line up with a plot of it."""
+        waveform = validate(waveform, config=self.audio_config)
+        start, end = speech_bounds(waveform, top_db=self.audio_config.trim_top_db)
+        speech, sr = waveform[start:end], self.feature_config.sample_rate
+        if len(speech) <= self.feature_config.n_samples:
+            return self.predict(waveform), None
+        features, starts_s = extract_windows(speech, self.feature_config)
+        probs = self.probabilities(features)
+        prediction = self._prediction(probs.mean(axis=0), len(speech) / sr, len(features))
+        return prediction, Timeline(starts_s + start / sr, self.feature_config.window_s, probs, self.labels)
 
     def predict_file(self, source) -> Prediction:
         """Decode any supported file, path, bytes or file object, then classify it."""

@@ -255,6 +255,7 @@ class ClipResult:
     sample_rate: int
     prediction: Any  # ser.predict.Prediction
     timeline: Any | None  # ser.predict.Timeline for clips longer than the model's window
+    note: str = ""  # e.g. that a recording longer than the cap was cut there
 
     def row(self) -> dict[str, Any]:
         """One line of the session history."""
@@ -269,12 +270,15 @@ class ClipResult:
 
 def classify_source(name: str, source: Any, predictor) -> ClipResult:
     """Decode and classify one upload or recording. Raises SERError for unusable input."""
-    from ser.audio import load_audio
+    from ser.audio import format_duration, load_audio_head
 
-    waveform = load_audio(source, config=predictor.audio_config)
-    prediction = predictor.predict(waveform)
-    timeline = predictor.timeline(waveform) if len(waveform) > predictor.feature_config.n_samples else None
-    return ClipResult(name, waveform, predictor.audio_config.sample_rate, prediction, timeline)
+    head = load_audio_head(source, config=predictor.audio_config)
+    prediction, timeline = predictor.analyse(head.waveform)
+    note = ""
+    if head.truncated:
+        whole = f" of {format_duration(head.duration_s)}" if head.duration_s else ""
+        note = f"only the first {format_duration(predictor.audio_config.max_duration_s)}{whole} were classified"
+    return ClipResult(name, head.waveform, predictor.audio_config.sample_rate, prediction, timeline, note)
 
 
 @st.cache_data(show_spinner="Classifying…", max_entries=64)
@@ -289,6 +293,8 @@ def render_clip_result(result: ClipResult, key: str) -> None:
     ``key`` tells the charts of one clip from another's."""
     prediction = result.prediction
     st.subheader(f"{result.name}: {prediction.label} ({prediction.confidence:.0%})")
+    if result.note:
+        st.warning(f"{result.name}: {result.note}.")
     left, right = st.columns(2)
     left.plotly_chart(probability_figure(prediction.probabilities), key=f"probs-{key}")
     right.plotly_chart(waveform_figure(result.waveform, result.sample_rate), key=f"wave-{key}")

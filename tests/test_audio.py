@@ -469,3 +469,21 @@ def test_tess_aiff_named_wav() -> None:
     waveform = load_audio(path)
     assert 0.5 < len(waveform) / SAMPLE_RATE < 4.0
     assert np.isfinite(waveform).all()
+
+
+@pytest.mark.parametrize("fmt", ["WAV", "M4A"])
+def test_a_recording_past_the_cap_is_cut_there_not_refused(tmp_path, fmt):
+    from ser.audio import load_audio_head
+
+    config = AudioConfig(max_duration_s=2.0)
+    waveform = voiced(3.5, sr=44_100)
+    path = tmp_path / f"long.{fmt.lower()}"
+    data = encode_sf(waveform, 44_100) if fmt == "WAV" else encode_av(waveform, 44_100, "mp4", "aac")
+    path.write_bytes(data)
+    with pytest.raises(AudioContentError, match="the limit is 2.00 s"):
+        load_audio(path, config=config)
+    head = load_audio_head(path, config=config)
+    assert head.truncated and len(head.waveform) == 2 * config.sample_rate
+    assert head.duration_s == pytest.approx(3.5, abs=0.1)
+    short = load_audio_head(path, config=AudioConfig(max_duration_s=10.0))
+    assert not short.truncated and len(short.waveform) == pytest.approx(3.5 * 16_000, abs=1_600)

@@ -216,3 +216,19 @@ def test_frame_to_array_gives_samples_by_channels(layout, fmt):
     data = samples.astype(np.int16).reshape(1, -1) if fmt == "s16" else np.ascontiguousarray(samples.T, np.float32)
     frame = av.AudioFrame.from_ndarray(data, format=fmt, layout=layout)
     np.testing.assert_array_equal(frame_to_array(frame), samples)
+
+
+def test_a_recording_past_the_cap_is_classified_over_its_first_part(served):
+    from ser.config import AudioConfig
+    from ser.model import load_bundle
+    from ser.predict import Predictor
+    from ser.ui import classify_source
+
+    predictor = Predictor(load_bundle(served.path), audio_config=AudioConfig(max_duration_s=4.0))
+    clips = tiny_manifest(n_words=3).clips
+    long = np.concatenate([sf.read(c.path, dtype="float32")[0] for c in clips[:8]])  # 9.6 s
+    buffer = io.BytesIO()
+    sf.write(buffer, long, 16_000, format="WAV")
+    result = classify_source("long.wav", buffer.getvalue(), predictor)
+    assert len(result.waveform) == 4 * 16_000 and result.timeline is not None
+    assert result.note == "only the first 4.00 s of 9.60 s were classified"

@@ -89,3 +89,15 @@ def test_bundled_model_knows_its_training_data():
     manifest.clips = manifest.clips[::10]
     report = evaluate_bundle(Predictor.from_path().bundle, manifest)
     assert report["accuracy"] >= 0.95
+
+
+def test_analyse_gives_predict_and_a_timeline_aligned_with_the_waveform(predictor, clip):
+    gap = np.zeros(16_000, np.float32)  # 1 s of silence before the speech
+    long = np.concatenate([gap, *[clip] * 4, gap])
+    prediction, timeline = predictor.analyse(long)
+    assert prediction == predictor.predict(long)  # the same windows, one pass
+    assert timeline is not None and len(timeline.starts_s) == prediction.n_windows > 1
+    assert timeline.starts_s[0] == pytest.approx(1.0, abs=0.05)  # counts from the waveform's start
+    np.testing.assert_allclose(timeline.probabilities.mean(axis=0), list(prediction.probabilities.values()), rtol=1e-6)
+    short_prediction, short_timeline = predictor.analyse(clip)
+    assert short_timeline is None and short_prediction == predictor.predict(clip)
