@@ -10,7 +10,7 @@ import streamlit as st
 from ser.audio import format_duration
 from ser.config import AudioConfig
 from ser.errors import SERError
-from ser.ui import active_bundle_path, cached_classify, render_clip_result, through_app_navigation
+from ser.ui import active_bundle_path, cached_classify, md, render_clip_result, through_app_navigation
 
 FORMATS = ["wav", "flac", "ogg", "mp3", "m4a", "webm"]
 
@@ -32,7 +32,7 @@ if path and clips:
         try:
             result = cached_classify(name, source.getvalue(), path)
         except SERError as e:
-            st.error(f"{name}: {e}")
+            st.error(f"{md(name)}: {md(e)}")
             continue
         render_clip_result(result, key=str(i))
         row = {"model": Path(path).name, **result.row()}

@@ -10,7 +10,7 @@ import streamlit as st
 from ser import explore
 from ser.config import SAMPLE_RATE
 from ser.errors import SERError
-from ser.ui import load_manifest, spectrogram_figures, through_app_navigation, waveform_figure
+from ser.ui import load_manifest, md, spectrogram_figures, through_app_navigation, waveform_figure
 
 STATS_CHUNK = 20  # clips per cached piece of the corpus-wide pass (the progress bar's step)
 ALL = "(all)"
@@ -57,7 +57,7 @@ cols[0].metric("Clips", len(manifest))
 cols[1].metric("Speakers", len(manifest.speakers), help=", ".join(manifest.speakers))
 cols[2].metric("Total duration", f"{duration_s / 60:.1f} min")
 cols[3].metric("Unmatched files", len(manifest.unmatched))
-st.caption(f"{manifest.root} — speakers {', '.join(manifest.speakers)}; corpora {', '.join(manifest.corpora)}")
+st.caption(f"{md(manifest.root)} — speakers {', '.join(manifest.speakers)}; corpora {', '.join(manifest.corpora)}")
 if manifest.unmatched:
     with st.expander(f"{len(manifest.unmatched)} audio files matched no corpus layout"):
         st.code("\n".join(str(p.relative_to(manifest.root)) for p in manifest.unmatched[:200]))
@@ -89,7 +89,7 @@ else:
     try:
         waveform = clip_waveform(str(clip.path))
     except SERError as e:
-        st.error(f"{clip.path.name}: {e}")
+        st.error(f"{md(clip.path.name)}: {md(e)}")
     else:
         st.audio(str(clip.path))
         mel, mfcc = spectrogram_figures(waveform)

@@ -13,7 +13,7 @@ from ser.errors import SERError
 from ser.jobs import JOB, models_folder, zip_bundle
 from ser.model import ARCHITECTURES, list_bundles, set_active
 from ser.registry import compare_on_protocol, read_card
-from ser.ui import active_model_path, confusion_figure, history_figure, load_manifest, through_app_navigation
+from ser.ui import active_model_path, confusion_figure, history_figure, load_manifest, md, through_app_navigation
 
 PROTOCOLS = {
     "speaker": "speaker-independent (leave one speaker out)",
@@ -99,7 +99,7 @@ def job_panel() -> None:
         left.plotly_chart(history_figure(job.logs, "loss"), key="curve-loss")
         right.plotly_chart(history_figure(job.logs, "accuracy"), key="curve-accuracy")
     if job.status == "failed":
-        st.error(f"Training failed: {job.error}. The active model is unchanged.")
+        st.error(f"Training failed: {md(job.error)}. The active model is unchanged.")
     elif job.status == "stopped":
         st.warning(f"{job.error}")
     elif job.status == "done":
@@ -121,7 +121,7 @@ def show_versions() -> None:
         st.info(f"No model bundles in {folder}.")
     for path, card in bundles:
         if isinstance(card, SERError):
-            st.error(f"{path.name}: {card}")
+            st.error(f"{md(path.name)}: {md(card)}")
             continue
         speaker = card.get("evaluation", {}).get("speaker", {}).get("accuracy")
         title = f"{path.name}{'  (active)' if path.name == active else ''} — {card['architecture']}"
@@ -145,7 +145,7 @@ through_app_navigation()
 st.title("Train")
 manifest = load_manifest()
 if manifest is not None:
-    st.caption(f"Corpus: {manifest.root} ({len(manifest)} clips, speakers {', '.join(manifest.speakers)})")
+    st.caption(f"Corpus: {md(manifest.root)} ({len(manifest)} clips, speakers {', '.join(manifest.speakers)})")
     cols = st.columns(3)
     arch = cols[0].selectbox("Architecture", list(ARCHITECTURES), format_func=lambda a: f"{a}")
     split = cols[1].selectbox("Evaluation protocol", list(PROTOCOLS), format_func=PROTOCOLS.get)

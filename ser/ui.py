@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,16 @@ _keep_keras_state_across_reruns()
 DEMO_CORPUS = Path(__file__).resolve().parent.parent / "assets" / "demo_corpus"
 DATA_DIR_ENV = "SER_DATA_DIR"  # a corpus folder to use instead of the bundled demo corpus
 DATA_DIR_KEY = "data_dir"  # st.session_state key of the sidebar's corpus field
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~$])")
+
+
+def md(text: object) -> str:
+    """Text from a user (a file name, a path, an error quoting them) made literal for Streamlit's
+    markdown: no emphasis, links, HTML, headings or LaTeX sneak in through a name like
+    ``*draft*_[1].wav``."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
 
 
 def through_app_navigation() -> None:
@@ -148,7 +159,7 @@ def load_manifest():
     try:
         return cached_manifest(corpus_path())
     except SERError as e:
-        st.error(f"Corpus: {e}")
+        st.error(f"Corpus: {md(e)}")
         return None
 
 
@@ -292,9 +303,9 @@ def render_clip_result(result: ClipResult, key: str) -> None:
     """Predicted emotion and confidence, probabilities, waveform, spectrogram, and a timeline;
     ``key`` tells the charts of one clip from another's."""
     prediction = result.prediction
-    st.subheader(f"{result.name}: {prediction.label} ({prediction.confidence:.0%})")
+    st.subheader(f"{md(result.name)}: {prediction.label} ({prediction.confidence:.0%})")
     if result.note:
-        st.warning(f"{result.name}: {result.note}.")
+        st.warning(f"{md(result.name)}: {result.note}.")
     left, right = st.columns(2)
     left.plotly_chart(probability_figure(prediction.probabilities), key=f"probs-{key}")
     right.plotly_chart(waveform_figure(result.waveform, result.sample_rate), key=f"wave-{key}")

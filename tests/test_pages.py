@@ -232,3 +232,23 @@ def test_a_recording_past_the_cap_is_classified_over_its_first_part(served):
     result = classify_source("long.wav", buffer.getvalue(), predictor)
     assert len(result.waveform) == 4 * 16_000 and result.timeline is not None
     assert result.note == "only the first 4.00 s of 9.60 s were classified"
+
+
+def render_markdown_of(name: str) -> None:
+    import streamlit as st
+
+    from ser.ui import md
+
+    st.error(f"{md(name)}: could not be decoded")
+
+
+@pytest.mark.parametrize("name", ["*draft*_[1](http://x).wav", "<img src=x onerror=alert(1)>.wav", "# $x$ | `a`.wav"])
+def test_user_text_is_shown_literally(name):
+
+    from markdown_it import MarkdownIt
+
+    app = AppTest.from_function(render_markdown_of, args=(name,)).run()
+    html = MarkdownIt("commonmark").render(app.error[0].value)
+    assert (
+        html == f"<p>{name.replace('&', '&amp;').replace('<', '&lt;').replace('>', '&gt;')}: could not be decoded</p>\n"
+    )
