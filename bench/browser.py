@@ -7,10 +7,11 @@ paint: for each of ``--servers`` fresh servers, the time from opening the app's 
 browser context to the Classify heading being visible, first (cold server) and then ``--loads``
 more times (warm server); medians over servers and loads.
 
-load: one server; for each N, N browser contexts open Classify at once and each uploads the same
-2 s clip; the time from the upload to the predicted label on screen, p50 and p95 over all
+load: one server; for each N, N browser contexts open Classify, then all upload the same 2 s
+clip at once; the time from the upload to the predicted label on screen, p50 and p95 over all
 sessions of ``--rounds`` rounds, and the number of sessions that saw an error or no result.
-Each round uses a freshly written clip, so no result comes from Streamlit's cache.
+Each round uses a freshly written clip (the first session of a round classifies it, the others
+may find it in Streamlit's cache, as users sharing a server would).
 Target (issue 4): 0 errors at N = 16, p95 at N = 16 at most 8 x p50 at N = 1.
 
 Needs Debian's chromium and playwright (both installed for `make test` by .ci/run).
@@ -50,6 +51,7 @@ def clip_bytes(seed: int) -> bytes:
 async def open_classify(browser, url: str):
     context = await browser.new_context(viewport={"width": 1280, "height": 900})
     page = await context.new_page()
+    page.set_default_timeout(120_000)
     start = time.perf_counter()
     await page.goto(url)
     await page.get_by_role("heading", name="Classify", exact=True).wait_for(timeout=120_000)
@@ -74,11 +76,9 @@ async def paint(servers: int, loads: int) -> dict:
     }
 
 
-async def session(browser, url: str, name: str, data: bytes) -> tuple[float | None, str]:
-    """One user: open Classify, upload, wait for the label. Returns (seconds or None, error)."""
-    context = None
+async def upload_and_wait(page, name: str, data: bytes) -> tuple[float | None, str]:
+    """Upload a clip on an open Classify page and wait for its label. Returns (seconds or None, error)."""
     try:
-        context, page, _ = await open_classify(browser, url)
         start = time.perf_counter()
         upload = {"name": name, "mimeType": "audio/wav", "buffer": data}
         await page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(upload)
@@ -91,9 +91,22 @@ async def session(browser, url: str, name: str, data: bytes) -> tuple[float | No
         return (seconds, "") if RESULT.match(text) else (None, f"unexpected result {text!r}")
     except Exception as e:  # a timeout or a crashed page counts as an error of this session
         return None, f"{type(e).__name__}: {str(e).splitlines()[0]}"
+
+
+async def sessions_at_once(browser, url: str, n: int, data: bytes) -> list[tuple[float | None, str]]:
+    """N users with Classify open (all pages loaded first, so page loads are not timed) upload
+    the clip at the same moment."""
+    opened = await asyncio.gather(*(open_classify(browser, url) for _ in range(n)), return_exceptions=True)
+    pages = [o for o in opened if not isinstance(o, BaseException)]
+    failed = [(None, f"page did not open: {o}") for o in opened if isinstance(o, BaseException)]
+    try:
+        outcomes = await asyncio.gather(
+            *(upload_and_wait(page, f"clip-{i}.wav", data) for i, (_, page, _) in enumerate(pages))
+        )
     finally:
-        if context is not None:
+        for context, _, _ in pages:
             await context.close()
+    return [*outcomes, *failed]
 
 
 async def load(sizes: list[int], rounds: int) -> dict:
@@ -101,16 +114,14 @@ async def load(sizes: list[int], rounds: int) -> dict:
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         with tempfile.TemporaryDirectory() as tmp, AppServer(Path(tmp)) as server:
-            await session(browser, server.url, "clip-0.wav", clip_bytes(0))  # warm-up: load the model once
+            await sessions_at_once(browser, server.url, 1, clip_bytes(0))  # warm-up: load the model once
             seed = 1
             for n in sizes:
                 times, errors = [], []
                 for _ in range(rounds):
                     data = clip_bytes(seed)
                     seed += 1
-                    outcomes = await asyncio.gather(
-                        *(session(browser, server.url, f"clip-{i}.wav", data) for i in range(n))
-                    )
+                    outcomes = await sessions_at_once(browser, server.url, n, data)
                     times += [t for t, _ in outcomes if t is not None]
                     errors += [e for t, e in outcomes if t is None]
                 results[str(n)] = {
