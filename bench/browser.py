@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/browser.py paint [--servers 3] [--loads 5]
     .venv/bin/python bench/browser.py load [--sessions 1,4,16] [--rounds 3]
+    .venv/bin/python bench/browser.py explore [--corpus ../shared/data/tess] [--loads 3]
 
 paint: for each of ``--servers`` fresh servers, the time from opening the app's address in a new
 browser context to the Classify heading being visible, first (cold server) and then ``--loads``
@@ -31,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 from appserver import CHROMIUM, CHROMIUM_ARGS, AppServer
-from common import ROOT, emit
+from common import ROOT, TESS_DIR, emit
 from playwright.async_api import async_playwright
 
 RESULT = re.compile(r"^clip-\d+\.wav: [a-z]+ \(\d+%\)$")
@@ -73,6 +74,31 @@ async def paint(servers: int, loads: int) -> dict:
         "cold_first_paint_s": {"median": statistics.median(cold), "runs": cold},
         "warm_first_paint_s": {"median": statistics.median(warm), "runs": warm},
         "target_s": 3.0,
+    }
+
+
+async def explore(corpus: Path, loads: int) -> dict:
+    """Time to a complete Explore page (the corpus-wide statistics drawn) on ``corpus``: the
+    first load of a fresh server measures every clip; later loads find the measures cached."""
+    times = []
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        env = {"SER_DATA_DIR": str(corpus)}
+        with tempfile.TemporaryDirectory() as tmp, AppServer(Path(tmp), env=env) as server:
+            for _ in range(loads + 1):
+                context = await browser.new_context(viewport={"width": 1280, "height": 900})
+                page = await context.new_page()
+                start = time.perf_counter()
+                await page.goto(f"{server.url}/explore")
+                await page.get_by_text("Average mel spectrum").wait_for(timeout=600_000)
+                times.append(time.perf_counter() - start)
+                await context.close()
+        await browser.close()
+    return {
+        "corpus": str(corpus),
+        "first_load_s": times[0],
+        "later_loads_s": {"median": statistics.median(times[1:]), "runs": times[1:]},
+        "targets_s": {"first": 60, "later": 3},
     }
 
 
@@ -149,6 +175,9 @@ def main() -> None:
     p_paint = sub.add_parser("paint")
     p_paint.add_argument("--servers", type=int, default=3)
     p_paint.add_argument("--loads", type=int, default=5)
+    p_explore = sub.add_parser("explore")
+    p_explore.add_argument("--corpus", type=Path, default=TESS_DIR)
+    p_explore.add_argument("--loads", type=int, default=3)
     p_load = sub.add_parser("load")
     p_load.add_argument("--sessions", default="1,4,16")
     p_load.add_argument("--rounds", type=int, default=3)
@@ -157,6 +186,8 @@ def main() -> None:
         raise SystemExit("chromium not found: apt-get install chromium")
     if args.what == "paint":
         emit("first_paint", asyncio.run(paint(args.servers, args.loads)))
+    elif args.what == "explore":
+        emit("explore", asyncio.run(explore(args.corpus, args.loads)))
     else:
         sizes = [int(n) for n in args.sessions.split(",")]
         emit("load", {"rounds": args.rounds, **asyncio.run(load(sizes, args.rounds))})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
@@ -33,8 +35,18 @@ def clip_waveform(path: str):
     return load_audio(path)
 
 
+@st.cache_resource(show_spinner=False)
+def measured_corpora() -> dict[str, pd.DataFrame]:
+    """Finished corpus-wide statistics by corpus, shared by every session: a later visit reads one
+    table instead of looking up every chunk."""
+    return {}
+
+
 def corpus_stats(clips: list) -> pd.DataFrame:
     """The per-clip statistics, computed once per clip (cached) with a progress bar."""
+    key = hashlib.sha1("\n".join(str(c.path) for c in clips).encode()).hexdigest()
+    if key in measured_corpora():
+        return measured_corpora()[key]
     bar = st.progress(0.0, text="Measuring every clip (first time only)…")
     rows = []
     for start in range(0, len(clips), STATS_CHUNK):
@@ -42,7 +54,8 @@ def corpus_stats(clips: list) -> pd.DataFrame:
         done = min(start + STATS_CHUNK, len(clips))
         bar.progress(done / len(clips), text=f"Measured {done} of {len(clips)} clips")
     bar.empty()
-    return pd.DataFrame(rows)
+    measured_corpora()[key] = pd.DataFrame(rows)
+    return measured_corpora()[key]
 
 
 through_app_navigation()
@@ -111,7 +124,7 @@ if same:
         try:
             mel, _ = spectrogram_figures(clip_waveform(str(clip.path)))
         except SERError as e:
-            col.error(f"{clip.path.name}: {e}")
+            col.error(f"{md(clip.path.name)}: {md(e)}")
             continue
         mel.update_traces(showscale=False).update_layout(height=200, yaxis_title=None)
         col.plotly_chart(mel, key=f"same-{emo}")
