@@ -137,8 +137,13 @@ def sidebar_corpus() -> None:
             help=f"A TESS, RAVDESS, CREMA-D or SAVEE folder, or a CSV manifest. Default: ${DATA_DIR_ENV} "
             "or the bundled demo corpus.",
         )
-        if Path(corpus_path()).resolve() == DEMO_CORPUS.resolve():
+        chosen, configured = corpus_path(), os.environ.get(DATA_DIR_ENV, "").strip()
+        if Path(chosen).resolve() == DEMO_CORPUS.resolve():
             st.caption("Using the bundled demo corpus (synthetic speech).")
+        elif configured and Path(chosen).expanduser().resolve() == Path(configured).expanduser().resolve():
+            st.caption(f"From ${DATA_DIR_ENV}.")
+        else:
+            st.caption("Set in this session.")
 
 
 def corpus_path() -> str:

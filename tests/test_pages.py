@@ -64,6 +64,7 @@ def test_classify_is_the_default_page_and_the_sidebar_shows_the_model(served):
     sidebar = " ".join(m.value for m in app.sidebar.markdown)
     assert "tiny-job" in sidebar
     assert app.sidebar.text_input[0].value == str(DEMO_DIR)
+    assert "Using the bundled demo corpus (synthetic speech)." in [c.value for c in app.sidebar.caption]
 
 
 def test_explore_counts_the_demo_corpus(served):
@@ -82,6 +83,7 @@ def test_explore_measures_a_small_corpus(served, tmp_path, monkeypatch):
     app = page("pages/explore.py")
     assert {m.label: m.value for m in app.metric}["Clips"] == "14"
     assert not app.error and not app.warning
+    assert "From $SER_DATA_DIR." in [c.value for c in app.sidebar.caption]
 
 
 def test_train_page_shows_the_finished_run(served):
