@@ -6,6 +6,7 @@ A ``Predictor`` is read-only after construction and safe to share between thread
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,8 +16,10 @@ import numpy as np
 from ser.audio import load_audio, speech_bounds, to_mono_16k, trim_silence, validate
 from ser.config import AudioConfig
 from ser.errors import AudioContentError
-from ser.features import extract_features, extract_windows
+from ser.features import extract_features, window_starts
 from ser.model import MODELS_DIR, Bundle, load_bundle, serving_bundle
+
+WINDOW_CHUNK = 256  # windows per model call on long recordings (256 x 3 s windows: 25 MB of features)
 
 
 @dataclass(frozen=True)
@@ -70,14 +73,21 @@ class Predictor:
         """Classify a 16 kHz mono waveform (validated, silence trimmed); a clip longer than the
         window is the mean of its windows' probabilities."""
         waveform = trim_silence(validate(waveform, config=self.audio_config), top_db=self.audio_config.trim_top_db)
-        if len(waveform) <= self.feature_config.n_samples:
-            probs = self.probabilities(extract_features(waveform, self.feature_config)[None])[0]
-            n_windows = 1
-        else:
-            features, _ = extract_windows(waveform, self.feature_config)
-            probs = self.probabilities(features).mean(axis=0)
-            n_windows = len(features)
-        return self._prediction(probs, len(waveform) / self.feature_config.sample_rate, n_windows)
+        probs, _ = self.window_probabilities(waveform)
+        return self._prediction(probs.mean(axis=0), len(waveform) / self.feature_config.sample_rate, len(probs))
+
+    def window_probabilities(self, waveform: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Probabilities of each window of ``waveform`` [shape=(n_windows, n_labels)] and the
+        windows' start times in s [shape=(n_windows,)]: one window for a clip that fits the model's,
+        else one every ``hop_s``. Windows go through the model ``WINDOW_CHUNK`` at a time, so an
+        hour-long recording needs no more memory than a few minutes of it."""
+        config = self.feature_config
+        starts = window_starts(len(waveform), config)
+        probs = [
+            self.probabilities(np.stack([extract_features(waveform[s : s + config.n_samples], config) for s in chunk]))
+            for chunk in np.array_split(starts, math.ceil(len(starts) / WINDOW_CHUNK))
+        ]
+        return np.concatenate(probs), starts / config.sample_rate
 
     def analyse(self, waveform: np.ndarray) -> tuple[Prediction, Timeline | None]:
         """``predict`` and, for a clip longer than the model's window, its ``Timeline``, from one
@@ -88,9 +98,8 @@ class Predictor:
         speech, sr = waveform[start:end], self.feature_config.sample_rate
         if len(speech) <= self.feature_config.n_samples:
             return self.predict(waveform), None
-        features, starts_s = extract_windows(speech, self.feature_config)
-        probs = self.probabilities(features)
-        prediction = self._prediction(probs.mean(axis=0), len(speech) / sr, len(features))
+        probs, starts_s = self.window_probabilities(speech)
+        prediction = self._prediction(probs.mean(axis=0), len(speech) / sr, len(probs))
         return prediction, Timeline(starts_s + start / sr, self.feature_config.window_s, probs, self.labels)
 
     def predict_file(self, source) -> Prediction:
@@ -99,9 +108,8 @@ class Predictor:
 
     def timeline(self, waveform: np.ndarray) -> Timeline:
         """Per-window probabilities over a clip (one window when it fits the model's window)."""
-        waveform = validate(waveform, config=self.audio_config)
-        features, starts_s = extract_windows(waveform, self.feature_config)
-        return Timeline(starts_s, self.feature_config.window_s, self.probabilities(features), self.labels)
+        probs, starts_s = self.window_probabilities(validate(waveform, config=self.audio_config))
+        return Timeline(starts_s, self.feature_config.window_s, probs, self.labels)
 
     def _prediction(self, probs: np.ndarray, duration_s: float, n_windows: int) -> Prediction:
         label = self.labels[int(np.argmax(probs))]

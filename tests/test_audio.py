@@ -487,3 +487,17 @@ def test_a_recording_past_the_cap_is_cut_there_not_refused(tmp_path, fmt):
     assert head.duration_s == pytest.approx(3.5, abs=0.1)
     short = load_audio_head(path, config=AudioConfig(max_duration_s=10.0))
     assert not short.truncated and len(short.waveform) == pytest.approx(3.5 * 16_000, abs=1_600)
+
+
+@pytest.mark.parametrize("top_db", [20, 30, 60])
+def test_speech_bounds_match_librosa_trim(top_db):
+    import librosa
+
+    from ser.audio import speech_bounds
+
+    rng = np.random.default_rng(top_db)
+    for n_lead, n_tail in [(0, 0), (3000, 1234), (511, 4097)]:
+        clip = np.concatenate([np.zeros(n_lead, np.float32), voiced(0.8, seed=n_lead), np.zeros(n_tail, np.float32)])
+        clip += 1e-6 * rng.standard_normal(len(clip)).astype(np.float32)
+        _, expected = librosa.effects.trim(clip, top_db=top_db)
+        assert speech_bounds(clip, top_db=top_db) == tuple(int(i) for i in expected)

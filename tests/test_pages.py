@@ -254,3 +254,17 @@ def test_user_text_is_shown_literally(name):
     assert (
         html == f"<p>{name.replace('&', '&amp;').replace('<', '&lt;').replace('>', '&gt;')}: could not be decoded</p>\n"
     )
+
+
+def test_spectrogram_of_a_long_recording_is_averaged_down_over_the_whole_clip():
+    from ser.ui import spectrogram_figures
+
+    clip = sf.read(tiny_manifest(n_words=1).clips[0].path, dtype="float32")[0]
+    long = np.tile(clip, int(300 * 16_000 / len(clip)) + 1)[: 300 * 16_000]  # 5 minutes
+    mel, mfcc = spectrogram_figures(long, max_columns=1000)
+    times = np.asarray(mel.data[0].x)
+    assert 900 <= len(times) <= 1000 and times[0] < 0.5 and 299 < times[-1] <= 300
+    assert np.all(np.diff(times) > 0) and np.isfinite(np.asarray(mel.data[0].z)).all()
+    np.testing.assert_array_equal(np.asarray(mfcc.data[0].x), times)
+    short_mel, _ = spectrogram_figures(clip)
+    assert len(short_mel.data[0].x) == len(clip) // 320 + 1  # a clip under the cap keeps every frame
