@@ -12,7 +12,7 @@ import streamlit as st
 from ser import explore
 from ser.config import SAMPLE_RATE
 from ser.errors import SERError
-from ser.ui import load_manifest, md, spectrogram_figures, through_app_navigation, waveform_figure
+from ser.ui import emotion_row_figure, load_manifest, md, spectrogram_figures, through_app_navigation, waveform_figure
 
 STATS_CHUNK = 20  # clips per cached piece of the corpus-wide pass (the progress bar's step)
 ALL = "(all)"
@@ -117,17 +117,18 @@ same_speaker = cols[0].selectbox("Speaker ", manifest.speakers, key="same_speake
 same_word = cols[1].selectbox("Word ", words, key="same_word")
 same = {c.emotion: c for c in manifest.clips if c.speaker == same_speaker and c.text == same_word}
 if same:
-    cols = st.columns(len(same))
-    for col, (emo, clip) in zip(cols, sorted(same.items(), key=lambda kv: manifest.emotions.index(kv[0])), strict=True):
+    ordered = sorted(same.items(), key=lambda kv: manifest.emotions.index(kv[0]))
+    cols = st.columns(len(ordered))
+    spectra = {}
+    for col, (emo, clip) in zip(cols, ordered, strict=True):
         col.markdown(f"**{emo}**")
         col.audio(str(clip.path))
         try:
-            mel, _ = spectrogram_figures(clip_waveform(str(clip.path)))
+            spectra[emo] = clip_waveform(str(clip.path))
         except SERError as e:
             col.error(f"{md(clip.path.name)}: {md(e)}")
-            continue
-        mel.update_traces(showscale=False).update_layout(height=200, yaxis_title=None)
-        col.plotly_chart(mel, key=f"same-{emo}")
+    if spectra:  # one chart for all of them: each plotly chart costs the browser its own start-up
+        st.plotly_chart(emotion_row_figure(spectra), key="same-word")
 else:
     st.info(f"{same_speaker} has no recording of '{same_word}'.")
 

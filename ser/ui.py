@@ -230,6 +230,30 @@ def spectrogram_figures(waveform: np.ndarray, *, max_columns: int = 1500) -> tup
     return mel, mfcc
 
 
+def emotion_row_figure(waveforms: dict[str, np.ndarray]) -> go.Figure:
+    """Mel spectrograms of several clips side by side in one figure, titled by their keys (the
+    same word in each emotion), on one colour scale."""
+    from plotly.subplots import make_subplots
+
+    from ser.explore import spectrograms
+
+    fig = make_subplots(rows=1, cols=len(waveforms), subplot_titles=list(waveforms), shared_yaxes=True)
+    for i, waveform in enumerate(waveforms.values(), start=1):
+        spec = spectrograms(waveform)
+        heatmap = go.Heatmap(
+            z=spec.mel_db,
+            x=spec.times_s,
+            y=spec.mel_hz,
+            coloraxis="coloraxis",
+            hovertemplate="%{y:.0f} Hz, %{z:.0f} dB",
+        )
+        fig.add_trace(heatmap, row=1, col=i)
+        fig.update_xaxes(title_text="s", row=1, col=i)
+    fig.update_yaxes(type="log", title_text="Hz", row=1, col=1)
+    fig.update_layout(coloraxis=dict(colorscale="Magma", colorbar=dict(title="dB")))
+    return _compact(fig, height=260)
+
+
 def _pooled(spec, step: int, max_frames: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean of every ``step`` of a block's first ``max_frames`` mel (dB) and MFCC columns (a
     partial last group too)."""

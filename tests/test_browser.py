@@ -105,8 +105,14 @@ def wait_until_idle(page) -> None:
 
 
 def screenshot(page, name: str) -> None:
+    """The whole page: Streamlit scrolls inside its main block, so the window grows to fit it."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    size = page.viewport_size
+    height = page.evaluate("document.querySelector('[data-testid=stMain]')?.scrollHeight ?? 0")
+    page.set_viewport_size({"width": size["width"], "height": max(size["height"], min(int(height), 8000))})
+    page.wait_for_timeout(500)  # charts re-lay out to the new size
     page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
+    page.set_viewport_size(size)
 
 
 def no_exception(page) -> None:
