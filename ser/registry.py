@@ -6,6 +6,7 @@ TensorFlow. ``models/active.json`` names the active bundle and is replaced atomi
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import zipfile
@@ -82,15 +83,24 @@ def check_bundle(path: Path) -> dict[str, Any]:
     card = read_card(path)
     model_file = Path(path) / MODEL_FILE
     try:
-        with zipfile.ZipFile(model_file) as archive:
-            bad = archive.testzip()
+        stat = model_file.stat()
     except FileNotFoundError as e:
         raise ModelError(f"{path} has no {MODEL_FILE}; the bundle is incomplete") from e
+    _check_archive(model_file, stat.st_size, stat.st_mtime_ns)
+    return card
+
+
+@functools.lru_cache(maxsize=64)
+def _check_archive(model_file: Path, size: int, mtime_ns: int) -> None:
+    """Checksums of every member of ``model_file``, once per version of the file (size, mtime):
+    the app vets the served bundle on every page run. Raises ModelError (not cached)."""
+    try:
+        with zipfile.ZipFile(model_file) as archive:
+            bad = archive.testzip()
     except (OSError, zipfile.BadZipFile, EOFError) as e:
         raise ModelError(f"{model_file} is damaged or half-written ({e})") from e
     if bad is not None:
         raise ModelError(f"{model_file} is damaged: {bad} fails its checksum")
-    return card
 
 
 def serving_bundle(models_dir: Path = MODELS_DIR) -> tuple[Path, list[str]]:
