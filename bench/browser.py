@@ -1,18 +1,22 @@
 """The app in Chromium: first paint, and a load test of concurrent sessions classifying a clip.
 
     .venv/bin/python bench/browser.py paint [--servers 3] [--loads 5]
-    .venv/bin/python bench/browser.py load [--sessions 1,4,16] [--rounds 3]
+    .venv/bin/python bench/browser.py load [--sessions 1,4,16] [--rounds 5] [--repeats 3] [--client ws|chromium]
     .venv/bin/python bench/browser.py explore [--corpus ../shared/data/tess] [--loads 3]
 
 paint: for each of ``--servers`` fresh servers, the time from opening the app's address in a new
 browser context to the Classify heading being visible, first (cold server) and then ``--loads``
 more times (warm server); medians over servers and loads.
 
-load: one server; for each N, N browser contexts open Classify, then all upload the same 2 s
-clip at once; the time from the upload to the predicted label on screen, p50 and p95 over all
-sessions of ``--rounds`` rounds, and the number of sessions that saw an error or no result.
-Each round uses a freshly written clip (the first session of a round classifies it, the others
-may find it in Streamlit's cache, as users sharing a server would).
+load: one server; for each N, N users open Classify, then all upload the same 2 s clip at once:
+with ``--client ws`` (the default) headless Streamlit sessions over the websocket
+(bench/wsclient.py), so the server is measured rather than 16 Chromium tabs drawing charts on
+the same 2 cores; with ``--client chromium`` browser contexts. Reported: the time from the upload
+to the predicted label, p50 and p95 over all sessions of ``--rounds`` rounds, and the number of
+sessions that saw an error or no result; ``--repeats`` whole runs on fresh servers, and the median
+of their ratios.
+Every session uploads a clip of its own (the same word with different noise), so none of the
+results comes from Streamlit's cache.
 Target (issue 4): 0 errors at N = 16, p95 at N = 16 at most 8 x p50 at N = 1.
 
 Needs Debian's chromium and playwright (both installed for `make test` by .ci/run).
@@ -34,6 +38,7 @@ import soundfile as sf
 from appserver import CHROMIUM, CHROMIUM_ARGS, AppServer
 from common import ROOT, TESS_DIR, emit
 from playwright.async_api import async_playwright
+from wsclient import StreamlitUser
 
 RESULT = re.compile(r"^clip-\d+\.wav: [a-z]+ \(\d+%\)$")
 
@@ -123,7 +128,7 @@ async def upload_and_wait(page, name: str, data: bytes) -> tuple[float | None, s
         return None, f"{type(e).__name__}: {str(e).splitlines()[0]}"
 
 
-async def sessions_at_once(browser, url: str, n: int, data: bytes) -> list[tuple[float | None, str]]:
+async def sessions_at_once(browser, url: str, n: int, clips: list[bytes]) -> list[tuple[float | None, str]]:
     """N users with Classify open (all pages loaded first, so page loads are not timed) upload
     the clip at the same moment."""
     opened = await asyncio.gather(*(open_classify(browser, url) for _ in range(n)), return_exceptions=True)
@@ -131,7 +136,7 @@ async def sessions_at_once(browser, url: str, n: int, data: bytes) -> list[tuple
     failed = [(None, f"page did not open: {o}") for o in opened if isinstance(o, BaseException)]
     try:
         outcomes = await asyncio.gather(
-            *(upload_and_wait(page, f"clip-{i}.wav", data) for i, (_, page, _) in enumerate(pages))
+            *(upload_and_wait(page, f"clip-{i}.wav", clips[i]) for i, (_, page, _) in enumerate(pages))
         )
     finally:
         for context, _, _ in pages:
@@ -139,19 +144,51 @@ async def sessions_at_once(browser, url: str, n: int, data: bytes) -> list[tuple
     return [*outcomes, *failed]
 
 
-async def load(sizes: list[int], rounds: int) -> dict:
+async def ws_upload_and_wait(user: StreamlitUser, name: str, data: bytes) -> tuple[float | None, str]:
+    try:
+        start = time.perf_counter()
+        await user.upload(name, data)
+        seconds = time.perf_counter() - start
+        results = [h for h in user.headings if h.startswith(f"{name}: ")]
+        if user.errors:
+            return None, f"the page showed an error: {user.errors[0][:200]}"
+        return (seconds, "") if results and RESULT.match(results[0]) else (None, f"no result in {user.headings}")
+    except Exception as e:  # a dropped connection counts as an error of this session
+        return None, f"{type(e).__name__}: {e}"
+
+
+async def ws_sessions_at_once(url: str, n: int, clips: list[bytes]) -> list[tuple[float | None, str]]:
+    """N websocket users with Classify open (connected and run first) upload the clip at once."""
+    users = [StreamlitUser(url) for _ in range(n)]
+    try:
+        for user in users:
+            await user.connect()
+        await asyncio.gather(*(user.run() for user in users))
+        return await asyncio.gather(*(ws_upload_and_wait(u, f"clip-{i}.wav", clips[i]) for i, u in enumerate(users)))
+    finally:
+        for user in users:
+            await user.close()
+
+
+async def load(sizes: list[int], rounds: int, client: str) -> dict:
     results = {}
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         with tempfile.TemporaryDirectory() as tmp, AppServer(Path(tmp)) as server:
-            await sessions_at_once(browser, server.url, 1, clip_bytes(0))  # warm-up: load the model once
+
+            async def sessions(n: int, clips: list[bytes]) -> list[tuple[float | None, str]]:
+                if client == "ws":
+                    return await ws_sessions_at_once(server.url, n, clips)
+                return await sessions_at_once(browser, server.url, n, clips)
+
+            await sessions(1, [clip_bytes(0)])  # warm-up: load the model once
             seed = 1
             for n in sizes:
                 times, errors = [], []
                 for _ in range(rounds):
-                    data = clip_bytes(seed)
+                    clips = [clip_bytes(seed * 1000 + i) for i in range(n)]  # every user a clip of their own
                     seed += 1
-                    outcomes = await sessions_at_once(browser, server.url, n, data)
+                    outcomes = await sessions(n, clips)
                     times += [t for t, _ in outcomes if t is not None]
                     errors += [e for t, e in outcomes if t is None]
                 results[str(n)] = {
@@ -166,6 +203,7 @@ async def load(sizes: list[int], rounds: int) -> dict:
     first, last = results[str(sizes[0])], results[str(sizes[-1])]
     ratio = last["p95_s"] / first["p50_s"] if first["p50_s"] and last["p95_s"] else None
     return {
+        "client": client,
         "by_sessions": results,
         f"p95_at_{sizes[-1]}_over_p50_at_{sizes[0]}": ratio,
         "target": "0 errors at N = 16; p95 at 16 at most 8 x p50 at 1",
@@ -184,7 +222,12 @@ def main() -> None:
     p_explore.add_argument("--loads", type=int, default=3)
     p_load = sub.add_parser("load")
     p_load.add_argument("--sessions", default="1,4,16")
-    p_load.add_argument("--rounds", type=int, default=3)
+    p_load.add_argument("--rounds", type=int, default=5)
+    p_load.add_argument("--repeats", type=int, default=3, help="whole runs, each on a fresh server")
+    p_load.add_argument(
+        "--client", choices=["ws", "chromium"], default="ws",
+        help="ws: headless Streamlit users over the websocket (measures the server); chromium: browser tabs",
+    )  # fmt: skip
     args = parser.parse_args()
     if CHROMIUM is None:
         raise SystemExit("chromium not found: apt-get install chromium")
@@ -194,7 +237,17 @@ def main() -> None:
         emit("explore", asyncio.run(explore(args.corpus, args.loads)))
     else:
         sizes = [int(n) for n in args.sessions.split(",")]
-        emit("load", {"rounds": args.rounds, **asyncio.run(load(sizes, args.rounds))})
+        runs = [asyncio.run(load(sizes, args.rounds, args.client)) for _ in range(args.repeats)]
+        key = f"p95_at_{sizes[-1]}_over_p50_at_{sizes[0]}"
+        summary = {
+            "rounds": args.rounds,
+            "repeats": args.repeats,
+            f"{key}_median": statistics.median(r[key] for r in runs),
+            f"{key}_runs": [r[key] for r in runs],
+            "errors": sum(v["errors"] for r in runs for v in r["by_sessions"].values()),
+            "runs": runs,
+        }
+        emit("load" if args.client == "ws" else "load-chromium", summary)
 
 
 if __name__ == "__main__":

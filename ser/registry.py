@@ -29,18 +29,30 @@ def models_folder() -> Path:
 
 
 def read_card(path: Path) -> dict[str, Any]:
-    """The card of a bundle folder, checked for the fields serving needs."""
+    """The card of a bundle folder, checked for the fields serving needs. Parsed once per version
+    of the file (the app reads the served card on every page run); treat it as read-only."""
     card_path = Path(path) / CARD_FILE
     try:
-        card = json.loads(card_path.read_text())
+        stat = card_path.stat()
     except FileNotFoundError as e:
         raise ModelError(f"{path} is not a model bundle: {CARD_FILE} is missing") from e
-    except (OSError, json.JSONDecodeError) as e:
+    except OSError as e:
         raise ModelError(f"the card of {path} cannot be read ({e}); the bundle is damaged") from e
+    card = _parse_card(card_path, stat.st_size, stat.st_mtime_ns)
     missing = [k for k in ("labels", "feature_config", "architecture") if k not in card]
     if missing:
         raise ModelError(f"the card of {path} lacks {', '.join(missing)}; the bundle is incomplete")
     return card
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_card(card_path: Path, size: int, mtime_ns: int) -> dict[str, Any]:
+    try:
+        return json.loads(card_path.read_text())
+    except FileNotFoundError as e:
+        raise ModelError(f"{card_path.parent} is not a model bundle: {CARD_FILE} is missing") from e
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ModelError(f"the card of {card_path.parent} cannot be read ({e}); the bundle is damaged") from e
 
 
 def fsync_path(path: Path) -> None:

@@ -7,6 +7,7 @@ the first page paints fast: model cards are read as plain JSON, the predictor is
 from __future__ import annotations
 
 import dataclasses
+import gc
 import math
 import os
 import re
@@ -96,7 +97,11 @@ def cached_predictor(path: str):
     """One Predictor per bundle path, shared by every session (read-only)."""
     from ser.predict import Predictor
 
-    return Predictor.from_path(path)
+    predictor = Predictor.from_path(path)
+    # TensorFlow and the model leave millions of long-lived objects; moved out of the collector's
+    # reach, a full collection no longer walks them all (it paused every session on the server).
+    gc.freeze()
+    return predictor
 
 
 def sidebar_model_status() -> None:
@@ -176,9 +181,9 @@ def probability_figure(probabilities: dict[str, float]) -> go.Figure:
     labels, values = list(probabilities), list(probabilities.values())
     best = int(np.argmax(values))
     colors = ["#e45756" if i == best else "#4c78a8" for i in range(len(values))]
-    fig = go.Figure(go.Bar(x=values, y=labels, orientation="h", marker_color=colors, text=[f"{v:.0%}" for v in values]))
-    fig.update_layout(xaxis=dict(range=[0, 1], title="probability", tickformat=".0%"), yaxis=dict(autorange="reversed"))
-    return _compact(fig)
+    bars = go.Bar(x=values, y=labels, orientation="h", marker_color=colors, text=[f"{v:.0%}" for v in values])
+    axes = dict(xaxis=dict(range=[0, 1], title="probability", tickformat=".0%"), yaxis=dict(autorange="reversed"))
+    return go.Figure(bars, layout=_layout(**axes))
 
 
 def waveform_figure(waveform: np.ndarray, sr: int, *, max_points: int = 4000) -> go.Figure:
@@ -187,25 +192,28 @@ def waveform_figure(waveform: np.ndarray, sr: int, *, max_points: int = 4000) ->
     n = len(waveform) // step * step
     blocks = waveform[:n].reshape(-1, step) if n else waveform[None, :]
     times = np.arange(len(blocks)) * step / sr
-    fig = go.Figure()
-    fig.add_trace(go.Scatter(x=times, y=blocks.max(axis=1), line=dict(width=0.8, color="#4c78a8"), name="max"))
-    fig.add_trace(
-        go.Scatter(x=times, y=blocks.min(axis=1), line=dict(width=0.8, color="#4c78a8"), fill="tonexty", name="min")
-    )
-    fig.update_layout(showlegend=False, xaxis_title="time (s)", yaxis=dict(title="amplitude", range=[-1, 1]))
-    return _compact(fig)
+    line = dict(width=0.8, color="#4c78a8")
+    traces = [
+        go.Scatter(x=times, y=blocks.max(axis=1), line=line, name="max"),
+        go.Scatter(x=times, y=blocks.min(axis=1), line=line, fill="tonexty", name="min"),
+    ]
+    axes = dict(xaxis=dict(title="time (s)"), yaxis=dict(title="amplitude", range=[-1, 1]))
+    return go.Figure(traces, layout=_layout(showlegend=False, **axes))
 
 
 def heatmap_figure(
-    matrix: np.ndarray, times_s: np.ndarray, rows: np.ndarray, *, row_title: str, unit: str
+    matrix: np.ndarray, times_s: np.ndarray, rows: np.ndarray, *, row_title: str, unit: str, log_rows: bool = False
 ) -> go.Figure:
-    fig = go.Figure(go.Heatmap(z=matrix, x=times_s, y=rows, colorscale="Magma", colorbar=dict(title=unit)))
-    fig.update_layout(xaxis_title="time (s)", yaxis_title=row_title)
-    return _compact(fig)
+    heatmap = go.Heatmap(z=matrix, x=times_s, y=rows, colorscale="Magma", colorbar=dict(title=unit))
+    yaxis = dict(title=row_title, type="log" if log_rows else "-")
+    return go.Figure(heatmap, layout=_layout(xaxis=dict(title="time (s)"), yaxis=yaxis))
 
 
-def spectrogram_figures(waveform: np.ndarray, *, max_columns: int = 1500) -> tuple[go.Figure, go.Figure]:
-    """Mel spectrogram (Hz axis) and MFCC heatmaps of a 16 kHz waveform. A long one is averaged
+def spectrogram_figures(
+    waveform: np.ndarray, *, max_columns: int = 1500, with_mfcc: bool = True
+) -> tuple[go.Figure, go.Figure | None]:
+    """Mel spectrogram (Hz axis) and MFCC heatmaps (None without ``with_mfcc``: a plotly figure
+    costs ~5 ms to build, and the Classify page shows only the mel) of a 16 kHz waveform. A long one is averaged
     down to at most ``max_columns`` time columns, computed block by block, so an hour makes a
     200 kB chart from a few MB of working memory (not 67 MB from 0.5 GB)."""
     from ser.explore import DISPLAY_FEATURES, Spectrograms, spectrograms
@@ -224,8 +232,11 @@ def spectrogram_figures(waveform: np.ndarray, *, max_columns: int = 1500) -> tup
         mel_db, mfcc = np.concatenate([p[0] for p in parts], axis=1), np.concatenate([p[1] for p in parts], axis=1)
         times_s = (np.arange(mel_db.shape[1]) * step + (step - 1) / 2) * hop / DISPLAY_FEATURES.sample_rate
         spec = Spectrograms(mel_db, mfcc, times_s, parts[0][2])
-    mel = heatmap_figure(spec.mel_db, spec.times_s, spec.mel_hz, row_title="frequency (Hz, mel scale)", unit="dB")
-    mel.update_yaxes(type="log")
+    mel = heatmap_figure(
+        spec.mel_db, spec.times_s, spec.mel_hz, row_title="frequency (Hz, mel scale)", unit="dB", log_rows=True
+    )
+    if not with_mfcc:
+        return mel, None
     mfcc = heatmap_figure(spec.mfcc, spec.times_s, np.arange(len(spec.mfcc)), row_title="MFCC", unit="")
     return mel, mfcc
 
@@ -250,8 +261,8 @@ def emotion_row_figure(waveforms: dict[str, np.ndarray]) -> go.Figure:
         fig.add_trace(heatmap, row=1, col=i)
         fig.update_xaxes(title_text="s", row=1, col=i)
     fig.update_yaxes(type="log", title_text="Hz", row=1, col=1)
-    fig.update_layout(coloraxis=dict(colorscale="Magma", colorbar=dict(title="dB")))
-    return _compact(fig, height=260)
+    fig.update_layout(_layout(height=260, coloraxis=dict(colorscale="Magma", colorbar=dict(title="dB"))))
+    return fig
 
 
 def _pooled(spec, step: int, max_frames: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -270,11 +281,12 @@ def _pooled(spec, step: int, max_frames: int) -> tuple[np.ndarray, np.ndarray, n
 def timeline_figure(timeline) -> go.Figure:
     """Stacked areas of each emotion's probability over a long clip (window centres)."""
     centres = timeline.starts_s + timeline.window_s / 2
-    fig = go.Figure()
-    for i, label in enumerate(timeline.labels):
-        fig.add_trace(go.Scatter(x=centres, y=timeline.probabilities[:, i], name=label, stackgroup="p", mode="lines"))
-    fig.update_layout(xaxis_title="time (s, window centre)", yaxis=dict(title="probability", range=[0, 1]))
-    return _compact(fig, height=300)
+    traces = [
+        go.Scatter(x=centres, y=timeline.probabilities[:, i], name=label, stackgroup="p", mode="lines")
+        for i, label in enumerate(timeline.labels)
+    ]
+    axes = dict(xaxis=dict(title="time (s, window centre)"), yaxis=dict(title="probability", range=[0, 1]))
+    return go.Figure(traces, layout=_layout(height=300, **axes))
 
 
 def history_figure(logs: list, metric: str) -> go.Figure:
@@ -296,22 +308,23 @@ def history_figure(logs: list, metric: str) -> go.Figure:
                 line=dict(color=color, dash="dot"),
             )
         )  # fmt: skip
-    fig.update_layout(title=metric, xaxis_title="epoch", legend=dict(orientation="h", y=-0.3))
-    return _compact(fig, height=320)
+    fig.update_layout(
+        _layout(height=320, title=metric, xaxis=dict(title="epoch"), legend=dict(orientation="h", y=-0.3))
+    )
+    return fig
 
 
 def confusion_figure(metrics: dict[str, Any]) -> go.Figure:
     labels, confusion = metrics["labels"], np.array(metrics["confusion"])
-    fig = go.Figure(
-        go.Heatmap(z=confusion, x=labels, y=labels, colorscale="Blues", text=confusion, texttemplate="%{text}")
-    )
-    fig.update_layout(xaxis_title="predicted", yaxis=dict(title="true", autorange="reversed"))
-    return _compact(fig, height=380)
+    heatmap = go.Heatmap(z=confusion, x=labels, y=labels, colorscale="Blues", text=confusion, texttemplate="%{text}")
+    axes = dict(xaxis=dict(title="predicted"), yaxis=dict(title="true", autorange="reversed"))
+    return go.Figure(heatmap, layout=_layout(height=380, **axes))
 
 
-def _compact(fig: go.Figure, *, height: int = 240) -> go.Figure:
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10))
-    return fig
+def _layout(*, height: int = 240, **layout: Any) -> dict[str, Any]:
+    """A compact layout. Given to go.Figure whole: one update_layout call per figure costs
+    ~1 ms of plotly's attribute-path parsing, the Classify page's largest cost per result."""
+    return dict(height=height, margin=dict(l=10, r=10, t=30, b=10), **layout)
 
 
 # --- classify -------------------------------------------------------------------------------------
@@ -367,7 +380,7 @@ def render_clip_result(result: ClipResult, key: str) -> None:
     left, right = st.columns(2)
     left.plotly_chart(probability_figure(prediction.probabilities), key=f"probs-{key}")
     right.plotly_chart(waveform_figure(result.waveform, result.sample_rate), key=f"wave-{key}")
-    mel, _ = spectrogram_figures(result.waveform)
+    mel, _ = spectrogram_figures(result.waveform, with_mfcc=False)
     right.plotly_chart(mel, key=f"mel-{key}")
     if result.timeline is not None:
         st.caption(f"Emotion over time ({len(result.timeline.starts_s)} windows of {result.timeline.window_s:g} s)")
