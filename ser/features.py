@@ -12,7 +12,7 @@ import hashlib
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -132,9 +132,25 @@ def extract_windows(waveform: np.ndarray, config: FeatureConfig) -> tuple[np.nda
 
     Returns (features np.ndarray [shape=(n_windows, n_bins, n_frames)], start times in s [shape=(n_windows,)])
     """
+    chunks = list(iter_windows(waveform, config))
+    return np.concatenate([f for f, _ in chunks]), np.concatenate([s for _, s in chunks])
+
+
+def iter_windows(
+    waveform: np.ndarray, config: FeatureConfig, *, chunk: int = 256
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """``extract_windows`` ``chunk`` windows at a time, so an hour of audio never has all its
+    windows' features in memory at once (256 windows of 3 s: 25 MB).
+
+    Yields (features [shape=(<= chunk, n_bins, n_frames)], start times in s [shape=(<= chunk,)])
+    """
     starts = window_starts(len(waveform), config)
-    windows = [extract_features(waveform[s : s + config.n_samples], config) for s in starts]
-    return np.stack(windows), starts / config.sample_rate
+    for i in range(0, len(starts), chunk):
+        part = starts[i : i + chunk]
+        yield (
+            np.stack([extract_features(waveform[s : s + config.n_samples], config) for s in part]),
+            part / config.sample_rate,
+        )
 
 
 # --- corpus extraction with an on-disk cache -------------------------------------------------

@@ -6,7 +6,6 @@ A ``Predictor`` is read-only after construction and safe to share between thread
 
 from __future__ import annotations
 
-import math
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,10 +15,8 @@ import numpy as np
 from ser.audio import load_audio, speech_bounds, to_mono_16k, trim_silence, validate
 from ser.config import AudioConfig
 from ser.errors import AudioContentError
-from ser.features import extract_features, window_starts
+from ser.features import iter_windows
 from ser.model import MODELS_DIR, Bundle, load_bundle, serving_bundle
-
-WINDOW_CHUNK = 256  # windows per model call on long recordings (256 x 3 s windows: 25 MB of features)
 
 
 @dataclass(frozen=True)
@@ -79,15 +76,12 @@ class Predictor:
     def window_probabilities(self, waveform: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities of each window of ``waveform`` [shape=(n_windows, n_labels)] and the
         windows' start times in s [shape=(n_windows,)]: one window for a clip that fits the model's,
-        else one every ``hop_s``. Windows go through the model ``WINDOW_CHUNK`` at a time, so an
-        hour-long recording needs no more memory than a few minutes of it."""
-        config = self.feature_config
-        starts = window_starts(len(waveform), config)
-        probs = [
-            self.probabilities(np.stack([extract_features(waveform[s : s + config.n_samples], config) for s in chunk]))
-            for chunk in np.array_split(starts, math.ceil(len(starts) / WINDOW_CHUNK))
+        else one every ``hop_s``. Windows go through the model a chunk at a time (``iter_windows``),
+        so an hour-long recording needs no more memory than a few minutes of it."""
+        chunks = [
+            (self.probabilities(features), starts) for features, starts in iter_windows(waveform, self.feature_config)
         ]
-        return np.concatenate(probs), starts / config.sample_rate
+        return np.concatenate([p for p, _ in chunks]), np.concatenate([s for _, s in chunks])
 
     def analyse(self, waveform: np.ndarray) -> tuple[Prediction, Timeline | None]:
         """``predict`` and, for a clip longer than the model's window, its ``Timeline``, from one
