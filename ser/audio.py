@@ -151,7 +151,7 @@ def speech_bounds(waveform: np.ndarray, *, top_db: float = AudioConfig.trim_top_
     n_full = len(y) // TRIM_HOP
     hops = np.zeros(n_full + 1 + 4, dtype=np.float64)  # two zero hops of padding at each end
     blocks = y[: n_full * TRIM_HOP].reshape(n_full, TRIM_HOP)
-    hops[2 : 2 + n_full] = np.einsum("ij,ij->i", blocks, blocks, dtype=np.float64)
+    hops[2 : 2 + n_full] = np.einsum("ij,ij->i", blocks, blocks)  # float32 like librosa: no 8-byte copy
     tail = y[n_full * TRIM_HOP :]
     hops[2 + n_full] = float(np.dot(tail, tail))
     energy = np.concatenate([[0.0], np.cumsum(hops)])
