@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ser.audio import load_audio, speech_bounds, to_mono_16k, trim_silence, validate
+from ser.audio import load_audio, speech_bounds, to_mono_16k, validate
 from ser.config import AudioConfig
 from ser.errors import AudioContentError
 from ser.features import iter_windows
@@ -69,9 +69,20 @@ class Predictor:
     def predict(self, waveform: np.ndarray) -> Prediction:
         """Classify a 16 kHz mono waveform (validated, silence trimmed); a clip longer than the
         window is the mean of its windows' probabilities."""
-        waveform = trim_silence(validate(waveform, config=self.audio_config), top_db=self.audio_config.trim_top_db)
-        probs, _ = self.window_probabilities(waveform)
-        return self._prediction(probs.mean(axis=0), len(waveform) / self.feature_config.sample_rate, len(probs))
+        return self.analyse(waveform)[0]
+
+    def analyse(self, waveform: np.ndarray) -> tuple[Prediction, Timeline | None]:
+        """``predict`` and, for speech longer than the model's window, its ``Timeline``, from one
+        pass over the windows of the speech (leading and trailing silence trimmed); the timeline's
+        times count from the start of ``waveform``, so they line up with a plot of it."""
+        waveform = validate(waveform, config=self.audio_config)
+        start, end = speech_bounds(waveform, top_db=self.audio_config.trim_top_db)
+        speech, sr = waveform[start:end], self.feature_config.sample_rate
+        probs, starts_s = self.window_probabilities(speech)
+        prediction = self._prediction(probs.mean(axis=0), len(speech) / sr, len(probs))
+        if len(probs) == 1:
+            return prediction, None
+        return prediction, Timeline(starts_s + start / sr, self.feature_config.window_s, probs, self.labels)
 
     def window_probabilities(self, waveform: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities of each window of ``waveform`` [shape=(n_windows, n_labels)] and the
@@ -82,19 +93,6 @@ class Predictor:
             (self.probabilities(features), starts) for features, starts in iter_windows(waveform, self.feature_config)
         ]
         return np.concatenate([p for p, _ in chunks]), np.concatenate([s for _, s in chunks])
-
-    def analyse(self, waveform: np.ndarray) -> tuple[Prediction, Timeline | None]:
-        """``predict`` and, for a clip longer than the model's window, its ``Timeline``, from one
-        pass over the windows of the speech (silence trimmed as ``predict`` does); the timeline's
-        times count from the start of ``waveform``, so they line up with a plot of it."""
-        waveform = validate(waveform, config=self.audio_config)
-        start, end = speech_bounds(waveform, top_db=self.audio_config.trim_top_db)
-        speech, sr = waveform[start:end], self.feature_config.sample_rate
-        if len(speech) <= self.feature_config.n_samples:
-            return self.predict(waveform), None
-        probs, starts_s = self.window_probabilities(speech)
-        prediction = self._prediction(probs.mean(axis=0), len(speech) / sr, len(probs))
-        return prediction, Timeline(starts_s + start / sr, self.feature_config.window_s, probs, self.labels)
 
     def predict_file(self, source) -> Prediction:
         """Decode any supported file, path, bytes or file object, then classify it."""
