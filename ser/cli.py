@@ -7,6 +7,8 @@ on stderr and exit status 1, never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 import json
 import shlex
 import sys
@@ -164,6 +166,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     predictor = Predictor(load_bundle(args.model) if args.model else _active_bundle())
     failures = 0
     for path in args.files:
+        release_freed_memory()  # the last file's buffers, before the next is decoded
         try:
             head = load_audio_head(path, config=predictor.audio_config)
             result = predictor.predict(head.waveform)
@@ -186,6 +189,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
             top = sorted(result.probabilities.items(), key=lambda kv: -kv[1])[:3]
             print(f"{path}: {result.label} ({result.confidence:.0%})  " + "  ".join(f"{k} {p:.2f}" for k, p in top))
     return 1 if failures else 0
+
+
+def release_freed_memory() -> None:
+    """Hand memory freed by the previous file back to the system (glibc keeps it otherwise, and
+    a batch of long recordings would add up: 1.3-1.5 GB peak for 41 files, 1.1 GB for the hour)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _print_prediction_error(path: Path, error: SERError, *, as_json: bool) -> None:
