@@ -77,82 +77,91 @@ if manifest.unmatched:
 if header_problems:
     st.warning(f"{len(header_problems)} files give no length in their header: {'; '.join(header_problems[:3])}")
 
-st.header("Clips per speaker and emotion")
-table = pd.DataFrame(explore.counts_table(manifest)).T
-st.dataframe(table)
-balance = pd.DataFrame([{"speaker": s, "emotion": e, "clips": n} for (s, e), n in manifest.counts().items()])
-st.plotly_chart(
-    px.bar(balance, x="emotion", y="clips", color="speaker", category_orders={"emotion": manifest.emotions}),
-    key="balance",
-)
+# One view at a time: each renders only when its tab is open (a later visit draws 1-4 charts, not
+# 9), and the open tab is in the address (?view=Clip+browser), so a view can be linked to.
+VIEWS = ["Overview", "Clip browser", "One word", "Emotions compared"]
+overview, browser, one_word, compared = st.tabs(VIEWS, key="view", bind="query-params")
 
-st.header("Clip browser")
-cols = st.columns(3)
-speaker = cols[0].selectbox("Speaker", [ALL, *manifest.speakers])
-emotion = cols[1].selectbox("Emotion", [ALL, *manifest.emotions])
+if overview.open:
+    with overview:
+        st.subheader("Clips per speaker and emotion")
+        st.dataframe(pd.DataFrame(explore.counts_table(manifest)).T)
+        balance = pd.DataFrame([{"speaker": s, "emotion": e, "clips": n} for (s, e), n in manifest.counts().items()])
+        fig = px.bar(balance, x="emotion", y="clips", color="speaker", category_orders={"emotion": manifest.emotions})
+        st.plotly_chart(fig.update_layout(title="Class balance"), key="balance")
+
 words = sorted({c.text for c in manifest.clips})
-word = cols[2].selectbox("Word", [ALL, *words])
-matching = [
-    c for c in manifest.clips if speaker in (ALL, c.speaker) and emotion in (ALL, c.emotion) and word in (ALL, c.text)
-]
-if not matching:
-    st.info("No clip matches these filters.")
-else:
-    clip = st.selectbox(f"{len(matching)} clips", matching, format_func=lambda c: c.path.name)
-    try:
-        waveform = clip_waveform(str(clip.path))
-    except SERError as e:
-        st.error(f"{md(clip.path.name)}: {md(e)}")
-    else:
-        st.audio(str(clip.path))
-        mel, mfcc = spectrogram_figures(waveform)
-        st.plotly_chart(waveform_figure(waveform, SAMPLE_RATE), key="browser-wave")
-        left, right = st.columns(2)
-        left.plotly_chart(mel, key="browser-mel")
-        right.plotly_chart(mfcc, key="browser-mfcc")
+if browser.open:
+    with browser:
+        cols = st.columns(3)
+        speaker = cols[0].selectbox("Speaker", [ALL, *manifest.speakers])
+        emotion = cols[1].selectbox("Emotion", [ALL, *manifest.emotions])
+        word = cols[2].selectbox("Word", [ALL, *words])
+        matching = [
+            c
+            for c in manifest.clips
+            if speaker in (ALL, c.speaker) and emotion in (ALL, c.emotion) and word in (ALL, c.text)
+        ]
+        if not matching:
+            st.info("No clip matches these filters.")
+        else:
+            clip = st.selectbox(f"{len(matching)} clips", matching, format_func=lambda c: c.path.name)
+            try:
+                waveform = clip_waveform(str(clip.path))
+            except SERError as e:
+                st.error(f"{md(clip.path.name)}: {md(e)}")
+            else:
+                st.audio(str(clip.path))
+                mel, mfcc = spectrogram_figures(waveform)
+                st.plotly_chart(waveform_figure(waveform, SAMPLE_RATE), key="browser-wave")
+                left, right = st.columns(2)
+                left.plotly_chart(mel.update_layout(title="Mel spectrogram"), key="browser-mel")
+                right.plotly_chart(mfcc.update_layout(title="MFCC"), key="browser-mfcc")
 
-st.header("One word in every emotion")
-cols = st.columns(2)
-same_speaker = cols[0].selectbox("Speaker ", manifest.speakers, key="same_speaker")
-same_word = cols[1].selectbox("Word ", words, key="same_word")
-same = {c.emotion: c for c in manifest.clips if c.speaker == same_speaker and c.text == same_word}
-if same:
-    ordered = sorted(same.items(), key=lambda kv: manifest.emotions.index(kv[0]))
-    cols = st.columns(len(ordered))
-    spectra = {}
-    for col, (emo, clip) in zip(cols, ordered, strict=True):
-        col.markdown(f"**{emo}**")
-        col.audio(str(clip.path))
-        try:
-            spectra[emo] = clip_waveform(str(clip.path))
-        except SERError as e:
-            col.error(f"{md(clip.path.name)}: {md(e)}")
-    if spectra:  # one chart for all of them: each plotly chart costs the browser its own start-up
-        st.plotly_chart(emotion_row_figure(spectra), key="same-word")
-else:
-    st.info(f"{same_speaker} has no recording of '{same_word}'.")
+if one_word.open:
+    with one_word:
+        cols = st.columns(2)
+        same_speaker = cols[0].selectbox("Speaker ", manifest.speakers, key="same_speaker")
+        same_word = cols[1].selectbox("Word ", words, key="same_word")
+        same = {c.emotion: c for c in manifest.clips if c.speaker == same_speaker and c.text == same_word}
+        if same:
+            ordered = sorted(same.items(), key=lambda kv: manifest.emotions.index(kv[0]))
+            cols = st.columns(len(ordered))
+            spectra = {}
+            for col, (emo, clip) in zip(cols, ordered, strict=True):
+                col.markdown(f"**{emo}**")
+                col.audio(str(clip.path))
+                try:
+                    spectra[emo] = clip_waveform(str(clip.path))
+                except SERError as e:
+                    col.error(f"{md(clip.path.name)}: {md(e)}")
+            if spectra:  # one chart for all of them: each plotly chart costs the browser its own start-up
+                st.plotly_chart(emotion_row_figure(spectra), key="same-word")
+        else:
+            st.info(f"{same_speaker} has no recording of '{same_word}'.")
 
-st.header("How the emotions differ")
-if st.toggle("Measure every clip (duration, loudness, pitch, spectrum)", value=True, key="explore_stats"):
-    stats = corpus_stats(manifest.clips)
-    failed = stats[stats["error"] != ""]
-    if len(failed):
-        first = failed.iloc[0]
-        st.warning(f"{len(failed)} clips could not be measured, e.g. {first['path']}: {first['error']}")
-    order = {"emotion": manifest.emotions}
-    cols = st.columns(3)
-    for col, (column, title) in zip(
-        cols,
-        [("speech_s", "speech duration (s)"), ("rms_dbfs", "RMS loudness (dBFS)"), ("f0_hz", "median f0 (Hz)")],
-        strict=True,
-    ):
-        fig = px.box(stats, x="emotion", y=column, color="emotion", category_orders=order, points="outliers")
-        col.plotly_chart(fig.update_layout(showlegend=False, title=title, yaxis_title=None), key=f"box-{column}")
-    mean_mel = explore.mean_mel_per_emotion(stats.to_dict("records"))
-    freqs = explore.mel_frequencies(explore.DISPLAY_FEATURES)
-    fig = go.Figure()
-    for emo in manifest.emotions:
-        if emo in mean_mel:
-            fig.add_trace(go.Scatter(x=freqs, y=mean_mel[emo], name=emo, mode="lines"))
-    fig.update_layout(title="Average mel spectrum", xaxis=dict(title="frequency (Hz)", type="log"), yaxis_title="dB")
-    st.plotly_chart(fig, key="mean-mel")
+if compared.open:
+    with compared:
+        stats = corpus_stats(manifest.clips)
+        failed = stats[stats["error"] != ""]
+        if len(failed):
+            first = failed.iloc[0]
+            st.warning(f"{len(failed)} clips could not be measured, e.g. {first['path']}: {first['error']}")
+        order = {"emotion": manifest.emotions}
+        cols = st.columns(3)
+        for col, (column, title) in zip(
+            cols,
+            [("speech_s", "speech duration (s)"), ("rms_dbfs", "RMS loudness (dBFS)"), ("f0_hz", "median f0 (Hz)")],
+            strict=True,
+        ):
+            fig = px.box(stats, x="emotion", y=column, color="emotion", category_orders=order, points="outliers")
+            col.plotly_chart(fig.update_layout(showlegend=False, title=title, yaxis_title=None), key=f"box-{column}")
+        mean_mel = explore.mean_mel_per_emotion(stats.to_dict("records"))
+        freqs = explore.mel_frequencies(explore.DISPLAY_FEATURES)
+        fig = go.Figure()
+        for emo in manifest.emotions:
+            if emo in mean_mel:
+                fig.add_trace(go.Scatter(x=freqs, y=mean_mel[emo], name=emo, mode="lines"))
+        axes = dict(xaxis=dict(title="frequency (Hz)", type="log"), yaxis_title="dB")
+        fig.update_layout(title="Average mel spectrum", **axes)
+        st.plotly_chart(fig, key="mean-mel")

@@ -204,7 +204,7 @@ def waveform_figure(waveform: np.ndarray, sr: int, *, max_points: int = 4000) ->
 def heatmap_figure(
     matrix: np.ndarray, times_s: np.ndarray, rows: np.ndarray, *, row_title: str, unit: str, log_rows: bool = False
 ) -> go.Figure:
-    heatmap = go.Heatmap(z=matrix, x=times_s, y=rows, colorscale="Magma", colorbar=dict(title=unit))
+    heatmap = go.Heatmap(z=matrix.round(1), x=times_s, y=rows, colorscale="Magma", colorbar=dict(title=unit))
     yaxis = dict(title=row_title, type="log" if log_rows else "-")
     return go.Figure(heatmap, layout=_layout(xaxis=dict(title="time (s)"), yaxis=yaxis))
 
@@ -241,9 +241,10 @@ def spectrogram_figures(
     return mel, mfcc
 
 
-def emotion_row_figure(waveforms: dict[str, np.ndarray]) -> go.Figure:
+def emotion_row_figure(waveforms: dict[str, np.ndarray], *, max_columns: int = 100) -> go.Figure:
     """Mel spectrograms of several clips side by side in one figure, titled by their keys (the
-    same word in each emotion), on one colour scale."""
+    same word in each emotion), on one colour scale; each averaged down to at most
+    ``max_columns`` time columns (a subplot is ~150 px wide: more columns only cost the browser)."""
     from plotly.subplots import make_subplots
 
     from ser.explore import spectrograms
@@ -251,9 +252,10 @@ def emotion_row_figure(waveforms: dict[str, np.ndarray]) -> go.Figure:
     fig = make_subplots(rows=1, cols=len(waveforms), subplot_titles=list(waveforms), shared_yaxes=True)
     for i, waveform in enumerate(waveforms.values(), start=1):
         spec = spectrograms(waveform)
+        step = math.ceil(spec.mel_db.shape[1] / max_columns)
         heatmap = go.Heatmap(
-            z=spec.mel_db,
-            x=spec.times_s,
+            z=_block_means(spec.mel_db, step).round(1),
+            x=_block_means(spec.times_s, step),
             y=spec.mel_hz,
             coloraxis="coloraxis",
             hovertemplate="%{y:.0f} Hz, %{z:.0f} dB",
@@ -269,13 +271,14 @@ def _pooled(spec, step: int, max_frames: int) -> tuple[np.ndarray, np.ndarray, n
     """Mean of every ``step`` of a block's first ``max_frames`` mel (dB) and MFCC columns (a
     partial last group too)."""
     n = min(spec.mel_db.shape[1], max_frames)
+    return _block_means(spec.mel_db[:, :n], step), _block_means(spec.mfcc[:, :n], step), spec.mel_hz
+
+
+def _block_means(values: np.ndarray, step: int) -> np.ndarray:
+    """Mean of every ``step`` entries along the last axis (a partial last group too)."""
+    n = values.shape[-1]
     groups = np.arange(0, n, step)
-    sizes = np.diff(np.append(groups, n)).astype(np.float32)
-    return (
-        np.add.reduceat(spec.mel_db[:, :n], groups, axis=1) / sizes,
-        np.add.reduceat(spec.mfcc[:, :n], groups, axis=1) / sizes,
-        spec.mel_hz,
-    )
+    return np.add.reduceat(values, groups, axis=-1) / np.diff(np.append(groups, n)).astype(np.float32)
 
 
 def timeline_figure(timeline) -> go.Figure:

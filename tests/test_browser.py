@@ -134,6 +134,14 @@ def test_every_page_renders(page, server):
     no_exception(page)
     screenshot(page, "explore")
 
+    # Another view: only its charts are drawn, and the address names it, so it can be linked to.
+    page.get_by_role("tab", name="Clip browser").click()
+    expect(page.get_by_test_id("stPlotlyChart")).to_have_count(3)
+    expect(page).to_have_url(re.compile(r"/explore\?view=Clip(\+|%20)browser$"))
+    wait_until_idle(page)
+    no_exception(page)
+    screenshot(page, "explore-clip-browser")
+
     for title in ("Train", "Live", "Classify"):
         page.get_by_test_id("stSidebarNav").get_by_role("link", name=title).click()
         expect(page.get_by_role("heading", name=title, exact=True)).to_be_visible()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -67,21 +68,41 @@ def test_classify_is_the_default_page_and_the_sidebar_shows_the_model(served):
     assert "Using the bundled demo corpus (synthetic speech)." in [c.value for c in app.sidebar.caption]
 
 
+def explore_view(view: str) -> AppTest:
+    """The Explore page with one of its tabs open (only the open tab's content runs)."""
+    app = page("pages/explore.py")
+    app.session_state["view"] = view
+    app.run()
+    assert not app.exception, app.exception
+    return app
+
+
 def test_explore_counts_the_demo_corpus(served):
-    app = page("pages/explore.py", explore_stats=False)
+    app = page("pages/explore.py")
+    assert [t.label for t in app.tabs] == ["Overview", "Clip browser", "One word", "Emotions compared"]
     metrics = {m.label: m.value for m in app.metric}
     assert metrics["Clips"] == "560" and metrics["Speakers"] == "4" and metrics["Unmatched files"] == "0"
     assert "EF1, EF2, EM1, EM2" in " ".join(c.value for c in app.caption)
     counts = app.dataframe[0].value
     assert counts.loc["total", "total"] == 560 and counts.loc["EM2", "angry"] == 20
+    # The overview draws the class balance and nothing of the other tabs.
+    assert [json.loads(c.proto.spec)["data"][0]["type"] for c in app.get("plotly_chart")] == ["bar"]
+
+
+@pytest.mark.parametrize(("view", "n_charts"), [("Clip browser", 3), ("One word", 1)])
+def test_each_explore_view_draws_only_its_own_charts(served, view, n_charts):
+    app = explore_view(view)
+    assert len(app.get("plotly_chart")) == n_charts
+    assert not app.error and not app.dataframe  # the overview's table is not sent
 
 
 def test_explore_measures_a_small_corpus(served, tmp_path, monkeypatch):
     for clip in tiny_manifest(n_words=1).clips:
         (tmp_path / clip.path.name).symlink_to(clip.path)
     monkeypatch.setenv("SER_DATA_DIR", str(tmp_path))
-    app = page("pages/explore.py")
+    app = explore_view("Emotions compared")
     assert {m.label: m.value for m in app.metric}["Clips"] == "14"
+    assert len(app.get("plotly_chart")) == 4  # duration, loudness and pitch boxes, the mean spectra
     assert not app.error and not app.warning
     assert "From $SER_DATA_DIR." in [c.value for c in app.sidebar.caption]
 
@@ -268,3 +289,21 @@ def test_spectrogram_of_a_long_recording_is_averaged_down_over_the_whole_clip():
     np.testing.assert_array_equal(np.asarray(mfcc.data[0].x), times)
     short_mel, _ = spectrogram_figures(clip)
     assert len(short_mel.data[0].x) == len(clip) // 320 + 1  # a clip under the cap keeps every frame
+
+
+def test_one_word_row_averages_each_clip_down_to_its_columns():
+    from ser.explore import spectrograms
+    from ser.ui import emotion_row_figure
+
+    clips = {c.emotion: sf.read(c.path, dtype="float32")[0] for c in tiny_manifest(n_words=1).clips[:3]}
+    clips["long"] = np.tile(clips[next(iter(clips))], 4)  # a few seconds: more frames than columns
+    figure = emotion_row_figure(clips, max_columns=50)
+    assert [a.text for a in figure.layout.annotations] == list(clips)
+    for trace, waveform in zip(figure.data, clips.values(), strict=True):
+        spec = spectrograms(waveform)
+        times, z = np.asarray(trace.x), np.asarray(trace.z)
+        assert z.shape == (len(spec.mel_hz), len(times)) and len(times) <= 50
+        assert spec.times_s[0] <= times[0] and times[-1] <= spec.times_s[-1] and np.all(np.diff(times) > 0)
+        # each column is the mean of its frames: the overall level is kept
+        assert abs(z.mean() - spec.mel_db.mean()) < 1.0
+    assert len(figure.data[-1].x) > 25  # the long clip did need averaging, to at most 50 columns
