@@ -1,4 +1,4 @@
-"""Command line: ``python -m ser {train,evaluate,predict,models}``.
+"""Command line: ``python -m ser {train,evaluate,predict,models,adapt}``.
 
 Each command is a thin layer over the library; an ``SERError`` becomes a one-line message
 on stderr and exit status 1, never a traceback.
@@ -49,6 +49,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     models = sub.add_parser("models", help="list model bundles and architectures")
     models.add_argument("--dir", type=Path, default=None, help="models folder (default: the bundled one)")
+
+    adapt = sub.add_parser("adapt", help="adapt a model to one speaker from a few labelled clips per emotion")
+    adapt.add_argument("data", type=Path, help="corpus folder or CSV manifest with the speaker's labelled clips")
+    adapt.add_argument("--speaker", required=True, help="the speaker to adapt to, as the corpus names it")
+    adapt.add_argument("--shots", type=int, default=5, help="labelled clips per emotion to adapt on (default: 5)")
+    adapt.add_argument("--model", type=Path, default=None, help="bundle to adapt (default: the active model)")
+    adapt.add_argument("--seed", type=int, default=0, help="picks the adaptation clips and drives augmentation")
+    adapt.add_argument("--out", type=Path, default=None, help="models folder to write the bundle in")
+    adapt.add_argument("--name", default=None, help="bundle name (default: BASE-SPEAKER-DATE-TIME)")
+    adapt.add_argument("--activate", action="store_true", help="make the adapted bundle the active model")
+    adapt.add_argument("--json", action="store_true", help="print the card as JSON")
     return parser
 
 
@@ -56,7 +67,13 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
     args.command_line = "python -m ser " + shlex.join(argv)
-    command = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "models": cmd_models}
+    command = {
+        "train": cmd_train,
+        "evaluate": cmd_evaluate,
+        "predict": cmd_predict,
+        "models": cmd_models,
+        "adapt": cmd_adapt,
+    }
     try:
         return command[args.command](args)
     except SERError as e:
@@ -222,3 +239,54 @@ def cmd_models(args: argparse.Namespace) -> int:
         print(f"{mark} {path.name}  [{card['architecture']}]  {scores}")
     print("\narchitectures: " + ", ".join(ARCHITECTURES))
     return 0
+
+
+def cmd_adapt(args: argparse.Namespace) -> int:
+    if args.shots < 1:
+        raise SERError(f"--shots must be 1 or more (labelled clips per emotion), not {args.shots}")
+    from ser.datasets import discover
+    from ser.features import terminal_progress
+    from ser.model import MODELS_DIR, load_bundle, set_active
+
+    manifest = discover(args.data)
+    bundle = load_bundle(args.model) if args.model else _active_bundle()
+    from ser.adapt import AdaptConfig, adapt  # after ser.model, which silences TensorFlow's native start-up logs
+
+    models_dir = args.out or MODELS_DIR
+    path, card, _model = adapt(
+        bundle,
+        manifest,
+        args.speaker,
+        AdaptConfig(shots=args.shots, seed=args.seed),
+        models_dir=models_dir,
+        name=args.name,
+        command=args.command_line,
+        progress=terminal_progress("features"),
+        on_step=_terminal_steps(),
+    )
+    if args.activate:
+        set_active(path.name, models_dir)
+    if args.json:
+        print(json.dumps(card, indent=2))
+        return 0
+    adaptation = card["adaptation"]
+    before, after = adaptation["before"], adaptation["after"]
+    print(f"adapted {adaptation['base_model']} to {adaptation['speaker']}: {adaptation['method']}")
+    n_clips, n_test = len(adaptation["clips"]), after["n_clips"]
+    print(f"on {n_clips} clips ({args.shots} per emotion); tested on {n_test} held-out clips of other words")
+    print(f"  before: accuracy {before['accuracy']:.3f}  macro-F1 {before['macro_f1']:.3f}")
+    print(f"   after: accuracy {after['accuracy']:.3f}  macro-F1 {after['macro_f1']:.3f}")
+    print(f"saved {path}" + (" (active)" if args.activate else ""))
+    return 0
+
+
+def _terminal_steps():
+    """An in-place "adapting: step i/n" line on stderr when it is a terminal, else None."""
+    if not sys.stderr.isatty():
+        return None
+
+    def report(step: int, n_steps: int, loss: float) -> None:
+        end = "\n" if step == n_steps else ""
+        print(f"\radapting: step {step}/{n_steps}  loss {loss:.3f}", end=end, file=sys.stderr, flush=True)
+
+    return report

@@ -1,0 +1,361 @@
+"""Few-shot speaker adaptation: a bundle -> a bundle for one speaker, from k labelled clips per emotion.
+
+``choose_clips`` takes k clips per emotion of the speaker (chosen by a seed) and leaves the rest
+of that speaker's clips, minus every word the chosen clips say, as the held-out test clips.
+``adapt_model`` then re-estimates every BatchNorm layer's statistics on the speaker's clips
+(AdaBN: the speaker's voice, not the training speakers', sets each channel's mean and scale) and
+fine-tunes the last convolution block and the classifier on the labelled clips for a fixed number
+of steps, with the training-time voice warps (VTLP). There is no validation set at k clips per
+emotion, so nothing is early-stopped or tuned on the speaker's data. ``adapt`` does the whole
+run: before/after metrics on the held-out clips, a card, and a bundle saved like any other.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import math
+import random
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+from keras import layers
+
+from ser.config import TrainConfig
+from ser.datasets import Clip, Manifest
+from ser.errors import DatasetError, TrainingError
+from ser.model import MODELS_DIR, Bundle, save_bundle
+from ser.train import (
+    AugmentedBatches,
+    Features,
+    ProgressFn,
+    center_view,
+    compute_metrics,
+    library_versions,
+    predict_proba,
+    prepare,
+)
+
+ADABN_BATCH = 128  # clips per forward pass while BatchNorm statistics are gathered
+TRAINABLE = ("head", "last", "all")  # see AdaptConfig.trainable
+
+StepCallback = Callable[[int, int, float], None]  # (step, n_steps, loss)
+
+
+@dataclass(frozen=True)
+class AdaptConfig:
+    shots: int = 5  # labelled clips per emotion; 0: AdaBN on unlabelled clips only
+    adabn: bool = True  # re-estimate BatchNorm statistics on the speaker's clips first
+    trainable: str = "last"  # fine-tuned part: "head" (classifier), "last" (last conv block + head), "all"
+    n_steps: int = 40  # optimiser steps on the labelled clips (a fixed budget: there is no validation set)
+    batch_size: int = 32  # clips per step (all of them when there are fewer)
+    learning_rate: float = 3e-4  # Adam, small: a few clips must nudge the model, not retrain it
+    augment: bool = True  # a random voice warp (VTLP) per clip and step, as in training
+    mixup_alpha: float = 0.0  # Beta(a, a) mixing of clip pairs; 0 turns it off
+    seed: int = 0  # picks the adaptation clips and drives the augmentation
+
+    def __post_init__(self) -> None:
+        if self.shots < 0:
+            raise ValueError(f"AdaptConfig.shots must be 0 or more, not {self.shots}")
+        if self.trainable not in TRAINABLE:
+            raise ValueError(f"AdaptConfig.trainable must be one of {TRAINABLE}, not {self.trainable!r}")
+
+    @property
+    def method(self) -> str:
+        """A short name, e.g. "AdaBN + fine-tune last block + head, 40 steps"."""
+        parts = ["AdaBN"] if self.adabn else []
+        if self.shots > 0 and self.n_steps > 0:
+            part = {"head": "head", "last": "last block + head", "all": "all layers"}[self.trainable]
+            parts.append(f"fine-tune {part}, {self.n_steps} steps")
+        return " + ".join(parts) or "none"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class AdaptationClips:
+    labelled: list[Clip]  # k per emotion, for fine-tuning
+    test: list[Clip]  # the speaker's other clips, minus every word said in ``labelled``
+    speaker: str
+    excluded_words: list[str]  # words of the labelled clips; no test clip says one of them
+
+
+def choose_clips(
+    manifest: Manifest, speaker: str, labels: Sequence[str], *, shots: int, seed: int = 0
+) -> AdaptationClips:
+    """k clips per emotion of ``speaker`` for adaptation, and the held-out test clips.
+
+    Where the speaker says the same words in every emotion (TESS, the demo corpus), k whole words
+    are taken in every emotion, so only k words leave the test set; otherwise k clips are drawn per
+    emotion. Raises DatasetError for an unknown speaker, a missing emotion or too few clips.
+    """
+    if speaker not in manifest.speakers:
+        raise DatasetError(f"unknown speaker {speaker!r}; the data has {', '.join(manifest.speakers) or 'none'}")
+    by_emotion: defaultdict[str, list[Clip]] = defaultdict(list)
+    for clip in manifest.clips:
+        if clip.speaker == speaker and clip.emotion in labels:
+            by_emotion[clip.emotion].append(clip)
+    missing = [e for e in labels if e not in by_emotion]
+    if missing:
+        raise DatasetError(
+            f"speaker {speaker} has no clips of {', '.join(missing)}; adapting the model needs every emotion "
+            f"it knows ({', '.join(labels)})"
+        )
+    short = {e: len(by_emotion[e]) for e in labels if len(by_emotion[e]) <= shots}
+    if short:
+        found = ", ".join(f"{e} {n}" for e, n in short.items())
+        raise DatasetError(
+            f"--shots {shots} needs more than {shots} clips of each emotion of {speaker} (the rest are the test "
+            f"clips); found {found}; use fewer shots or add clips"
+        )
+    rng = random.Random(seed)
+    labelled = _whole_words(by_emotion, labels, shots, rng) or _per_emotion(by_emotion, labels, shots, rng)
+    words = sorted({c.text for c in labelled if c.text})
+    chosen = set(labelled)
+    test = sorted(c for e in labels for c in by_emotion[e] if c not in chosen and c.text not in words)
+    if not test:
+        raise DatasetError(
+            f"no test clips of {speaker} are left once the {len(words)} words of the adaptation clips are "
+            "set aside; use fewer shots or add clips of other words"
+        )
+    return AdaptationClips(sorted(labelled), test, speaker, words)
+
+
+def _whole_words(
+    by_emotion: dict[str, list[Clip]], labels: Sequence[str], shots: int, rng: random.Random
+) -> list[Clip]:
+    """k words said in every emotion, each in every emotion; [] when there are not enough such words."""
+    texts = [{c.text for c in by_emotion[e]} for e in labels]
+    complete = sorted(set.intersection(*texts) - {""})
+    # A word must also be left over, in every emotion, for the test set.
+    if shots == 0 or len(complete) <= shots:
+        return []
+    words = set(rng.sample(complete, shots))
+    picked = {}
+    for e in labels:
+        for clip in sorted(by_emotion[e]):
+            if clip.text in words:
+                picked.setdefault((e, clip.text), clip)  # one clip per (emotion, word)
+    return list(picked.values())
+
+
+def _per_emotion(
+    by_emotion: dict[str, list[Clip]], labels: Sequence[str], shots: int, rng: random.Random
+) -> list[Clip]:
+    return [clip for e in labels for clip in rng.sample(sorted(by_emotion[e]), shots)]
+
+
+# --- the adaptation itself -------------------------------------------------------------------------
+
+
+def adapt_batchnorm(model: keras.Model, X: np.ndarray) -> int:
+    """AdaBN: set each BatchNorm layer's moving mean and variance to the statistics of its input over
+    ``X`` [shape=(n, n_bins, n_frames)], layer by layer (each sees the layers before it already
+    adapted). Returns the number of BatchNorm layers (0 for an architecture without them)."""
+    norms = [layer for layer in model.layers if isinstance(layer, layers.BatchNormalization)]
+    for norm in norms:
+        upto = keras.Model(model.input, norm.input)
+        total = total_sq = 0.0
+        n = 0
+        for i in range(0, len(X), ADABN_BATCH):
+            h = np.asarray(upto(X[i : i + ADABN_BATCH], training=False), dtype=np.float64)
+            axes = tuple(a for a in range(h.ndim) if a != norm.axis % h.ndim)  # all but the channels
+            total = total + h.sum(axis=axes)
+            total_sq = total_sq + (h**2).sum(axis=axes)
+            n += h.size // h.shape[norm.axis]
+        mean = total / n
+        norm.moving_mean.assign(mean.astype(np.float32))
+        norm.moving_variance.assign(np.maximum(total_sq / n - mean**2, 0.0).astype(np.float32))
+    return len(norms)
+
+
+def _set_trainable(model: keras.Model, part: str) -> None:
+    """Freeze all but ``part``; BatchNorm layers stay frozen (inference mode: a handful of clips
+    would make noisy batch statistics) and keep the AdaBN estimates."""
+    convs = [i for i, layer in enumerate(model.layers) if isinstance(layer, layers.Conv2D | layers.Conv1D)]
+    dense = [i for i, layer in enumerate(model.layers) if isinstance(layer, layers.Dense)]
+    first = {"all": 0, "last": convs[-1] if convs else dense[-1], "head": dense[-1]}[part]
+    for i, layer in enumerate(model.layers):
+        layer.trainable = i >= first and not isinstance(layer, layers.BatchNormalization)
+
+
+def fine_tune(
+    model: keras.Model, data: Features, config: AdaptConfig, *, on_step: StepCallback | None = None
+) -> list[float]:
+    """Fit the part ``config.trainable`` of ``model`` on ``data`` for ``config.n_steps`` steps.
+    Returns the training loss of each pass over the clips."""
+    n_classes = model.output_shape[-1]
+    batch_size = min(config.batch_size, len(data.y))
+    train_config = TrainConfig(batch_size=batch_size, mixup_alpha=config.mixup_alpha, seed=config.seed)
+    batches = AugmentedBatches(data, n_classes, train_config, augment=config.augment)
+    n_epochs = math.ceil(config.n_steps / len(batches))
+    keras.utils.set_random_seed(config.seed)
+    _set_trainable(model, config.trainable)
+    try:
+        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss="categorical_crossentropy")
+        report = _StepReport(on_step, len(batches) * n_epochs)
+        history = model.fit(batches, epochs=n_epochs, callbacks=[report], verbose=0)
+    finally:
+        for layer in model.layers:
+            layer.trainable = True
+    return [float(v) for v in history.history["loss"]]
+
+
+class _StepReport(keras.callbacks.Callback):
+    def __init__(self, on_step: StepCallback | None, n_steps: int) -> None:
+        super().__init__()
+        self.on_step, self.n_steps, self.step = on_step, n_steps, 0
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, float] | None = None) -> None:
+        self.step += 1
+        if self.on_step is not None:
+            self.on_step(self.step, self.n_steps, float((logs or {}).get("loss", math.nan)))
+
+
+def adapt_model(
+    model: keras.Model,
+    labelled: Features,
+    config: AdaptConfig,
+    *,
+    unlabelled: np.ndarray | None = None,
+    on_step: StepCallback | None = None,
+) -> dict[str, Any]:
+    """Adapt ``model`` in place: AdaBN on the labelled clips' audio (and ``unlabelled``
+    [shape=(n, n_bins, n_frames)], the speaker's clips without labels, when given), then fine-tune
+    on ``labelled`` (a ``Features`` with the training warps). Returns what was done, for the card."""
+    X_stats = center_view(labelled)
+    if unlabelled is not None and len(unlabelled):
+        X_stats = np.concatenate([X_stats, unlabelled.astype(np.float32)])
+    if len(X_stats) == 0:
+        raise TrainingError("nothing to adapt on: no clips of the speaker, labelled or not")
+    n_norms = adapt_batchnorm(model, X_stats) if config.adabn else 0
+    losses: list[float] = []
+    if config.shots > 0 and config.n_steps > 0 and len(labelled.y):
+        losses = fine_tune(model, labelled, config, on_step=on_step)
+    return {"n_batchnorm_layers": n_norms, "n_statistics_clips": len(X_stats), "loss_per_pass": losses}
+
+
+# --- a whole run: clips -> before/after -> bundle -----------------------------------------------------
+
+
+def adapt(
+    bundle: Bundle,
+    manifest: Manifest,
+    speaker: str,
+    config: AdaptConfig = AdaptConfig(),
+    *,
+    models_dir: Path = MODELS_DIR,
+    name: str | None = None,
+    command: str = "",
+    cache_dir: Path | None = None,
+    progress: ProgressFn | None = None,
+    on_step: StepCallback | None = None,
+    save: bool = True,
+) -> tuple[Path | None, dict[str, Any], keras.Model]:
+    """Adapt ``bundle`` to ``speaker`` of ``manifest`` and save it as a new bundle.
+
+    Scores the base and the adapted model on the speaker's held-out clips (``choose_clips``), whose
+    labels serve for scoring only. Returns (bundle path or None when ``save`` is False, card, model).
+    The base bundle's model is not changed.
+    """
+    start = time.perf_counter()
+    labels, feature_config = bundle.labels, bundle.feature_config
+    clips = choose_clips(manifest, speaker, labels, shots=config.shots, seed=config.seed)
+    labelled = prepare(clips.labelled, labels, feature_config, augment=True, cache_dir=cache_dir, progress=progress)
+    test = prepare(clips.test, labels, feature_config, augment=False, cache_dir=cache_dir, progress=progress)
+    if labelled.errors or test.errors:
+        raise DatasetError(f"some clips of {speaker} cannot be used: {(labelled.errors + test.errors)[0]}")
+    keras.utils.set_random_seed(config.seed)  # before cloning: the dropout layers' seeds come from it
+    model = keras.models.clone_model(bundle.model)
+    model.set_weights(bundle.model.get_weights())
+    before = _score(bundle.model, test, labels)
+    done = adapt_model(model, labelled, config, on_step=on_step)
+    after = _score(model, test, labels)
+    card = make_card(
+        bundle, manifest, clips, config, before=before, after=after, done=done, command=command,
+        adapt_time_s=time.perf_counter() - start,
+    )  # fmt: skip
+    path = save_bundle(model, card, models_dir, name or adapted_name(bundle.name, speaker)) if save else None
+    return path, card, model
+
+
+def _score(model: keras.Model, data: Features, labels: Sequence[str]) -> dict[str, Any]:
+    y_pred = predict_proba(model, center_view(data)).argmax(axis=1)
+    return compute_metrics(data.y, y_pred, labels)
+
+
+def adapted_name(base: str, speaker: str) -> str:
+    return f"{base}-{speaker}-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
+
+
+def make_card(
+    bundle: Bundle,
+    manifest: Manifest,
+    clips: AdaptationClips,
+    config: AdaptConfig,
+    *,
+    before: dict[str, Any],
+    after: dict[str, Any],
+    done: dict[str, Any],
+    command: str,
+    adapt_time_s: float,
+) -> dict[str, Any]:
+    """The base card, with what the adaptation did and how it scored on the speaker's held-out clips."""
+    base = bundle.card
+    root = manifest.root.parent if manifest.root.suffix.lower() == ".csv" else manifest.root
+    test_note = (
+        f"{speaker_clips(manifest, clips.speaker)} clips of {clips.speaker} minus the {len(clips.labelled)} "
+        f"adaptation clips and every clip of their {len(clips.excluded_words)} words"
+    )
+    adaptation = {
+        "base_model": bundle.name,
+        "base_created_at": base.get("created_at"),
+        "speaker": clips.speaker,
+        "shots": config.shots,
+        "seed": config.seed,
+        "method": config.method,
+        "config": config.to_dict(),
+        "data_root": manifest.root.name,  # clip paths below are relative to it (no local absolute paths)
+        "clips": [{"path": _relative(c.path, root), "emotion": c.emotion, "word": c.text} for c in clips.labelled],
+        "excluded_words": clips.excluded_words,
+        "test": test_note,
+        "before": before,
+        "after": after,
+        **done,
+        "adapt_time_s": round(adapt_time_s, 1),
+    }
+    return {
+        **{k: v for k, v in base.items() if k not in ("evaluation", "created_at", "command", "versions")},
+        "description": f"{base.get('description', '')}; adapted to speaker {clips.speaker} ({config.method})",
+        "base_evaluation": base.get("evaluation", {}),
+        "evaluation": {
+            "speaker-adapted": {
+                "accuracy": after["accuracy"],
+                "macro_f1": after["macro_f1"],
+                "before": {"accuracy": before["accuracy"], "macro_f1": before["macro_f1"]},
+                "description": f"{clips.speaker}'s held-out clips, after adapting on {config.shots} per emotion",
+            }
+        },
+        "adaptation": adaptation,
+        "versions": library_versions(),
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "command": command,
+    }
+
+
+def speaker_clips(manifest: Manifest, speaker: str) -> int:
+    return sum(1 for c in manifest.clips if c.speaker == speaker)
+
+
+def _relative(path: Path, base: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(base.resolve()))
+    except ValueError:
+        return str(path)

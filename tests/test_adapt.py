@@ -1,0 +1,181 @@
+"""Speaker adaptation on real audio: the bundled TESS model adapted to a synthetic demo voice."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from ser.adapt import AdaptConfig, choose_clips
+from ser.datasets import discover
+from ser.errors import DatasetError
+from ser.model import load_bundle, read_card
+from ser.registry import ACTIVE_FILE, MODELS_DIR, active_name, check_bundle
+from ser.train import evaluate_bundle
+from tests.conftest import DEMO_DIR, ROOT, TESS_DIR, requires_tess
+
+LABELS = ["neutral", "happy", "sad", "angry", "fear", "disgust", "surprise"]
+BASE = active_name(MODELS_DIR)
+
+
+def ser(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "ser", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return discover(DEMO_DIR)
+
+
+@pytest.fixture(scope="module")
+def models_dir(tmp_path_factory):
+    """A copy of the bundled model in a folder of its own, active, so the real models/ stays untouched."""
+    folder = tmp_path_factory.mktemp("models")
+    shutil.copytree(MODELS_DIR / BASE, folder / BASE)
+    (folder / ACTIVE_FILE).write_text(json.dumps({"model": BASE}) + "\n")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def adapted(models_dir):
+    """``python -m ser adapt`` of the bundled model to demo speaker EF1, 3 clips per emotion."""
+    real_active = (MODELS_DIR / ACTIVE_FILE).read_bytes()
+    real_bundles = sorted(p.name for p in MODELS_DIR.iterdir())
+    done = ser(
+        "adapt", str(DEMO_DIR), "--speaker", "EF1", "--shots", "3", "--seed", "1",
+        "--model", str(models_dir / BASE), "--out", str(models_dir), "--name", "ef1", "--json",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert (MODELS_DIR / ACTIVE_FILE).read_bytes() == real_active
+    assert sorted(p.name for p in MODELS_DIR.iterdir()) == real_bundles
+    return json.loads(done.stdout)
+
+
+def test_adaptation_clips_are_whole_words_and_never_tested(demo):
+    clips = choose_clips(demo, "EF1", LABELS, shots=3, seed=0)
+    assert len(clips.labelled) == 21 and len(clips.excluded_words) == 3
+    assert {c.speaker for c in clips.labelled + clips.test} == {"EF1"}
+    assert sorted(c.emotion for c in clips.labelled) == sorted(LABELS * 3)
+    assert {c.text for c in clips.labelled} == set(clips.excluded_words)
+    assert not {c.text for c in clips.test} & set(clips.excluded_words)
+    assert len(clips.test) == 140 - 7 * 3  # 20 words x 7 emotions, 3 words set aside
+    assert choose_clips(demo, "EF1", LABELS, shots=3, seed=1).labelled != clips.labelled
+
+
+@pytest.mark.parametrize(
+    ("speaker", "shots", "drop", "message"),
+    [
+        ("NOBODY", 1, None, "unknown speaker 'NOBODY'"),
+        ("EF1", 20, None, "needs more than 20 clips of each emotion"),
+        ("EF1", 1, "sad", "has no clips of sad"),
+    ],
+)
+def test_choose_clips_refuses_what_cannot_be_adapted(demo, speaker, shots, drop, message):
+    manifest = demo.filter(emotions=[e for e in LABELS if e != drop]) if drop else demo
+    with pytest.raises(DatasetError, match=message):
+        choose_clips(manifest, speaker, LABELS, shots=shots, seed=0)
+
+
+def test_clips_without_words_are_drawn_per_emotion(demo):
+    from dataclasses import replace
+
+    from ser.datasets import Manifest
+
+    untexted = Manifest([replace(c, text="") for c in demo.clips], demo.root, [])
+    clips = choose_clips(untexted, "EM2", LABELS, shots=2, seed=0)
+    assert sorted(c.emotion for c in clips.labelled) == sorted(LABELS * 2)
+    assert clips.excluded_words == [] and len(clips.test) == 140 - 14
+    assert not set(clips.labelled) & set(clips.test)
+
+
+def test_adapting_makes_a_whole_bundle_with_an_honest_card(adapted, models_dir, demo):
+    card = read_card(models_dir / "ef1")
+    assert card == adapted
+    check_bundle(models_dir / "ef1")  # complete zip, checksums match
+    assert not [p for p in models_dir.iterdir() if p.name.startswith(".")]  # no temporary folder left
+    adaptation = card["adaptation"]
+    assert adaptation["base_model"] == BASE and adaptation["speaker"] == "EF1"
+    assert adaptation["shots"] == 3 and adaptation["seed"] == 1 and "AdaBN" in adaptation["method"]
+    assert len(adaptation["clips"]) == 21 and all((DEMO_DIR / c["path"]).is_file() for c in adaptation["clips"])
+    assert {c["word"] for c in adaptation["clips"]} == set(adaptation["excluded_words"])
+    assert card["command"].startswith("python -m ser adapt ") and "--shots 3" in card["command"]
+    assert card["labels"] == LABELS and card["base_evaluation"] == read_card(models_dir / BASE)["evaluation"]
+    assert (models_dir / ACTIVE_FILE).read_text() == json.dumps({"model": BASE}) + "\n"  # not --activate
+
+
+def test_adapted_bundle_scores_what_its_card_says_and_beats_the_base(adapted, models_dir, demo):
+    """The synthetic voices are unlike TESS's (the base is near chance on them); 21 labelled clips
+    must lift accuracy on the speaker's clips of the 17 other words, and the saved bundle must be
+    the model that was scored."""
+    before, after = adapted["adaptation"]["before"], adapted["adaptation"]["after"]
+    held_out = demo.filter(speakers=["EF1"])
+    held_out.clips = [c for c in held_out.clips if c.text not in adapted["adaptation"]["excluded_words"]]
+    assert after["n_clips"] == before["n_clips"] == len(held_out) == 119
+    assert after["accuracy"] > before["accuracy"] + 0.1
+    assert after["macro_f1"] > before["macro_f1"]
+    rescored = evaluate_bundle(load_bundle(models_dir / "ef1"), held_out)
+    assert rescored["accuracy"] == pytest.approx(after["accuracy"], abs=1 / 119)
+    base = evaluate_bundle(load_bundle(models_dir / BASE), held_out)
+    assert base["accuracy"] == pytest.approx(before["accuracy"], abs=1 / 119)
+
+
+def test_activate_switches_the_active_model_and_text_output_shows_both_scores(adapted, models_dir):
+    done = ser(
+        "adapt", str(DEMO_DIR), "--speaker", "EM1", "--shots", "1",
+        "--model", str(models_dir / BASE), "--out", str(models_dir), "--name", "em1", "--activate",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "before: accuracy" in done.stdout and "after: accuracy" in done.stdout and "(active)" in done.stdout
+    assert active_name(models_dir) == "em1"
+    assert read_card(models_dir / "em1")["adaptation"]["shots"] == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--speaker", "XYZ"], "unknown speaker 'XYZ'; the data has EF1, EF2, EM1, EM2"),
+        (["--speaker", "EF1", "--shots", "20"], "needs more than 20 clips of each emotion of EF1"),
+        (["--speaker", "EF1", "--shots", "0"], "--shots must be 1 or more"),
+    ],
+)
+def test_cli_errors_are_one_line_messages(tmp_path, args, message):
+    done = ser("adapt", str(DEMO_DIR), *args, "--out", str(tmp_path))
+    assert done.returncode == 1
+    assert message in done.stderr and "Traceback" not in done.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_cli_refuses_a_speaker_missing_an_emotion(tmp_path):
+    rows = ["path,emotion,speaker"] + [
+        f"{p},{p.stem.split('_')[2]},EF1" for p in sorted(DEMO_DIR.glob("EF1_*/*.ogg")) if "_sad" not in p.stem
+    ]
+    (tmp_path / "clips.csv").write_text("\n".join(rows) + "\n")
+    done = ser("adapt", str(tmp_path / "clips.csv"), "--speaker", "EF1", "--out", str(tmp_path / "models"))
+    assert done.returncode == 1
+    assert "speaker EF1 has no clips of sad" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "models").exists()
+
+
+@requires_tess
+def test_tess_adaptation_clips_and_a_real_run(tmp_path):
+    """On real TESS: k whole words per speaker in every emotion, the rest of the words for test;
+    and an end-to-end run on a few of OAF's words (the bundled model was trained on OAF: it stays right)."""
+    from ser.adapt import adapt
+    from ser.datasets import Manifest
+
+    tess = discover(TESS_DIR)
+    clips = choose_clips(tess, "YAF", LABELS, shots=5, seed=2)
+    assert len(clips.labelled) == 35 and len(clips.test) == 1120 - 35
+    assert not {c.text for c in clips.test} & {c.text for c in clips.labelled}
+    words = sorted({c.text for c in tess.clips})[:4]
+    few = Manifest([c for c in tess.clips if c.speaker == "OAF" and c.text in words], tess.root, [])
+    path, card, _model = adapt(
+        load_bundle(MODELS_DIR / BASE), few, "OAF", AdaptConfig(shots=1), models_dir=tmp_path, command="pytest"
+    )
+    assert card["adaptation"]["after"]["n_clips"] == 21 and card["adaptation"]["after"]["accuracy"] >= 0.9
+    assert load_bundle(path).labels == LABELS
