@@ -45,12 +45,18 @@ context = webrtc_streamer(
 
 @st.fragment(run_every=0.5)
 def live_panel() -> None:
+    if not context.state.playing:
+        # Stopped (or not started): nothing stale on screen, and the next stream starts afresh.
+        classifier.reset()
+        st.progress(0.0, text="microphone off")
+        st.info("Press START and allow the microphone.")
+        return
     level = classifier.level_dbfs()
     fill = float(np.clip((level - LEVEL_FLOOR_DBFS) / -LEVEL_FLOOR_DBFS, 0.0, 1.0))
     st.progress(fill, text=f"input level {level:.0f} dBFS")
     prediction = classifier.latest()
     if prediction is None:
-        st.info("Waiting for speech…" if context.state.playing else "Press START and allow the microphone.")
+        st.info("Waiting for speech…")
         return
     st.subheader(f"{prediction.label} ({prediction.confidence:.0%})")
     st.plotly_chart(probability_figure(prediction.probabilities), key="live-probs")

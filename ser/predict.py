@@ -131,6 +131,13 @@ class StreamClassifier:
             self._buffer[-len(chunk) :] = chunk
             self._filled = min(self.capacity, self._filled + len(chunk))
 
+    def reset(self) -> None:
+        """Forget the buffered audio (the stream stopped): a new stream starts from silence rather
+        than from the end of the last one."""
+        with self._lock:
+            self._buffer[:] = 0.0
+            self._filled = 0
+
     def level_dbfs(self, last_s: float = 0.1) -> float:
         """RMS level of the most recent audio, dBFS (-120 when nothing has arrived)."""
         n = int(last_s * self.predictor.feature_config.sample_rate)

@@ -187,6 +187,23 @@ def test_record_with_the_microphone_and_see_a_prediction(page, server):
     screenshot(page, "classify-recording")
 
 
+def test_live_streams_the_microphone_then_stops_cleanly(page, server):
+    visit(page, server, "Live")
+    expect(page.get_by_text("microphone off")).to_be_visible()
+    webrtc = page.frame_locator("iframe[title*='streamlit_webrtc']").first
+    webrtc.get_by_role("button", name="START").click()
+    # Chromium's fake microphone loops speech.wav over WebRTC: a rolling readout with its bars.
+    readout = page.get_by_role("heading", name=re.compile(rf"^({'|'.join(EMOTIONS)}) \(\d+%\)$"))
+    expect(readout).to_be_visible()
+    expect(page.get_by_test_id("stPlotlyChart").locator(".main-svg").first).to_be_visible()
+    expect(page.get_by_test_id("stProgress")).to_contain_text(re.compile(r"input level -\d+ dBFS"))
+    screenshot(page, "live-streaming")
+    webrtc.get_by_role("button", name="STOP").click()
+    expect(page.get_by_text("microphone off")).to_be_visible()
+    expect(readout).to_have_count(0)  # nothing stale left on screen
+    no_exception(page)
+
+
 def test_train_a_small_model_from_the_train_page(page, server):
     _url, models, tmp = server
     corpus = tmp / "small-corpus"

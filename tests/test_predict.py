@@ -72,6 +72,11 @@ def test_stream_classifier_fills_then_classifies(predictor, clip):
     result = stream.latest()
     assert result is not None and result.label in predictor.labels
     assert stream.level_dbfs() > -60
+    # A stopped stream forgets its audio: the next one does not start from the old speech.
+    stream.reset()
+    assert stream.latest() is None and stream.level_dbfs() == pytest.approx(-120, abs=1)
+    stream.push(stereo_48k[: 48_000 // 2], 48_000)  # 0.5 s: not yet enough to classify
+    assert stream.latest() is None
 
 
 def test_bundled_model_serves_demo_clips():
