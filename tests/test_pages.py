@@ -307,3 +307,40 @@ def test_one_word_row_averages_each_clip_down_to_its_columns():
         # each column is the mean of its frames: the overall level is kept
         assert abs(z.mean() - spec.mel_db.mean()) < 1.0
     assert len(figure.data[-1].x) > 25  # the long clip did need averaging, to at most 50 columns
+
+
+def ravdess_and_csv_corpora(root):
+    """Demo-corpus audio laid out as RAVDESS (with a calm clip, outside the 7 classes, and a file
+    that is not audio) and as a CSV manifest without speakers."""
+    clips = tiny_manifest(n_words=2).clips
+    codes = {"neutral": "01", "happy": "03", "sad": "04", "angry": "05", "fear": "06", "disgust": "07"}
+    ravdess = root / "ravdess"
+    actors = {s: i + 1 for i, s in enumerate(sorted({c.speaker for c in clips}))}
+    statements = {w: i + 1 for i, w in enumerate(sorted({c.text for c in clips}))}
+    for clip in (c for c in clips if c.emotion in codes):
+        actor, statement = actors[clip.speaker], statements[clip.text]
+        name = f"03-01-{codes[clip.emotion]}-01-{statement:02d}-01-{actor:02d}.wav"
+        target = ravdess / f"Actor_{actor:02d}" / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.symlink_to(clip.path)
+    (ravdess / "Actor_01" / "03-01-02-01-01-01-01.wav").symlink_to(clips[0].path)  # calm
+    (ravdess / "Actor_02" / "03-01-05-02-02-02-02.wav").write_bytes(b"not audio at all" * 100)
+    listed = root / "listed"
+    listed.mkdir()
+    rows = [f"{c.path},{c.emotion}" for c in clips[:8]]
+    (listed / "labels.csv").write_text("path,emotion\n" + "\n".join(rows) + "\n")
+    return ravdess, listed / "labels.csv"
+
+
+@pytest.mark.parametrize("view", ["Overview", "Clip browser", "One word", "Emotions compared"])
+def test_every_explore_view_on_other_layouts_and_a_damaged_file(served, tmp_path, monkeypatch, view):
+    ravdess, csv_path = ravdess_and_csv_corpora(tmp_path)
+    for corpus in (ravdess, csv_path):
+        monkeypatch.setenv("SER_DATA_DIR", str(corpus))
+        app = explore_view(view)
+        assert len(app.get("plotly_chart")) >= 1, (corpus, view)
+    # The damaged RAVDESS file is named where it shows: as a clip that could not be measured.
+    monkeypatch.setenv("SER_DATA_DIR", str(ravdess))
+    app = explore_view(view)
+    if view == "Emotions compared":
+        assert any("could not be measured" in w.value and "03-01-05-02-02-02-02" in w.value for w in app.warning)
