@@ -13,13 +13,22 @@ from ser.errors import SERError
 from ser.jobs import JOB, models_folder, zip_bundle
 from ser.model import ARCHITECTURES, list_bundles, set_active
 from ser.registry import compare_on_protocol, read_card
-from ser.ui import active_model_path, confusion_figure, history_figure, load_manifest, md, through_app_navigation
+from ser.ui import (
+    active_bundle_path,
+    active_model_path,
+    confusion_figure,
+    history_figure,
+    load_manifest,
+    md,
+    through_app_navigation,
+)
 
 PROTOCOLS = {
     "speaker": "speaker-independent (leave one speaker out)",
     "random": "random split (speaker-dependent)",
     "words": "held-out words",
     "none": "none (every clip trains)",
+    "speaker-adapted": "speaker-adapted (a few labelled clips of the test speaker)",
 }
 
 
@@ -38,6 +47,9 @@ def show_evaluation(card: dict, split: str, key: str) -> None:
     if not evaluation:
         st.info("No test set under this protocol: the run reports training and validation curves only.")
         return
+    if "adaptation" in card and split == "speaker-adapted":
+        show_adaptation(card, key)
+        return
     cols = st.columns(2)
     cols[0].metric(f"Accuracy ({PROTOCOLS[split]})", f"{evaluation['accuracy']:.1%}")
     cols[1].metric("Macro-F1", f"{evaluation['macro_f1']:.3f}")
@@ -46,6 +58,29 @@ def show_evaluation(card: dict, split: str, key: str) -> None:
         left, right = st.columns(2)
         left.plotly_chart(confusion_figure(fold), key=f"{key}-confusion-{i}")
         right.dataframe(pd.DataFrame(fold["per_class"]).T.round(3))
+
+
+def show_adaptation(card: dict, key: str) -> None:
+    """An adapted model: its speaker's held-out clips scored before and after adapting."""
+    adaptation = card["adaptation"]
+    before, after = adaptation["before"], adaptation["after"]
+    st.markdown(
+        f"Adapted **{md(adaptation['base_model'])}** to **{md(adaptation['speaker'])}** with "
+        f"{adaptation['shots']} labelled clips per emotion ({md(adaptation['method'])}). "
+        f"Scored on {after['n_clips']} held-out clips: {md(adaptation['test'])}."
+    )
+    cols = st.columns(2)
+    cols[0].metric(
+        "Accuracy on the speaker's held-out clips", f"{after['accuracy']:.1%}",
+        delta=f"{after['accuracy'] - before['accuracy']:+.1%} (before: {before['accuracy']:.1%})",
+    )  # fmt: skip
+    cols[1].metric(
+        "Macro-F1", f"{after['macro_f1']:.3f}",
+        delta=f"{after['macro_f1'] - before['macro_f1']:+.3f} (before: {before['macro_f1']:.3f})",
+    )  # fmt: skip
+    left, right = st.columns(2)
+    left.plotly_chart(confusion_figure(after), key=f"{key}-adapted-confusion")
+    right.dataframe(pd.DataFrame(after["per_class"]).T.round(3))
 
 
 def compare_with_active(name: str, card: dict, split: str) -> None:
@@ -81,8 +116,19 @@ def job_panel() -> None:
         st.info("No training run in this server process yet.")
         return
     st.subheader(f"{job.name} — {job.status}")
-    st.caption(f"{job.config.get('arch')} on {job.data}, protocol {job.split}, up to {job.n_epochs} epochs")
-    if job.running:
+    if job.kind == "adapt":
+        st.caption(f"{job.base} adapted to {job.speaker} of {job.data}, {job.config['shots']} clips per emotion")
+    else:
+        st.caption(f"{job.config.get('arch')} on {job.data}, protocol {job.split}, up to {job.n_epochs} epochs")
+    if job.running and job.kind == "adapt":
+        if job.steps_total:
+            text = f"fine-tuning step {job.steps_done} of {job.steps_total}"
+            st.progress(job.steps_done / job.steps_total, text=text)
+        elif job.features_total:
+            st.progress(job.features_done / job.features_total, text="Computing features…")
+        else:
+            st.progress(0.0, text="Preparing…")
+    elif job.running:
         if job.logs:
             last = job.logs[-1]
             done = (last.fold_index - 1 + min(1.0, last.epoch / max(1, job.n_epochs))) / last.n_folds
@@ -99,7 +145,8 @@ def job_panel() -> None:
         left.plotly_chart(history_figure(job.logs, "loss"), key="curve-loss")
         right.plotly_chart(history_figure(job.logs, "accuracy"), key="curve-accuracy")
     if job.status == "failed":
-        st.error(f"Training failed: {md(job.error)}. The active model is unchanged.")
+        what = "Adaptation" if job.kind == "adapt" else "Training"
+        st.error(f"{what} failed: {md(job.error)}. The active model is unchanged.")
     elif job.status == "stopped":
         st.warning(f"{job.error}")
     elif job.status == "done":
@@ -123,9 +170,13 @@ def show_versions() -> None:
         if isinstance(card, SERError):
             st.error(f"{md(path.name)}: {md(card)}")
             continue
-        speaker = card.get("evaluation", {}).get("speaker", {}).get("accuracy")
+        evaluation = card.get("evaluation", {})
         title = f"{path.name}{'  (active)' if path.name == active else ''} — {card['architecture']}"
-        title += f", speaker-independent {speaker:.1%}" if speaker is not None else ""
+        if "accuracy" in evaluation.get("speaker", {}):
+            title += f", speaker-independent {evaluation['speaker']['accuracy']:.1%}"
+        elif "accuracy" in evaluation.get("speaker-adapted", {}):
+            speaker = card.get("adaptation", {}).get("speaker", "?")
+            title += f", adapted to {speaker}: {evaluation['speaker-adapted']['accuracy']:.1%} on their held-out clips"
         with st.expander(title):
             st.caption(f"{card.get('description', '')}; created {card.get('created_at', '?')}")
             data = card.get("data", {})
@@ -156,6 +207,24 @@ if manifest is not None:
             JOB.start(manifest, split=split, config=TrainConfig(arch=arch, epochs=int(epochs)))
         except SERError as e:
             st.error(str(e))
+
+    st.header("Adapt to one speaker")
+    st.caption(
+        "A few labelled clips of one speaker adapt the active model to that voice (its BatchNorm statistics "
+        "re-estimated, then a short fine-tune). It is scored on the speaker's other clips, minus every word of "
+        "the adaptation clips, before and after, and saved as a new model version."
+    )
+    cols = st.columns(3)
+    speaker = cols[0].selectbox("Speaker", manifest.speakers, key="adapt_speaker")
+    shots = cols[1].number_input("Labelled clips per emotion", min_value=1, max_value=50, value=5, key="adapt_shots")
+    base = active_bundle_path()
+    if base is not None:
+        cols[2].markdown(f"Base model  \n`{md(Path(base).name)}`")
+        if st.button(f"Adapt to {speaker}", key="adapt"):
+            try:
+                JOB.start_adaptation(Path(base), manifest, speaker, shots=int(shots))
+            except SERError as e:
+                st.error(str(e))
 job_panel()
 st.header("Model versions")
 show_versions()

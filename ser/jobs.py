@@ -1,4 +1,5 @@
-"""The background training job: one ``ser.train.train`` run at a time per process, in a thread.
+"""The background job: one ``ser.train.train`` run, or one ``ser.adapt.adapt`` run (a model
+adapted to one speaker), at a time per process, in a thread.
 
 Its state lives behind a lock in a module-level singleton (``JOB``), so every browser session
 sees the same run, and the run survives a page switch or a closed tab. The job never changes
@@ -33,6 +34,7 @@ FINISHED = ("done", "failed", "stopped")
 @dataclass
 class JobState:
     status: str = "idle"
+    kind: str = "train"  # "train" or "adapt"
     name: str = ""  # the bundle name the run will write
     data: str = ""  # the corpus folder it trains on
     split: str = ""  # evaluation protocol
@@ -40,6 +42,10 @@ class JobState:
     logs: list[Any] = field(default_factory=list)  # ser.train.EpochLog, one per finished epoch
     features_done: int = 0  # clips whose features are ready (first fold's training part)
     features_total: int = 0
+    speaker: str = ""  # adapt: the speaker the model is adapted to
+    base: str = ""  # adapt: the bundle adapted
+    steps_done: int = 0  # adapt: fine-tuning steps finished
+    steps_total: int = 0
     error: str = ""  # why a run failed or stopped
     path: str = ""  # the bundle written by a finished run
     card: dict[str, Any] = field(default_factory=dict)
@@ -79,25 +85,50 @@ class TrainingJob:
         """
         from ser.train import bundle_name
 
+        name = name or bundle_name(config.arch)
+        state = JobState(name=name, data=str(manifest.root), split=split, config=config.to_dict())
+        target = Path(models_dir) if models_dir is not None else models_folder()
+        return self._launch(state, self._train, (manifest, split, config, target, name))
+
+    def start_adaptation(
+        self,
+        bundle_path: Path,
+        manifest: Manifest,
+        speaker: str,
+        *,
+        shots: int = 5,
+        seed: int = 0,
+        models_dir: Path | None = None,
+        name: str | None = None,
+    ) -> str:
+        """Adapt the bundle at ``bundle_path`` to ``speaker`` of ``manifest`` from ``shots`` labelled
+        clips per emotion (``ser.adapt.adapt``) in the background; returns the bundle name it will
+        write. Raises TrainingError while another run is in progress."""
+        from ser.adapt import adapted_name
+
+        bundle_path = Path(bundle_path)
+        name = name or adapted_name(bundle_path.name, speaker)
+        state = JobState(
+            kind="adapt", name=name, data=str(manifest.root), split="speaker-adapted",
+            config={"shots": shots, "seed": seed}, speaker=speaker, base=bundle_path.name,
+        )  # fmt: skip
+        target = Path(models_dir) if models_dir is not None else models_folder()
+        return self._launch(state, self._adapt, (bundle_path, manifest, speaker, shots, seed, target, name))
+
+    def _launch(self, state: JobState, run, args: tuple) -> str:
         with self._lock:
             if self._state.running:
+                what = "an adaptation" if self._state.kind == "adapt" else "a training run"
                 raise TrainingError(
-                    f"a training run is already in progress ({self._state.name}, started "
+                    f"{what} is already in progress ({self._state.name}, started "
                     f"{time.strftime('%H:%M:%S', time.localtime(self._state.started_at))}); "
                     "wait for it to finish or stop it first"
                 )
-            name = name or bundle_name(config.arch)
             self._stop.clear()
-            self._state = JobState(
-                status="running", name=name, data=str(manifest.root), split=split,
-                config=config.to_dict(), started_at=time.time(),
-            )  # fmt: skip
-            target = Path(models_dir) if models_dir is not None else models_folder()
-            self._thread = threading.Thread(
-                target=self._run, args=(manifest, split, config, target, name), name=f"train-{name}", daemon=True
-            )
+            self._state = dataclasses.replace(state, status="running", started_at=time.time())
+            self._thread = threading.Thread(target=run, args=args, name=f"{state.kind}-{state.name}", daemon=True)
             self._thread.start()
-        return name
+        return state.name
 
     def stop(self) -> None:
         """Ask the run to stop at the end of the current epoch; it then leaves no bundle."""
@@ -118,21 +149,48 @@ class TrainingJob:
             thread.join(timeout)
         return self.snapshot()
 
-    def _run(self, manifest: Manifest, split: str, config: TrainConfig, target: Path, name: str) -> None:
+    def _train(self, manifest: Manifest, split: str, config: TrainConfig, target: Path, name: str) -> None:
         from ser.train import train
 
-        try:
-            path, card = train(
+        self._run(
+            name,
+            lambda: train(
                 manifest, split=split, config=config, models_dir=target, name=name,
                 command=f"SER Studio train page: {config.arch}, split {split}, {config.epochs} epochs",
                 on_epoch=self._on_epoch, should_stop=self._stop.is_set, progress=self._on_progress,
+            ),
+        )  # fmt: skip
+
+    def _adapt(
+        self, bundle_path: Path, manifest: Manifest, speaker: str, shots: int, seed: int, target: Path, name: str
+    ) -> None:
+        from ser.adapt import AdaptConfig, adapt
+        from ser.model import load_bundle
+
+        def run() -> tuple[Path | None, dict[str, Any]]:
+            path, card, _model = adapt(
+                load_bundle(bundle_path), manifest, speaker, AdaptConfig(shots=shots, seed=seed), models_dir=target,
+                name=name, command=f"SER Studio train page: adapt {bundle_path.name} to {speaker}, {shots} shots",
+                progress=self._on_progress, on_step=self._on_step,
             )  # fmt: skip
+            return path, card
+
+        self._run(name, run)
+
+    def _run(self, name: str, work) -> None:
+        """Run ``work`` (-> (bundle path, card)) and record how it ended."""
+        try:
+            path, card = work()
         except Exception as e:  # a background thread has nobody to raise to: record every failure
             if not isinstance(e, SERError):
-                log.exception("training run %s failed", name)  # a bug, not bad input: keep the traceback
+                log.exception("job %s failed", name)  # a bug, not bad input: keep the traceback
             self._finish("stopped" if self._stop.is_set() else "failed", error=_describe(e))
         else:
             self._finish("done", path=str(path), card=card)
+
+    def _on_step(self, step: int, n_steps: int, loss: float) -> None:
+        with self._lock:
+            self._state.steps_done, self._state.steps_total = step, n_steps
 
     def _on_epoch(self, entry: Any) -> None:
         with self._lock:

@@ -121,9 +121,12 @@ def sidebar_model_status() -> None:
             return
         st.markdown(f"**Model** `{card.get('name', Path(path).name)}`")
         st.caption(f"architecture: {card['architecture']}")
-        speaker = card.get("evaluation", {}).get("speaker", {})
-        if "accuracy" in speaker:
-            st.metric("Speaker-independent accuracy", f"{speaker['accuracy']:.1%}")
+        evaluation = card.get("evaluation", {})
+        if "accuracy" in evaluation.get("speaker", {}):
+            st.metric("Speaker-independent accuracy", f"{evaluation['speaker']['accuracy']:.1%}")
+        elif "accuracy" in evaluation.get("speaker-adapted", {}):
+            speaker = card.get("adaptation", {}).get("speaker", "?")
+            st.metric(f"Accuracy on {speaker}, adapted", f"{evaluation['speaker-adapted']['accuracy']:.1%}")
 
 
 # --- corpus ---------------------------------------------------------------------------------------

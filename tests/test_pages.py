@@ -344,3 +344,30 @@ def test_every_explore_view_on_other_layouts_and_a_damaged_file(served, tmp_path
     app = explore_view(view)
     if view == "Emotions compared":
         assert any("could not be measured" in w.value and "03-01-05-02-02-02-02" in w.value for w in app.warning)
+
+
+def test_train_page_adapts_the_active_model_to_a_speaker_in_the_background(served):
+    from ser.jobs import JOB
+    from ser.registry import active_name, models_folder
+
+    # The page's own file: AppTest drops a button's click in a run through st.navigation.
+    app = AppTest.from_file(str(ROOT / "pages" / "train.py"), default_timeout=60).run()
+    app.selectbox(key="adapt_speaker").set_value("EF1")
+    app.number_input(key="adapt_shots").set_value(2)
+    assert app.button(key="adapt").label == "Adapt to EF1"
+    app.button(key="adapt").click().run()
+    state = JOB.wait(timeout=180)
+    assert state.kind == "adapt" and state.status == "done", state.error
+    assert state.steps_done == state.steps_total > 0
+    adaptation = state.card["adaptation"]
+    assert (adaptation["base_model"], adaptation["speaker"], adaptation["shots"]) == ("tiny-job", "EF1", 2)
+    assert adaptation["after"]["n_clips"] == 18 * 7  # 20 words of EF1 in 7 emotions, minus the 2 adapted on
+
+    app = page("pages/train.py")
+    assert not app.error
+    metric = next(m for m in app.metric if m.label == "Accuracy on the speaker's held-out clips")
+    assert metric.value == f"{adaptation['after']['accuracy']:.1%}"
+    assert f"(before: {adaptation['before']['accuracy']:.1%})" in metric.delta
+    assert any(b.label == f"Make {state.name} the active model" for b in app.button)
+    assert any(e.label.startswith(f"{state.name} — cnn, adapted to EF1: ") for e in app.expander)
+    assert active_name(models_folder()) == "tiny-job"  # adapting never changes what is served
