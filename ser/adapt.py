@@ -4,8 +4,8 @@
 of that speaker's clips, minus every word the chosen clips say, as the held-out test clips.
 ``adapt_model`` then re-estimates every BatchNorm layer's statistics on the speaker's clips
 (AdaBN: the speaker's voice, not the training speakers', sets each channel's mean and scale) and
-fine-tunes the last convolution block and the classifier on the labelled clips for a fixed number
-of steps, with the training-time voice warps (VTLP). There is no validation set at k clips per
+fine-tunes every layer but the BatchNorms on the labelled clips with a small learning rate for a
+fixed number of steps, with the training-time voice warps (VTLP). There is no validation set at k clips per
 emotion, so nothing is early-stopped or tuned on the speaker's data. ``adapt`` does the whole
 run: before/after metrics on the held-out clips, a card, and a bundle saved like any other.
 """
@@ -52,7 +52,10 @@ StepCallback = Callable[[int, int, float], None]  # (step, n_steps, loss)
 class AdaptConfig:
     shots: int = 5  # labelled clips per emotion; 0: AdaBN on unlabelled clips only
     adabn: bool = True  # re-estimate BatchNorm statistics on the speaker's clips first
-    trainable: str = "last"  # fine-tuned part: "head" (classifier), "last" (last conv block + head), "all"
+    # Fine-tuned part: "head" (classifier), "last" (last conv block + head), "all" (every layer but the
+    # BatchNorms). "all" won on cached TESS features, k = 1, 3, 5, both directions: 0.93 mean against
+    # 0.89 for "last" and 0.76 for the head alone, which barely moves from AdaBN's 0.75.
+    trainable: str = "all"
     n_steps: int = 40  # optimiser steps on the labelled clips (a fixed budget: there is no validation set)
     batch_size: int = 32  # clips per step (all of them when there are fewer)
     learning_rate: float = 3e-4  # Adam, small: a few clips must nudge the model, not retrain it
