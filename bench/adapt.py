@@ -27,11 +27,10 @@ import statistics
 import sys
 import time
 
-import keras
 import numpy as np
 from common import TESS_DIR, emit
 
-from ser.adapt import AdaptConfig, adapt_model, choose_clips
+from ser.adapt import AdaptConfig, adapt_model, choose_clips, copy_model
 from ser.config import TrainConfig
 from ser.datasets import Manifest, discover, make_splits
 from ser.model import ARCHITECTURES
@@ -40,15 +39,9 @@ from ser.train import Features, center_view, compute_metrics, model_labels, pred
 KINDS = ("zero_shot", "adapted", "transductive")
 
 
-def accuracy(model: keras.Model, data: Features, labels: list[str]) -> float:
+def accuracy(model, data: Features, labels: list[str]) -> float:
     y_pred = predict_proba(model, center_view(data)).argmax(axis=1)
     return round(compute_metrics(data.y, y_pred, labels)["accuracy"], 4)
-
-
-def copy_of(model: keras.Model) -> keras.Model:
-    clone = keras.models.clone_model(model)
-    clone.set_weights(model.get_weights())
-    return clone
 
 
 def subset(data: Features, clips: list) -> Features:
@@ -66,8 +59,7 @@ def adapt_direction(manifest: Manifest, split, labels: list[str], shots: list[in
     everything = prepare(split.test, labels, ARCHITECTURES[config.arch].features, augment=True)
     row = {"direction": split.description, "zero_shot_all_clips": round(fold.metrics["accuracy"], 4)}
     for k in shots:
-        keras.utils.set_random_seed(seed)
-        model = copy_of(fold.model)
+        model = copy_model(fold.model, seed=seed)
         if k == 0:
             test = everything
             adapt_model(model, subset(everything, []), AdaptConfig(shots=0, seed=seed), unlabelled=center_view(test))
@@ -83,8 +75,7 @@ def adapt_direction(manifest: Manifest, split, labels: list[str], shots: list[in
                 "adapted": accuracy(model, test, labels),
             }
             # The same, with the test clips' audio (never their labels) in the BatchNorm statistics too.
-            keras.utils.set_random_seed(seed)
-            model = copy_of(fold.model)
+            model = copy_model(fold.model, seed=seed)
             adapt_model(model, labelled, AdaptConfig(shots=k, seed=seed), unlabelled=center_view(test))
             row[f"k{k}"]["transductive"] = accuracy(model, test, labels)
         print(seed, speaker, k, row[f"k{k}"], file=sys.stderr, flush=True)

@@ -222,6 +222,14 @@ class _StepReport(keras.callbacks.Callback):
             self.on_step(self.step, self.n_steps, float((logs or {}).get("loss", math.nan)))
 
 
+def copy_model(model: keras.Model, *, seed: int = 0) -> keras.Model:
+    """A copy of ``model`` with the same weights, to adapt while the original keeps serving."""
+    keras.utils.set_random_seed(seed)  # before cloning: the dropout layers' seeds come from it
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def adapt_model(
     model: keras.Model,
     labelled: Features,
@@ -275,9 +283,7 @@ def adapt(
     test = prepare(clips.test, labels, feature_config, augment=False, cache_dir=cache_dir, progress=progress)
     if labelled.errors or test.errors:
         raise DatasetError(f"some clips of {speaker} cannot be used: {(labelled.errors + test.errors)[0]}")
-    keras.utils.set_random_seed(config.seed)  # before cloning: the dropout layers' seeds come from it
-    model = keras.models.clone_model(bundle.model)
-    model.set_weights(bundle.model.get_weights())
+    model = copy_model(bundle.model, seed=config.seed)
     before = _score(bundle.model, test, labels)
     done = adapt_model(model, labelled, config, on_step=on_step)
     after = _score(model, test, labels)
