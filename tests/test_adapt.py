@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import subprocess
 import sys
@@ -179,3 +180,15 @@ def test_tess_adaptation_clips_and_a_real_run(tmp_path):
     )
     assert card["adaptation"]["after"]["n_clips"] == 21 and card["adaptation"]["after"]["accuracy"] >= 0.9
     assert load_bundle(path).labels == LABELS
+
+
+@pytest.mark.parametrize("most", [1, 7, 32, 64])
+def test_fine_tuning_batches_are_equal_not_a_full_one_and_a_scrap(most):
+    from ser.adapt import equal_batch_size
+
+    assert equal_batch_size(35, 32) == 18 and equal_batch_size(35, 64) == 35
+    for n in range(1, 300):
+        size = equal_batch_size(n, most)
+        n_batches = math.ceil(n / size)
+        assert size <= most and n_batches == math.ceil(n / most)  # as few steps a pass as the cap allows
+        assert n - (n_batches - 1) * size >= size - n_batches + 1  # the last batch is (nearly) as big
