@@ -28,7 +28,6 @@ PROTOCOLS = {
     "random": "random split (speaker-dependent)",
     "words": "held-out words",
     "none": "none (every clip trains)",
-    "speaker-adapted": "speaker-adapted (a few labelled clips of the test speaker)",
 }
 
 
@@ -152,7 +151,8 @@ def job_panel() -> None:
     elif job.status == "done":
         st.success(f"Saved {job.path}")
         show_evaluation(job.card, job.split, key="job")
-        compare_with_active(job.name, job.card, job.split)
+        if job.kind == "train":  # an adaptation is compared with its base, before and after, above
+            compare_with_active(job.name, job.card, job.split)
         if st.button(f"Make {job.name} the active model", type="primary"):
             activate(job.name)
 

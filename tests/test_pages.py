@@ -371,3 +371,12 @@ def test_train_page_adapts_the_active_model_to_a_speaker_in_the_background(serve
     assert any(b.label == f"Make {state.name} the active model" for b in app.button)
     assert any(e.label.startswith(f"{state.name} — cnn, adapted to EF1: ") for e in app.expander)
     assert active_name(models_folder()) == "tiny-job"  # adapting never changes what is served
+
+
+def test_adapting_is_not_offered_as_a_training_protocol(served):
+    app = page("pages/train.py")
+    assert app.selectbox[1].label == "Evaluation protocol"
+    assert app.selectbox[1].options == [
+        "speaker-independent (leave one speaker out)", "random split (speaker-dependent)", "held-out words",
+        "none (every clip trains)",
+    ]  # fmt: skip
