@@ -30,18 +30,17 @@ import time
 import numpy as np
 from common import TESS_DIR, emit
 
-from ser.adapt import AdaptConfig, adapt_model, choose_clips, copy_model
+from ser.adapt import AdaptConfig, adapt_model, choose_clips, copy_model, score
 from ser.config import TrainConfig
 from ser.datasets import Manifest, discover, make_splits
 from ser.model import ARCHITECTURES
-from ser.train import Features, center_view, compute_metrics, model_labels, predict_proba, prepare, run_fold
+from ser.train import Features, center_view, model_labels, prepare, run_fold
 
 KINDS = ("zero_shot", "adapted", "transductive")
 
 
 def accuracy(model, data: Features, labels: list[str]) -> float:
-    y_pred = predict_proba(model, center_view(data)).argmax(axis=1)
-    return round(compute_metrics(data.y, y_pred, labels)["accuracy"], 4)
+    return round(score(model, data, labels)["accuracy"], 4)
 
 
 def subset(data: Features, clips: list) -> Features:

@@ -294,9 +294,9 @@ def adapt(
     if labelled.errors or test.errors:
         raise DatasetError(f"some clips of {speaker} cannot be used: {(labelled.errors + test.errors)[0]}")
     model = copy_model(bundle.model, seed=config.seed)
-    before = _score(bundle.model, test, labels)
+    before = score(bundle.model, test, labels)
     done = adapt_model(model, labelled, config, on_step=on_step)
-    after = _score(model, test, labels)
+    after = score(model, test, labels)
     card = make_card(
         bundle, manifest, clips, config, before=before, after=after, done=done, command=command,
         adapt_time_s=time.perf_counter() - start,
@@ -305,7 +305,8 @@ def adapt(
     return path, card, model
 
 
-def _score(model: keras.Model, data: Features, labels: Sequence[str]) -> dict[str, Any]:
+def score(model: keras.Model, data: Features, labels: Sequence[str]) -> dict[str, Any]:
+    """``compute_metrics`` of ``model`` on ``data`` (each clip's centre view)."""
     y_pred = predict_proba(model, center_view(data)).argmax(axis=1)
     return compute_metrics(data.y, y_pred, labels)
 
