@@ -22,6 +22,11 @@ from ser.model import ARCHITECTURES
 from ser.train import model_labels, run_fold, summarise_folds
 
 
+def per_class_recall(metrics: dict) -> dict[str, float]:
+    """Each emotion's recall in one fold: which emotions a protocol gets wrong, not only how many."""
+    return {label: round(m["recall"], 4) for label, m in metrics["per_class"].items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--arch", default=",".join(ARCHITECTURES))
@@ -51,6 +56,8 @@ def main() -> None:
                         "accuracy": summary["accuracy"],
                         "macro_f1": summary["macro_f1"],
                         "folds": {f["split"]: round(f["accuracy"], 4) for f in summary["folds"]},
+                        "recall": {f["split"]: per_class_recall(f) for f in summary["folds"]},
+                        "confusion": {f["split"]: f["confusion"] for f in summary["folds"]},
                         "seconds": round(time.perf_counter() - start, 1),
                     }
                 )
@@ -61,6 +68,10 @@ def main() -> None:
                     "split": protocol,
                     "accuracy_median": statistics.median(r["accuracy"] for r in runs),
                     "macro_f1_median": statistics.median(r["macro_f1"] for r in runs),
+                    "recall_median": {
+                        label: statistics.median(rec[label] for r in runs for rec in r["recall"].values())
+                        for label in labels
+                    },
                     "runs": runs,
                 }
             )

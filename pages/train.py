@@ -63,14 +63,15 @@ def show_adaptation(card: dict, key: str) -> None:
     """An adapted model: its speaker's held-out clips scored before and after adapting."""
     adaptation = card["adaptation"]
     before, after = adaptation["before"], adaptation["after"]
+    shots = f"{adaptation['shots']} labelled clips per emotion" if adaptation["shots"] else "no labels"
     st.markdown(
         f"Adapted **{md(adaptation['base_model'])}** to **{md(adaptation['speaker'])}** with "
-        f"{adaptation['shots']} labelled clips per emotion ({md(adaptation['method'])}). "
-        f"Scored on {after['n_clips']} held-out clips: {md(adaptation['test'])}."
+        f"{shots} ({md(adaptation['method'])}). Scored on {after['n_clips']} clips: {md(adaptation['test'])}."
     )
     cols = st.columns(2)
     cols[0].metric(
-        "Accuracy on the speaker's held-out clips", f"{after['accuracy']:.1%}",
+        "Accuracy on the speaker's clips" if not adaptation["shots"] else "Accuracy on the speaker's held-out clips",
+        f"{after['accuracy']:.1%}",
         delta=f"{after['accuracy'] - before['accuracy']:+.1%} (before: {before['accuracy']:.1%})",
     )  # fmt: skip
     cols[1].metric(
@@ -116,7 +117,7 @@ def job_panel() -> None:
         return
     st.subheader(f"{job.name} — {job.status}")
     if job.kind == "adapt":
-        st.caption(f"{job.base} adapted to {job.speaker} of {job.data}, {job.config['shots']} clips per emotion")
+        st.caption(f"{job.base} adapted to {job.speaker} of {job.data}, {job.config['shots'] or 'no labelled'} clips per emotion")
     else:
         st.caption(f"{job.config.get('arch')} on {job.data}, protocol {job.split}, up to {job.n_epochs} epochs")
     if job.running and job.kind == "adapt":
@@ -216,7 +217,10 @@ if manifest is not None:
     )
     cols = st.columns(3)
     speaker = cols[0].selectbox("Speaker", manifest.speakers, key="adapt_speaker")
-    shots = cols[1].number_input("Labelled clips per emotion", min_value=1, max_value=50, value=5, key="adapt_shots")
+    shots = cols[1].number_input(
+        "Labelled clips per emotion", min_value=0, max_value=50, value=5, key="adapt_shots",
+        help="0: no labels, only the BatchNorm statistics from all the speaker's clips, scored on those same clips",
+    )  # fmt: skip
     base = active_bundle_path()
     if base is not None:
         cols[2].markdown(f"Base model  \n`{md(Path(base).name)}`")

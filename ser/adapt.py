@@ -1,4 +1,4 @@
-"""Few-shot speaker adaptation: a bundle -> a bundle for one speaker, from k labelled clips per emotion.
+"""Speaker adaptation: a bundle -> a bundle for one speaker, from k labelled clips per emotion (or none).
 
 ``choose_clips`` takes k clips per emotion of the speaker (chosen by a seed) and leaves the rest
 of that speaker's clips, minus every word the chosen clips say, as the held-out test clips.
@@ -8,6 +8,9 @@ fine-tunes every layer but the BatchNorms on the labelled clips with a small lea
 fixed number of steps, with the training-time voice warps (VTLP). There is no validation set at k clips per
 emotion, so nothing is early-stopped or tuned on the speaker's data. ``adapt`` does the whole
 run: before/after metrics on the held-out clips, a card, and a bundle saved like any other.
+
+With k = 0 no label is used: AdaBN alone on every clip of the speaker, scored on those same clips
+(transductive, as a user with a folder of one speaker's recordings would use it).
 """
 
 from __future__ import annotations
@@ -295,7 +298,9 @@ def adapt(
         raise DatasetError(f"some clips of {speaker} cannot be used: {(labelled.errors + test.errors)[0]}")
     model = copy_model(bundle.model, seed=config.seed)
     before = score(bundle.model, test, labels)
-    done = adapt_model(model, labelled, config, on_step=on_step)
+    # shots = 0: unsupervised, AdaBN on all the speaker's clips; their labels only score the result
+    unlabelled = center_view(test) if config.shots == 0 else None
+    done = adapt_model(model, labelled, config, unlabelled=unlabelled, on_step=on_step)
     after = score(model, test, labels)
     card = make_card(
         bundle, manifest, clips, config, before=before, after=after, done=done, command=command,
@@ -330,10 +335,18 @@ def make_card(
     """The base card, with what the adaptation did and how it scored on the speaker's held-out clips."""
     base = bundle.card
     root = manifest.root.parent if manifest.root.suffix.lower() == ".csv" else manifest.root
-    test_note = (
-        f"{speaker_clips(manifest, clips.speaker)} clips of {clips.speaker} minus the {len(clips.labelled)} "
-        f"adaptation clips and every clip of their {len(clips.excluded_words)} words"
-    )
+    if config.shots == 0:
+        test_note = (
+            f"all {len(clips.test)} clips of {clips.speaker}, the same clips whose audio (not labels) set the "
+            "BatchNorm statistics: transductive"
+        )
+        tested_on = f"{clips.speaker}'s clips, after AdaBN on them without their labels"
+    else:
+        test_note = (
+            f"{speaker_clips(manifest, clips.speaker)} clips of {clips.speaker} minus the {len(clips.labelled)} "
+            f"adaptation clips and every clip of their {len(clips.excluded_words)} words"
+        )
+        tested_on = f"{clips.speaker}'s held-out clips, after adapting on {config.shots} per emotion"
     adaptation = {
         "base_model": bundle.name,
         "base_created_at": base.get("created_at"),
@@ -360,7 +373,7 @@ def make_card(
                 "accuracy": after["accuracy"],
                 "macro_f1": after["macro_f1"],
                 "before": {"accuracy": before["accuracy"], "macro_f1": before["macro_f1"]},
-                "description": f"{clips.speaker}'s held-out clips, after adapting on {config.shots} per emotion",
+                "description": tested_on,
             }
         },
         "adaptation": adaptation,

@@ -53,7 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     adapt = sub.add_parser("adapt", help="adapt a model to one speaker from a few labelled clips per emotion")
     adapt.add_argument("data", type=Path, help="corpus folder or CSV manifest with the speaker's labelled clips")
     adapt.add_argument("--speaker", required=True, help="the speaker to adapt to, as the corpus names it")
-    adapt.add_argument("--shots", type=int, default=5, help="labelled clips per emotion to adapt on (default: 5)")
+    adapt.add_argument(
+        "--shots", type=int, default=5,
+        help="labelled clips per emotion to adapt on (default: 5); 0: no labels, AdaBN on all the speaker's clips",
+    )  # fmt: skip
     adapt.add_argument("--model", type=Path, default=None, help="bundle to adapt (default: the active model)")
     adapt.add_argument("--seed", type=int, default=0, help="picks the adaptation clips and drives augmentation")
     adapt.add_argument("--out", type=Path, default=None, help="models folder to write the bundle in")
@@ -242,8 +245,8 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_adapt(args: argparse.Namespace) -> int:
-    if args.shots < 1:
-        raise SERError(f"--shots must be 1 or more (labelled clips per emotion), not {args.shots}")
+    if args.shots < 0:
+        raise SERError(f"--shots must be 0 (no labels: AdaBN alone) or more, not {args.shots}")
     from ser.datasets import discover
     from ser.features import terminal_progress
     from ser.model import MODELS_DIR, load_bundle, set_active
@@ -273,7 +276,10 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     before, after = adaptation["before"], adaptation["after"]
     print(f"adapted {adaptation['base_model']} to {adaptation['speaker']}: {adaptation['method']}")
     n_clips, n_test = len(adaptation["clips"]), after["n_clips"]
-    print(f"on {n_clips} clips ({args.shots} per emotion); tested on {n_test} held-out clips of other words")
+    if args.shots:
+        print(f"on {n_clips} clips ({args.shots} per emotion); tested on {n_test} held-out clips of other words")
+    else:
+        print(f"on the audio of {n_test} clips, no labels; scored on those same clips (transductive)")
     print(f"  before: accuracy {before['accuracy']:.3f}  macro-F1 {before['macro_f1']:.3f}")
     print(f"   after: accuracy {after['accuracy']:.3f}  macro-F1 {after['macro_f1']:.3f}")
     print(f"saved {path}" + (" (active)" if args.activate else ""))

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
-from ser.adapt import AdaptConfig, choose_clips
-from ser.datasets import discover
+from ser.adapt import AdaptConfig, adapt, choose_clips
+from ser.datasets import Manifest, discover
 from ser.errors import DatasetError
 from ser.model import load_bundle, read_card
 from ser.registry import ACTIVE_FILE, MODELS_DIR, active_name, check_bundle
@@ -141,7 +143,7 @@ def test_activate_switches_the_active_model_and_text_output_shows_both_scores(ad
     [
         (["--speaker", "XYZ"], "unknown speaker 'XYZ'; the data has EF1, EF2, EM1, EM2"),
         (["--speaker", "EF1", "--shots", "20"], "needs more than 20 clips of each emotion of EF1"),
-        (["--speaker", "EF1", "--shots", "0"], "--shots must be 1 or more"),
+        (["--speaker", "EF1", "--shots", "-1"], "--shots must be 0 (no labels: AdaBN alone) or more"),
     ],
 )
 def test_cli_errors_are_one_line_messages(tmp_path, args, message):
@@ -160,6 +162,42 @@ def test_cli_refuses_a_speaker_missing_an_emotion(tmp_path):
     assert done.returncode == 1
     assert "speaker EF1 has no clips of sad" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "models").exists()
+
+
+def test_unlabelled_adaptation_never_reads_a_label(demo, models_dir):
+    """k = 0 is AdaBN on every clip of the speaker: the same audio under other labels must give the
+    very same model (only the scores, which do read the labels, may differ)."""
+    ef1 = demo.filter(speakers=["EF1"])
+    rotate = dict(zip(LABELS, LABELS[1:] + LABELS[:1], strict=True))
+    relabelled = Manifest([dataclasses.replace(c, emotion=rotate[c.emotion]) for c in ef1.clips], ef1.root, [])
+    base = load_bundle(models_dir / BASE)
+    runs = [adapt(base, m, "EF1", AdaptConfig(shots=0), save=False, command="pytest") for m in (ef1, relabelled)]
+    (_, card, model), (_, relabelled_card, relabelled_model) = runs
+    for ours, theirs in zip(model.get_weights(), relabelled_model.get_weights(), strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
+    moved = [not np.allclose(w, o) for w, o in zip(model.get_weights(), base.model.get_weights(), strict=True)]
+    assert 0 < sum(moved) < len(moved)  # BatchNorm statistics re-estimated, nothing else trained
+    adaptation = card["adaptation"]
+    assert adaptation["clips"] == [] and adaptation["method"] == "AdaBN" and adaptation["loss_per_pass"] == []
+    assert adaptation["n_statistics_clips"] == adaptation["after"]["n_clips"] == len(ef1) == 140
+    assert (
+        "transductive" in adaptation["test"]
+        and "without their labels" in card["evaluation"]["speaker-adapted"]["description"]
+    )
+    assert relabelled_card["adaptation"]["after"]["accuracy"] != adaptation["after"]["accuracy"]
+
+
+def test_cli_adapts_without_labels(models_dir):
+    done = ser(
+        "adapt", str(DEMO_DIR), "--speaker", "EM2", "--shots", "0",
+        "--model", str(models_dir / BASE), "--out", str(models_dir), "--name", "em2",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "on the audio of 140 clips, no labels; scored on those same clips (transductive)" in done.stdout
+    card = read_card(models_dir / "em2")
+    assert card["adaptation"]["shots"] == 0 and "--shots 0" in card["command"]
+    rescored = evaluate_bundle(load_bundle(models_dir / "em2"), discover(DEMO_DIR).filter(speakers=["EM2"]))
+    assert rescored["accuracy"] == pytest.approx(card["adaptation"]["after"]["accuracy"], abs=1 / 140)
 
 
 @requires_tess

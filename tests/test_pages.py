@@ -373,6 +373,26 @@ def test_train_page_adapts_the_active_model_to_a_speaker_in_the_background(serve
     assert active_name(models_folder()) == "tiny-job"  # adapting never changes what is served
 
 
+def test_train_page_adapts_without_labels(served):
+    from ser.jobs import JOB
+
+    app = AppTest.from_file(str(ROOT / "pages" / "train.py"), default_timeout=60).run()
+    app.selectbox(key="adapt_speaker").set_value("EM1")
+    app.number_input(key="adapt_shots").set_value(0)
+    app.button(key="adapt").click().run()
+    state = JOB.wait(timeout=180)
+    assert state.kind == "adapt" and state.status == "done", state.error
+    adaptation = state.card["adaptation"]
+    assert adaptation["shots"] == 0 and adaptation["clips"] == [] and adaptation["method"] == "AdaBN"
+    assert adaptation["after"]["n_clips"] == 20 * 7  # every clip of EM1: their audio adapted, their labels score
+
+    app = page("pages/train.py")
+    assert not app.error
+    metric = next(m for m in app.metric if m.label == "Accuracy on the speaker's clips")
+    assert metric.value == f"{adaptation['after']['accuracy']:.1%}"
+    assert any("with no labels (AdaBN)" in m.value and "transductive" in m.value for m in app.markdown)
+
+
 def test_adapting_is_not_offered_as_a_training_protocol(served):
     app = page("pages/train.py")
     assert app.selectbox[1].label == "Evaluation protocol"
