@@ -8,11 +8,11 @@ import pandas as pd
 import streamlit as st
 
 from ser.audio import format_duration
-from ser.config import AudioConfig
+from ser.config import AUDIO_EXTENSIONS, AudioConfig
 from ser.errors import SERError
 from ser.ui import active_bundle_path, cached_classify, md, render_clip_result, through_app_navigation
 
-FORMATS = ["wav", "flac", "ogg", "mp3", "m4a", "webm"]
+FORMATS = [ext.lstrip(".") for ext in AUDIO_EXTENSIONS]
 
 through_app_navigation()
 st.title("Classify")

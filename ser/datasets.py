@@ -32,12 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ser.config import ALL_EMOTIONS
+from ser.config import ALL_EMOTIONS, AUDIO_EXTENSIONS
 from ser.errors import DatasetError
 
-SOUNDFILE_EXTENSIONS = (".wav", ".flac", ".ogg", ".aiff", ".aif")  # decoded with soundfile
-PYAV_EXTENSIONS = (".mp3", ".m4a", ".aac", ".webm", ".opus")  # decoded with PyAV
-AUDIO_EXTENSIONS = frozenset(SOUNDFILE_EXTENSIONS + PYAV_EXTENSIONS)
 LAYOUTS = ("TESS", "RAVDESS", "CREMA-D", "SAVEE", "CSV")
 SPLIT_KINDS = ("speaker", "random", "words", "none")
 N_EXAMPLES = 5  # unmatched paths quoted in errors and summaries

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ser.audio import describe, load_audio, resample, to_mono_16k, trim_silence, validate
-from ser.config import SAMPLE_RATE, AudioConfig
+from ser.config import AUDIO_EXTENSIONS, SAMPLE_RATE, AudioConfig
 from ser.errors import AudioContentError, AudioDecodeError, SERError
 from tests.conftest import TESS_DIR, requires_tess, voiced
 
@@ -101,6 +101,29 @@ def test_soundfile_formats_round_trip(tmp_path: Path, fmt: str, subtype: str, na
 )
 def test_compressed_formats_round_trip(fmt: str, codec: str, sr: int) -> None:
     waveform = load_audio(encode_av(tone(sr=sr, duration_s=1.5), sr, fmt, codec))
+    assert_16k_mono(waveform, 1.5, slack=LOSSY_SLACK)
+    assert dominant_hz(waveform) == pytest.approx(440, abs=2)
+
+
+ENCODERS = {  # one way to write each extension the app accepts, at 48 kHz
+    ".wav": lambda y: encode_sf(y, 48_000),
+    ".flac": lambda y: encode_sf(y, 48_000, "FLAC"),
+    ".ogg": lambda y: encode_sf(y, 48_000, "OGG", "VORBIS"),
+    ".aiff": lambda y: encode_sf(y, 48_000, "AIFF"),
+    ".aif": lambda y: encode_sf(y, 48_000, "AIFF"),
+    ".mp3": lambda y: encode_av(y, 48_000, "mp3", "libmp3lame"),
+    ".m4a": lambda y: encode_av(y, 48_000, "ipod", "aac"),
+    ".aac": lambda y: encode_av(y, 48_000, "adts", "aac"),
+    ".webm": lambda y: encode_av(y, 48_000, "webm", "libopus"),
+    ".opus": lambda y: encode_av(y, 48_000, "ogg", "libopus"),  # a WhatsApp voice note
+}
+
+
+@pytest.mark.parametrize("extension", AUDIO_EXTENSIONS)
+def test_every_accepted_extension_decodes_in_upper_case_too(tmp_path: Path, extension: str) -> None:
+    path = tmp_path / f"CLIP{extension.upper()}"
+    path.write_bytes(ENCODERS[extension](tone(sr=48_000, duration_s=1.5)))
+    waveform = load_audio(path)
     assert_16k_mono(waveform, 1.5, slack=LOSSY_SLACK)
     assert dominant_hz(waveform) == pytest.approx(440, abs=2)
 

@@ -14,7 +14,7 @@ import pytest
 import soundfile as sf
 from streamlit.testing.v1 import AppTest
 
-from ser.config import TrainConfig
+from ser.config import AUDIO_EXTENSIONS, TrainConfig
 from ser.errors import SERError
 from tests.conftest import DEMO_DIR, ROOT, tiny_manifest
 
@@ -140,6 +140,11 @@ def test_train_page_reports_broken_bundles(served, tmp_path):
         assert any("broken" in e.value for e in app.error)
     finally:
         broken.rmdir()
+
+
+def test_classify_accepts_every_format_the_library_decodes(served):
+    (uploader,) = page().get("file_uploader")  # it let wav through but not aiff, opus or aac
+    assert sorted(uploader.proto.type) == sorted(AUDIO_EXTENSIONS)
 
 
 def test_classify_helpers_on_real_clips(served):
