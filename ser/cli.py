@@ -10,7 +10,9 @@ import argparse
 import contextlib
 import ctypes
 import json
+import os
 import shlex
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -78,13 +80,20 @@ def main(argv: list[str] | None = None) -> int:
         "adapt": cmd_adapt,
     }
     try:
-        return command[args.command](args)
+        status = command[args.command](args)
+        sys.stdout.flush()  # a closed pipe raises here, not at exit
+        return status
     except SERError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`predict *.wav | head -1`): stop quietly, as a shell tool would.
+        # Later writes, and the flush at exit, go to /dev/null rather than raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
 
 
 def cmd_train(args: argparse.Namespace) -> int:

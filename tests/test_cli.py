@@ -44,6 +44,17 @@ def test_predict_prints_json_per_file_and_fails_on_bad_ones(tmp_path, tiny_bundl
     assert "Traceback" not in done.stderr
 
 
+def test_predict_into_a_closed_pipe_stops_quietly(tiny_bundle):
+    """`python -m ser predict *.wav | head -1`: the reader goes away, the command stops, no traceback."""
+    good = str(tiny_manifest().clips[0].path)
+    command = [sys.executable, "-m", "ser", "predict", good, good, "--model", str(tiny_bundle)]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process.stdout.close()  # before the first line is written
+    stderr = process.stderr.read()
+    assert process.wait(timeout=600) == 141, stderr  # 128 + SIGPIPE, as a shell tool killed by the signal
+    assert "BrokenPipeError" not in stderr and "Traceback" not in stderr, stderr
+
+
 def test_predict_with_the_bundled_model_in_text(tmp_path):
     done = ser("predict", str(next(DEMO_DIR.rglob("*.ogg"))))
     assert done.returncode == 0, done.stderr
