@@ -76,7 +76,7 @@ def load_audio(source: AudioSource, *, config: AudioConfig = DEFAULTS, trim: boo
     trimmed = trim_silence(waveform, top_db=config.trim_top_db)
     if len(trimmed) < config.min_duration_s * config.sample_rate:
         raise AudioContentError(
-            f"after trimming silence only {len(trimmed) / config.sample_rate:.2f} s of sound is left; "
+            f"after trimming silence only {_short(len(trimmed) / config.sample_rate)} s of sound is left; "
             f"at least {config.min_duration_s:.2f} s of speech is needed"
         )
     return trimmed
@@ -419,7 +419,7 @@ class _Resampler:
 def _check_duration(duration_s: float, config: AudioConfig) -> None:
     if duration_s < config.min_duration_s:
         raise AudioContentError(
-            f"the clip is {duration_s:.2f} s long; at least {config.min_duration_s:.2f} s of speech is needed"
+            f"the clip is {_short(duration_s)} s long; at least {config.min_duration_s:.2f} s of speech is needed"
         )
     if duration_s > config.max_duration_s:
         raise _too_long("the clip", config, duration_s)
@@ -441,6 +441,11 @@ def _check_loudness(waveform: np.ndarray, config: AudioConfig) -> None:
             f"the clip holds only a constant offset ({offset:+.3f}) and no sound; "
             "check the microphone or the recording, then record again"
         )
+
+
+def _short(duration_s: float) -> str:
+    """A duration below the minimum, rounded down: 0.2999 s is '0.29', never the minimum's '0.30'."""
+    return f"{math.floor(round(duration_s * 100, 6)) / 100:.2f}"
 
 
 def _too_long(subject: str, config: AudioConfig, duration_s: float | None) -> AudioContentError:

@@ -364,6 +364,7 @@ def test_ten_minute_recording_is_decoded_in_blocks(tmp_path: Path, rng: np.rando
         (np.zeros(0, np.float32), r"empty \(0 samples\)"),
         (np.full(8_000, np.nan, np.float32), "8000 non-finite samples"),
         (tone(sr=16_000, duration_s=0.1), r"0\.10 s long"),
+        (voiced(0.3)[:-1], r"0\.29 s long; at least 0\.30 s"),  # one sample short: not "0.30 s long"
         (np.zeros(16_000, np.float32), "silent"),
         (np.full(16_000, -0.5, np.float32), "constant offset"),
         (0.3 + tone(sr=16_000, amplitude=1e-4), "constant offset"),
