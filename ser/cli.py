@@ -184,6 +184,7 @@ def format_report(report: dict[str, Any]) -> str:
     lines.append(f"\nskipped {skipped['n']} clips")
     for reason, n in skipped["reasons"].items():
         lines.append(f"  {n:5d}  {reason}")
+    lines += [f"         {example}" for example in skipped.get("examples", [])]  # which files, and why
     return "\n".join(lines)
 
 

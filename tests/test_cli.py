@@ -75,6 +75,17 @@ def test_evaluate_text_report(csv_manifest, tiny_bundle):
     assert "macro-F1" in done.stdout and "confusion" in done.stdout and "skipped 1 clips" in done.stdout
 
 
+def test_evaluate_text_report_names_the_files_it_could_not_use(csv_manifest, tiny_bundle, tmp_path):
+    broken = tmp_path / "broken clip.wav"
+    broken.write_bytes(b"RIFF, but not audio")
+    manifest = tmp_path / "clips.csv"
+    manifest.write_text(csv_manifest.read_text() + f"{broken},angry,EF1\n")
+    done = ser("evaluate", str(manifest), "--model", str(tiny_bundle))
+    assert done.returncode == 0, done.stderr
+    assert "1  could not be decoded or used" in done.stdout
+    assert "broken clip.wav: the file" in done.stdout and "could not be decoded as audio" in done.stdout
+
+
 def test_missing_data_and_missing_model_are_clear_errors(tmp_path):
     done = ser("evaluate", str(tmp_path / "nowhere"))
     assert done.returncode == 1 and "not found" in done.stderr and "Traceback" not in done.stderr
