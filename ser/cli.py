@@ -239,11 +239,16 @@ def cmd_models(args: argparse.Namespace) -> int:
     from ser.model import ARCHITECTURES, MODELS_DIR, active_name, list_bundles
 
     models_dir = args.dir or MODELS_DIR
+    if not models_dir.is_dir():
+        raise SERError(f"models folder not found: {models_dir}")
     try:
         active = active_name(models_dir)
     except SERError:
         active = None
-    for path, card in list_bundles(models_dir, check=True):
+    bundles = list_bundles(models_dir, check=True)
+    if not bundles:
+        print(f"no model bundles in {models_dir}; make one with `python -m ser train`")
+    for path, card in bundles:
         if isinstance(card, SERError):
             print(f"  {path.name}: unusable ({card})")
             continue

@@ -93,6 +93,13 @@ def test_missing_data_and_missing_model_are_clear_errors(tmp_path):
     assert done.returncode == 1 and "card.json" in done.stderr and "Traceback" not in done.stderr
 
 
+def test_models_says_when_the_folder_is_missing_or_holds_no_bundle(tmp_path):
+    done = ser("models", "--dir", str(tmp_path / "typo"))
+    assert done.returncode == 1 and "models folder not found" in done.stderr and "typo" in done.stderr
+    done = ser("models", "--dir", str(tmp_path))
+    assert done.returncode == 0 and f"no model bundles in {tmp_path}" in done.stdout
+
+
 def test_train_from_the_command_line(csv_manifest, tmp_path):
     done = ser("train", str(csv_manifest), "--epochs", "1", "--out", str(tmp_path), "--name", "cli", "--activate")
     assert done.returncode == 0, done.stderr[-3000:]
