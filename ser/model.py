@@ -213,6 +213,8 @@ class Bundle:
 def load_bundle(path: str | Path) -> Bundle:
     """Load a bundle folder (safe mode: no arbitrary code from the file) and check it against its card."""
     path = Path(path)
+    if path.is_file():  # --model DIR/model.keras: the bundle is the folder
+        raise ModelError(f"{path} is a file, not a model bundle: give the folder with {MODEL_FILE} and {CARD_FILE}")
     if not path.is_dir():
         raise ModelError(f"model bundle not found: {path}")
     card = read_card(path)

@@ -88,6 +88,12 @@ def test_damaged_bundles_raise_model_error(saved, damage, message):
         load_bundle(path)
 
 
+def test_a_bundle_file_instead_of_its_folder_is_named_as_such(saved):
+    _, path = saved
+    with pytest.raises(ModelError, match=r"model\.keras is a file, not a model bundle: give the folder"):
+        load_bundle(path / "model.keras")
+
+
 def test_active_pointer_is_atomic_and_checked(saved):
     models_dir, path = saved
     with pytest.raises(ModelError, match="no active model"):
