@@ -451,14 +451,18 @@ def evaluate_bundle(bundle: Bundle, manifest: Manifest, *, progress: ProgressFn 
     labels = bundle.labels
     unknown = Counter(c.emotion for c in manifest.clips if c.emotion not in labels)
     data = prepare(manifest.clips, labels, bundle.feature_config, augment=False, progress=progress)
-    if len(data.y) == 0:
-        raise TrainingError(f"none of the {len(manifest)} clips could be scored by {bundle.name} (labels {labels})")
-    y_pred = predict_proba(bundle.model, center_view(data)).argmax(axis=1)
     reasons = {f"emotion '{e}' is not one the model knows": n for e, n in sorted(unknown.items())}
     if data.errors:
         reasons["could not be decoded or used"] = len(data.errors)
     if manifest.unmatched:
         reasons["file name matched no corpus layout"] = len(manifest.unmatched)
+    if len(data.y) == 0:
+        why = "; ".join(f"{n} {reason}" for reason, n in reasons.items())
+        example = f" (e.g. {data.errors[0]})" if data.errors else ""
+        raise TrainingError(
+            f"none of the {len(manifest)} clips could be scored by {bundle.name} (labels {labels}): {why}{example}"
+        )
+    y_pred = predict_proba(bundle.model, center_view(data)).argmax(axis=1)
     return {
         "model": bundle.name,
         **compute_metrics(data.y, y_pred, labels),

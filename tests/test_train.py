@@ -98,6 +98,21 @@ def test_evaluate_reports_skipped_clips(tiny_bundle, tmp_path):
     assert "EF1_gone_sad.wav" in report["skipped"]["examples"][0]
 
 
+def test_evaluate_with_nothing_to_score_says_why(tiny_bundle, tmp_path):
+    first = tiny_manifest(n_words=1).clips[0]
+    empty = tmp_path / "EF1_gone_sad.wav"
+    empty.touch()
+    manifest = dataclasses.replace(
+        tiny_manifest(n_words=1),
+        clips=[dataclasses.replace(first, path=empty), dataclasses.replace(first, emotion="calm")],
+    )
+    with pytest.raises(
+        TrainingError, match=r"none of the 2 clips .*: 1 emotion 'calm' .*; 1 could not be decoded"
+    ) as e:
+        evaluate_bundle(load_bundle(tiny_bundle), manifest)
+    assert "EF1_gone_sad.wav" in str(e.value) and "empty (0 bytes)" in str(e.value)
+
+
 def test_mirrored_strategy_over_two_logical_cpus(tmp_path):
     script = textwrap.dedent(
         f"""
