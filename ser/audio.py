@@ -22,6 +22,7 @@ import dataclasses
 import io
 import math
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -238,16 +239,20 @@ def _open_source(source: AudioSource) -> tuple[str | BinaryIO, str]:
     return _check_file(source)
 
 
-def _check_path(path: Path) -> str:
+def _check_path(path: Path) -> str | BinaryIO:
     try:
-        size = path.stat().st_size
+        info = path.stat()
+        if stat.S_ISDIR(info.st_mode):
+            raise AudioDecodeError(f"'{path}' is a folder, not an audio file")
+        if not (stat.S_ISREG(info.st_mode) or stat.S_ISFIFO(info.st_mode)):  # /dev/zero would never end
+            raise AudioDecodeError(f"'{path}' is a device or socket, not an audio file")
+        # A pipe (/dev/stdin, <(...)) has no size and cannot seek, and both decoders seek: read it whole.
+        source = str(path) if stat.S_ISREG(info.st_mode) else io.BytesIO(path.read_bytes())
     except OSError as e:
         raise AudioDecodeError(f"the file '{path}' could not be read: {e.strerror}") from e
-    if path.is_dir():
-        raise AudioDecodeError(f"'{path}' is a folder, not an audio file")
-    if size == 0:
+    if (info.st_size if isinstance(source, str) else len(source.getbuffer())) == 0:
         raise AudioDecodeError(f"the file '{path}' is empty (0 bytes); choose a file that holds a recording")
-    return str(path)
+    return source
 
 
 def _check_file(file: BinaryIO) -> tuple[BinaryIO, str]:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import os
 import re
+import threading
 import time
 import tracemalloc
 import zipfile
@@ -270,6 +272,22 @@ def test_bad_input_is_refused_with_a_message(tmp_path: Path, name, data, error, 
         load_audio(path)
     with pytest.raises(error):  # the same verdict from bytes, without the name
         load_audio(data)
+
+
+def test_a_pipe_is_read_whole_and_a_device_refused(tmp_path: Path) -> None:
+    """`cat clip.flac | python -m ser predict /dev/stdin`: a pipe has no size (it was called empty)."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    data = encode_sf(tone(sr=44_100, duration_s=1.0), 44_100, "FLAC")
+    writer = threading.Thread(target=fifo.write_bytes, args=(data,), daemon=True)  # blocks until read
+    writer.start()
+    try:
+        waveform = load_audio(fifo)
+    finally:
+        writer.join(timeout=10)
+    assert_16k_mono(waveform, 1.0)
+    with pytest.raises(AudioDecodeError, match="'/dev/zero' is a device or socket, not an audio file"):
+        load_audio("/dev/zero")  # never read: it would not end
 
 
 def test_empty_bytes_message() -> None:
