@@ -117,7 +117,8 @@ def job_panel() -> None:
         return
     st.subheader(f"{job.name} — {job.status}")
     if job.kind == "adapt":
-        st.caption(f"{job.base} adapted to {job.speaker} of {job.data}, {job.config['shots'] or 'no labelled'} clips per emotion")
+        shots = f"{job.config['shots']} labelled clips per emotion" if job.config["shots"] else "no labels"
+        st.caption(f"{job.base} adapted to {job.speaker} of {job.data}, {shots}")
     else:
         st.caption(f"{job.config.get('arch')} on {job.data}, protocol {job.split}, up to {job.n_epochs} epochs")
     if job.running and job.kind == "adapt":
