@@ -142,7 +142,16 @@ TRIM_FRAME, TRIM_HOP = 2048, 512  # librosa.effects.trim's frames
 
 
 def speech_bounds(waveform: np.ndarray, *, top_db: float = AudioConfig.trim_top_db) -> tuple[int, int]:
-    """Sample indices [start, end) of the part louder than ``top_db`` below the peak.
+    """Sample indices [start, end) of the part louder than ``top_db`` below the peak."""
+    loud = np.flatnonzero(loud_frames(waveform, top_db=top_db))
+    if len(loud) == 0:
+        return 0, 0
+    return int(loud[0] * TRIM_HOP), int(min(len(waveform), (loud[-1] + 1) * TRIM_HOP))
+
+
+def loud_frames(waveform: np.ndarray, *, top_db: float = AudioConfig.trim_top_db) -> np.ndarray:
+    """Which frames are louder than ``top_db`` below the loudest: frame i is centred on sample
+    i * TRIM_HOP. Returns np.ndarray [shape=(len(waveform) // TRIM_HOP + 1,)], bool
 
     The same frames and decision as ``librosa.effects.trim`` (RMS of 2048-sample frames every 512
     samples, zero-padded at the ends), computed from per-hop energies: librosa frames the whole
@@ -158,10 +167,7 @@ def speech_bounds(waveform: np.ndarray, *, top_db: float = AudioConfig.trim_top_
     energy = np.concatenate([[0.0], np.cumsum(hops)])
     power = (energy[4:] - energy[:-4])[: n_full + 1] / TRIM_FRAME  # mean square of each frame
     peak = max(float(power.max()), 1e-10)
-    loud = np.flatnonzero(10 * np.log10(np.maximum(power, 1e-10) / peak) > -top_db)
-    if len(loud) == 0:
-        return 0, 0
-    return int(loud[0] * TRIM_HOP), int(min(len(y), (loud[-1] + 1) * TRIM_HOP))
+    return 10 * np.log10(np.maximum(power, 1e-10) / peak) > -top_db
 
 
 def resample(waveform: np.ndarray, orig_sr: int, target_sr: int = SAMPLE_RATE) -> np.ndarray:

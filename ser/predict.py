@@ -6,14 +6,15 @@ A ``Predictor`` is read-only after construction and safe to share between thread
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ser.audio import load_audio, speech_bounds, to_mono_16k, validate
-from ser.config import AudioConfig
+from ser.audio import TRIM_HOP, load_audio, loud_frames, speech_bounds, to_mono_16k, validate
+from ser.config import PAUSE, AudioConfig
 from ser.errors import AudioContentError
 from ser.features import iter_windows
 from ser.model import MODELS_DIR, Bundle, load_bundle, serving_bundle
@@ -24,7 +25,7 @@ class Prediction:
     label: str  # the most probable emotion
     probabilities: dict[str, float]  # every label of the model, in the card's order
     duration_s: float  # length of the audio that was classified
-    n_windows: int  # 1 for a clip that fits the model's window
+    n_windows: int  # windows averaged: 1 for a clip that fits the model's window; pauses not counted
 
     @property
     def confidence(self) -> float:
@@ -37,10 +38,14 @@ class Timeline:
     window_s: float  # length of each window
     probabilities: np.ndarray  # [shape=(n_windows, n_labels)]
     labels: list[str]
+    speech: np.ndarray  # [shape=(n_windows,)], bool: False for a pause (less than the minimum clip of speech)
 
     @property
     def winners(self) -> list[str]:
-        return [self.labels[i] for i in self.probabilities.argmax(axis=1)]
+        """Each window's most probable emotion, or "pause" where the window holds too little speech."""
+        return [
+            self.labels[i] if s else PAUSE for i, s in zip(self.probabilities.argmax(axis=1), self.speech, strict=True)
+        ]
 
 
 class Predictor:
@@ -74,15 +79,17 @@ class Predictor:
     def analyse(self, waveform: np.ndarray) -> tuple[Prediction, Timeline | None]:
         """``predict`` and, for speech longer than the model's window, its ``Timeline``, from one
         pass over the windows of the speech (leading and trailing silence trimmed); the timeline's
-        times count from the start of ``waveform``, so they line up with a plot of it."""
+        times count from the start of ``waveform``, so they line up with a plot of it. Windows
+        inside a pause (less than ``min_duration_s`` of speech) are marked, not averaged."""
         waveform = validate(waveform, config=self.audio_config)
         start, end = speech_bounds(waveform, top_db=self.audio_config.trim_top_db)
         speech, sr = waveform[start:end], self.feature_config.sample_rate
-        probs, starts_s = self.window_probabilities(speech)
-        prediction = self._prediction(probs.mean(axis=0), len(speech) / sr, len(probs))
-        if len(probs) == 1:
+        timeline = self._timeline(speech)
+        kept = timeline.probabilities[timeline.speech]
+        prediction = self._prediction(kept.mean(axis=0), len(speech) / sr, len(kept))
+        if len(timeline.starts_s) == 1:
             return prediction, None
-        return prediction, Timeline(starts_s + start / sr, self.feature_config.window_s, probs, self.labels)
+        return prediction, dataclasses.replace(timeline, starts_s=timeline.starts_s + start / sr)
 
     def window_probabilities(self, waveform: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities of each window of ``waveform`` [shape=(n_windows, n_labels)] and the
@@ -100,8 +107,25 @@ class Predictor:
 
     def timeline(self, waveform: np.ndarray) -> Timeline:
         """Per-window probabilities over a clip (one window when it fits the model's window)."""
-        probs, starts_s = self.window_probabilities(validate(waveform, config=self.audio_config))
-        return Timeline(starts_s, self.feature_config.window_s, probs, self.labels)
+        return self._timeline(validate(waveform, config=self.audio_config))
+
+    def _timeline(self, waveform: np.ndarray) -> Timeline:
+        probs, starts_s = self.window_probabilities(waveform)
+        return Timeline(
+            starts_s, self.feature_config.window_s, probs, self.labels, self.speech_windows(waveform, starts_s)
+        )
+
+    def speech_windows(self, waveform: np.ndarray, starts_s: np.ndarray) -> np.ndarray:
+        """Whether each window (starting at ``starts_s``) holds at least ``min_duration_s`` of speech:
+        frames louder than ``trim_top_db`` below the clip's peak, as trimming decides. The first
+        window of a trimmed clip always does. Returns np.ndarray [shape=(n_windows,)], bool"""
+        loud = np.concatenate([[0], np.cumsum(loud_frames(waveform, top_db=self.audio_config.trim_top_db))])
+        sr = self.feature_config.sample_rate
+        first = np.round(starts_s * sr / TRIM_HOP).astype(int)
+        last = np.minimum(first + round(self.feature_config.window_s * sr / TRIM_HOP), len(loud) - 1)
+        speech_s = (loud[last] - loud[np.minimum(first, len(loud) - 1)]) * TRIM_HOP / sr
+        speech = speech_s >= self.audio_config.min_duration_s
+        return speech if speech.any() else np.ones_like(speech)  # never an empty mean
 
     def _prediction(self, probs: np.ndarray, duration_s: float, n_windows: int) -> Prediction:
         label = self.labels[int(np.argmax(probs))]

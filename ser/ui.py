@@ -20,6 +20,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
+from ser.config import PAUSE
 from ser.errors import SERError
 from ser.registry import models_folder, read_card, serving_bundle
 
@@ -285,12 +286,17 @@ def _block_means(values: np.ndarray, step: int) -> np.ndarray:
 
 
 def timeline_figure(timeline) -> go.Figure:
-    """Stacked areas of each emotion's probability over a long clip (window centres)."""
+    """Stacked areas of each emotion's probability over a long clip (window centres); a window in
+    a pause is one grey "pause" band instead of the model's guess."""
     centres = timeline.starts_s + timeline.window_s / 2
+    speech = timeline.speech.astype(np.float32)
     traces = [
-        go.Scatter(x=centres, y=timeline.probabilities[:, i], name=label, stackgroup="p", mode="lines")
+        go.Scatter(x=centres, y=timeline.probabilities[:, i] * speech, name=label, stackgroup="p", mode="lines")
         for i, label in enumerate(timeline.labels)
     ]
+    if not timeline.speech.all():
+        pause = dict(color="lightgrey")
+        traces.append(go.Scatter(x=centres, y=1 - speech, name=PAUSE, stackgroup="p", mode="lines", line=pause))
     axes = dict(xaxis=dict(title="time (s, window centre)"), yaxis=dict(title="probability", range=[0, 1]))
     return go.Figure(traces, layout=_layout(height=300, **axes))
 
@@ -389,7 +395,10 @@ def render_clip_result(result: ClipResult, key: str) -> None:
     mel, _ = spectrogram_figures(result.waveform, with_mfcc=False)
     right.plotly_chart(mel, key=f"mel-{key}")
     if result.timeline is not None:
-        st.caption(f"Emotion over time ({len(result.timeline.starts_s)} windows of {result.timeline.window_s:g} s)")
+        timeline = result.timeline
+        pauses = int((~timeline.speech).sum())
+        note = f", {pauses} in pauses and left out of the clip's emotion" if pauses else ""
+        st.caption(f"Emotion over time ({len(timeline.starts_s)} windows of {timeline.window_s:g} s{note})")
         st.plotly_chart(timeline_figure(result.timeline), key=f"timeline-{key}")
 
 

@@ -183,6 +183,32 @@ def classify_like_the_page(clip_path: str, bundle_path: str) -> None:
             st.error(f"{name}: {e}")
 
 
+def classify_a_recording_with_a_pause(clip_path: str, bundle_path: str) -> None:
+    import io
+    from pathlib import Path
+
+    import numpy as np
+    import soundfile as sf
+
+    from ser.ui import cached_classify, render_clip_result
+
+    speech = np.tile(sf.read(Path(clip_path), dtype="float32")[0], 3)
+    buffer = io.BytesIO()
+    sf.write(buffer, np.concatenate([speech, np.zeros(10 * 16_000, np.float32), speech]), 16_000, format="WAV")
+    render_clip_result(cached_classify("pause.wav", buffer.getvalue(), bundle_path), key="0")
+
+
+def test_a_pause_in_an_upload_is_shown_as_a_pause(served):
+    clip = tiny_manifest(n_words=1).clips[0]
+    app = AppTest.from_function(classify_a_recording_with_a_pause, args=(str(clip.path), served.path))
+    app.run(timeout=60)
+    assert not app.exception and not app.error
+    (caption,) = [c.value for c in app.caption if c.value.startswith("Emotion over time")]
+    assert "in pauses and left out of the clip's emotion" in caption
+    names = [trace["name"] for trace in json.loads(app.get("plotly_chart")[-1].proto.spec)["data"]]
+    assert names[-1] == "pause"
+
+
 def test_a_bad_upload_shows_an_error_and_the_others_still_get_results(served):
     clip = tiny_manifest(n_words=1).clips[0]
     app = AppTest.from_function(classify_like_the_page, args=(str(clip.path), served.path), default_timeout=60)

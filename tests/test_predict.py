@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 
 from ser.audio import load_audio
+from ser.config import PAUSE
 from ser.errors import AudioContentError
 from ser.model import load_bundle
 from ser.predict import Predictor, StreamClassifier
+from ser.ui import timeline_figure
 from tests.conftest import DEMO_DIR, TESS_DIR, requires_tess, tiny_manifest
 
 
@@ -102,7 +104,35 @@ def test_analyse_gives_predict_and_a_timeline_aligned_with_the_waveform(predicto
     prediction, timeline = predictor.analyse(long)
     assert prediction == predictor.predict(long)  # the same windows, one pass
     assert timeline is not None and len(timeline.starts_s) == prediction.n_windows > 1
+    assert timeline.speech.all()  # one word after another: no pause
     assert timeline.starts_s[0] == pytest.approx(1.0, abs=0.05)  # counts from the waveform's start
     np.testing.assert_allclose(timeline.probabilities.mean(axis=0), list(prediction.probabilities.values()), rtol=1e-6)
     short_prediction, short_timeline = predictor.analyse(clip)
     assert short_timeline is None and short_prediction == predictor.predict(clip)
+
+
+def test_a_pause_inside_a_recording_is_marked_and_not_averaged(predictor, clip):
+    """10 s of silence between two stretches of speech: the windows inside it are pauses, shown as
+    such, and the clip's emotion is the mean of the speech windows alone."""
+    speech = np.concatenate([clip] * 3)
+    long = np.concatenate([speech, np.zeros(160_000, np.float32), speech])
+    prediction, timeline = predictor.analyse(long)
+    window = predictor.feature_config.window_s
+    inside = (timeline.starts_s >= len(speech) / 16_000) & (
+        timeline.starts_s + window <= len(long) / 16_000 - len(speech) / 16_000
+    )
+    assert inside.sum() >= 5 and not timeline.speech[inside].any()
+    assert timeline.speech[0] and timeline.speech[-1]
+    assert [w for w, s in zip(timeline.winners, timeline.speech, strict=True) if not s] == [PAUSE] * (
+        ~timeline.speech
+    ).sum()
+    assert prediction.n_windows == timeline.speech.sum() < len(timeline.starts_s)
+    np.testing.assert_allclose(
+        timeline.probabilities[timeline.speech].mean(axis=0), list(prediction.probabilities.values()), rtol=1e-6
+    )
+    figure = timeline_figure(timeline)
+    pause = next(t for t in figure.data if t.name == PAUSE)
+    np.testing.assert_array_equal(np.asarray(pause.y) == 1, ~timeline.speech)
+    for trace in figure.data:
+        if trace.name != PAUSE:
+            assert not np.asarray(trace.y)[~timeline.speech].any()  # no emotion drawn over a pause
