@@ -22,6 +22,9 @@ from ser.errors import SERError
 SPLITS = ("none", "speaker", "random", "words")
 
 
+OUT_HELP = "models folder to write the bundle in (default: $SER_MODELS_DIR, else models/)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ser", description="SER Studio: speech emotion recognition")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -33,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--evaluate", default="", help="more protocols to measure for the card, e.g. speaker,random")
     train.add_argument("--epochs", type=int, default=None, help="maximum epochs (early stopping may end sooner)")
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--out", type=Path, default=None, help="models folder to write the bundle in")
+    train.add_argument("--out", type=Path, default=None, help=OUT_HELP)
     train.add_argument("--name", default=None, help="bundle name (default: ARCH-DATE-TIME)")
     train.add_argument("--activate", action="store_true", help="make the new bundle the active model")
     train.add_argument("--strategy", default=None, help="tf.distribute strategy: mirrored or multi-worker")
@@ -50,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--json", action="store_true", help="one JSON object per line")
 
     models = sub.add_parser("models", help="list model bundles and architectures")
-    models.add_argument("--dir", type=Path, default=None, help="models folder (default: the bundled one)")
+    models.add_argument("--dir", type=Path, default=None, help="models folder (default: $SER_MODELS_DIR, else models/)")
 
     adapt = sub.add_parser("adapt", help="adapt a model to one speaker from a few labelled clips per emotion")
     adapt.add_argument("data", type=Path, help="corpus folder or CSV manifest with the speaker's labelled clips")
@@ -61,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     adapt.add_argument("--model", type=Path, default=None, help="bundle to adapt (default: the active model)")
     adapt.add_argument("--seed", type=int, default=0, help="picks the adaptation clips and drives augmentation")
-    adapt.add_argument("--out", type=Path, default=None, help="models folder to write the bundle in")
+    adapt.add_argument("--out", type=Path, default=None, help=OUT_HELP)
     adapt.add_argument("--name", default=None, help="bundle name (default: BASE-SPEAKER-DATE-TIME)")
     adapt.add_argument("--activate", action="store_true", help="make the adapted bundle the active model")
     adapt.add_argument("--json", action="store_true", help="print the card as JSON")
@@ -102,14 +105,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ser.config import TrainConfig
     from ser.datasets import discover
     from ser.features import terminal_progress
-    from ser.model import MODELS_DIR, set_active
+    from ser.model import models_folder, set_active
     from ser.train import EpochLog, train
 
     manifest = discover(args.data)
     config = TrainConfig(arch=args.arch, seed=args.seed)
     if args.epochs is not None:
         config = dataclasses.replace(config, epochs=args.epochs)
-    models_dir = args.out or MODELS_DIR
+    models_dir = args.out or models_folder()
 
     def on_epoch(log: EpochLog) -> None:
         print(
@@ -158,9 +161,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _active_bundle():
-    from ser.model import load_bundle, serving_bundle
+    from ser.model import load_bundle, models_folder, serving_bundle
 
-    path, problems = serving_bundle()
+    path, problems = serving_bundle(models_folder())
     for problem in problems:
         print(f"warning: {problem}", file=sys.stderr)
     return load_bundle(path)
@@ -236,9 +239,9 @@ def _print_prediction_error(path: Path, error: SERError, *, as_json: bool) -> No
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from ser.model import ARCHITECTURES, MODELS_DIR, active_name, list_bundles
+    from ser.model import ARCHITECTURES, active_name, list_bundles, models_folder
 
-    models_dir = args.dir or MODELS_DIR
+    models_dir = args.dir or models_folder()
     if not models_dir.is_dir():
         raise SERError(f"models folder not found: {models_dir}")
     try:
@@ -264,13 +267,13 @@ def cmd_adapt(args: argparse.Namespace) -> int:
         raise SERError(f"--shots must be 0 (no labels: AdaBN alone) or more, not {args.shots}")
     from ser.datasets import discover
     from ser.features import terminal_progress
-    from ser.model import MODELS_DIR, load_bundle, set_active
+    from ser.model import load_bundle, models_folder, set_active
 
     manifest = discover(args.data)
     bundle = load_bundle(args.model) if args.model else _active_bundle()
     from ser.adapt import AdaptConfig, adapt  # after ser.model, which silences TensorFlow's native start-up logs
 
-    models_dir = args.out or MODELS_DIR
+    models_dir = args.out or models_folder()
     path, card, _model = adapt(
         bundle,
         manifest,

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -98,6 +99,24 @@ def test_models_says_when_the_folder_is_missing_or_holds_no_bundle(tmp_path):
     assert done.returncode == 1 and "models folder not found" in done.stderr and "typo" in done.stderr
     done = ser("models", "--dir", str(tmp_path))
     assert done.returncode == 0 and f"no model bundles in {tmp_path}" in done.stdout
+
+
+def test_the_cli_serves_from_ser_models_dir_like_the_app(tiny_bundle, tmp_path, monkeypatch):
+    """$SER_MODELS_DIR moves the app's models; the CLI must serve and list the same folder."""
+    from ser.model import load_bundle
+    from ser.predict import Predictor
+
+    shutil.copytree(tiny_bundle, tmp_path / "tiny")
+    (tmp_path / "active.json").write_text(json.dumps({"model": "tiny"}) + "\n")
+    monkeypatch.setenv("SER_MODELS_DIR", str(tmp_path))
+    clip = next(DEMO_DIR.rglob("*.ogg"))
+    done = ser("predict", str(clip), "--json")
+    assert done.returncode == 0, done.stderr
+    served = json.loads(done.stdout)["probabilities"]
+    expected = Predictor(load_bundle(tmp_path / "tiny")).predict_file(clip).probabilities
+    assert served == pytest.approx(expected, abs=1e-5)
+    listing = ser("models")
+    assert listing.returncode == 0 and "tiny" in listing.stdout and "cnn-tess" not in listing.stdout
 
 
 def test_train_from_the_command_line(csv_manifest, tmp_path):
