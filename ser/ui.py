@@ -344,11 +344,15 @@ def _layout(*, height: int = 240, **layout: Any) -> dict[str, Any]:
 
 @dataclass
 class ClipResult:
+    """What the page shows of one clip: the charts are drawn once, when the clip is classified,
+    and the waveform is not kept (an hour of it is 230 MB in every cached result)."""
+
     name: str
-    waveform: np.ndarray  # mono, as decoded
-    sample_rate: int
+    duration_s: float  # of the decoded audio (up to the cap)
     prediction: Any  # ser.predict.Prediction
     timeline: Any | None  # ser.predict.Timeline for clips longer than the model's window
+    waveform_chart: go.Figure
+    mel_chart: go.Figure
     note: str = ""  # e.g. that a recording longer than the cap was cut there
 
     def row(self) -> dict[str, Any]:
@@ -357,7 +361,7 @@ class ClipResult:
             "clip": self.name,
             "emotion": self.prediction.label,
             "confidence": round(self.prediction.confidence, 4),
-            "duration_s": round(len(self.waveform) / self.sample_rate, 2),
+            "duration_s": round(self.duration_s, 2),
             **{k: round(v, 4) for k, v in self.prediction.probabilities.items()},
         }
 
@@ -372,7 +376,9 @@ def classify_source(name: str, source: Any, predictor) -> ClipResult:
     if head.truncated:
         whole = f" of {format_duration(head.duration_s)}" if head.duration_s else ""
         note = f"only the first {format_duration(predictor.audio_config.max_duration_s)}{whole} were classified"
-    return ClipResult(name, head.waveform, predictor.audio_config.sample_rate, prediction, timeline, note)
+    sr, waveform = predictor.audio_config.sample_rate, head.waveform
+    mel, _ = spectrogram_figures(waveform, with_mfcc=False)
+    return ClipResult(name, len(waveform) / sr, prediction, timeline, waveform_figure(waveform, sr), mel, note)
 
 
 @st.cache_data(show_spinner="Classifying…", max_entries=64)
@@ -391,9 +397,8 @@ def render_clip_result(result: ClipResult, key: str) -> None:
         st.warning(f"{md(result.name)}: {result.note}.")
     left, right = st.columns(2)
     left.plotly_chart(probability_figure(prediction.probabilities), key=f"probs-{key}")
-    right.plotly_chart(waveform_figure(result.waveform, result.sample_rate), key=f"wave-{key}")
-    mel, _ = spectrogram_figures(result.waveform, with_mfcc=False)
-    right.plotly_chart(mel, key=f"mel-{key}")
+    right.plotly_chart(result.waveform_chart, key=f"wave-{key}")
+    right.plotly_chart(result.mel_chart, key=f"mel-{key}")
     if result.timeline is not None:
         timeline = result.timeline
         pauses = int((~timeline.speech).sum())

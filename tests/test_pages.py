@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import subprocess
 import sys
@@ -284,8 +285,28 @@ def test_a_recording_past_the_cap_is_classified_over_its_first_part(served):
     buffer = io.BytesIO()
     sf.write(buffer, long, 16_000, format="WAV")
     result = classify_source("long.wav", buffer.getvalue(), predictor)
-    assert len(result.waveform) == 4 * 16_000 and result.timeline is not None
+    assert result.duration_s == 4.0 and result.timeline is not None
+    assert result.waveform_chart.data[0].x[-1] < 4.0 <= result.waveform_chart.data[0].x[-1] + 0.01
     assert result.note == "only the first 4.00 s of 9.60 s were classified"
+
+
+def test_a_cached_result_keeps_charts_not_the_audio(served):
+    """Every upload's result stays in the page's cache: five minutes of audio (19 MB as float32)
+    must not be kept with it, only its charts."""
+    import pickle
+
+    from ser.model import load_bundle
+    from ser.predict import Predictor
+    from ser.ui import classify_source
+
+    clips = tiny_manifest(n_words=3).clips
+    speech = np.concatenate([sf.read(c.path, dtype="float32")[0] for c in clips[:8]])
+    five_minutes = np.tile(speech, math.ceil(300 * 16_000 / len(speech)))[: 300 * 16_000]
+    buffer = io.BytesIO()
+    sf.write(buffer, five_minutes, 16_000, format="WAV")
+    result = classify_source("long.wav", buffer.getvalue(), Predictor(load_bundle(served.path)))
+    assert result.duration_s == 300.0 and len(result.timeline.starts_s) > 100
+    assert len(pickle.dumps(result)) < five_minutes.nbytes / 10
 
 
 def render_markdown_of(name: str) -> None:
