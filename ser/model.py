@@ -33,6 +33,7 @@ from ser.registry import (  # noqa: F401  (re-exported: the bundle registry read
     fsync_path,
     list_bundles,
     models_folder,
+    new_bundle_path,
     read_card,
     serving_bundle,
     set_active,
@@ -234,10 +235,8 @@ def load_bundle(path: str | Path) -> Bundle:
 
 def save_bundle(model: keras.Model, card: dict[str, Any], models_dir: Path, name: str) -> Path:
     """Write ``models_dir/name`` completely in a temporary folder, then rename it into place."""
+    target = new_bundle_path(models_dir, name)
     models_dir.mkdir(parents=True, exist_ok=True)
-    target = models_dir / name
-    if target.exists():
-        raise ModelError(f"a model named {name!r} already exists in {models_dir}")
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=models_dir))
     try:
         tmp.chmod(0o755)  # mkdtemp makes it private; a bundle is meant to be shared

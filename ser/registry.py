@@ -88,6 +88,18 @@ def set_active(name: str, models_dir: Path = MODELS_DIR) -> None:
     os.replace(tmp, models_dir / ACTIVE_FILE)
 
 
+def new_bundle_path(models_dir: Path, name: str) -> Path:
+    """The folder a new bundle called ``name`` will take in ``models_dir``. Checked before a run
+    starts, not only when it saves: a taken or unusable name used to be refused after the whole
+    training. Raises ModelError for a name that is not one visible folder name, or is taken."""
+    if not name or name != Path(name).name or name.startswith("."):
+        raise ModelError(f"{name!r} cannot name a model bundle: use a plain folder name, without '/' or a leading '.'")
+    target = Path(models_dir) / name
+    if target.exists():
+        raise ModelError(f"a model named {name!r} already exists in {models_dir}; choose another name")
+    return target
+
+
 def check_bundle(path: Path) -> dict[str, Any]:
     """The card of a bundle whose files are whole: a readable card and a ``model.keras`` archive
     that is a complete zip with matching checksums (a half-written or truncated file fails).

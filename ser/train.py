@@ -28,7 +28,7 @@ from ser.config import EMOTIONS, FeatureConfig, TrainConfig
 from ser.datasets import Clip, Manifest, Split, make_splits
 from ser.errors import TrainingError
 from ser.features import extract_corpus
-from ser.model import MODELS_DIR, Bundle, build_model, get_architecture, save_bundle
+from ser.model import MODELS_DIR, Bundle, build_model, get_architecture, new_bundle_path, save_bundle
 
 # Vocal-tract-length perturbation factors used as augmentation: +-20 % in frequency,
 # about the gap between an older and a younger adult voice.
@@ -417,6 +417,8 @@ def train(
     its own throw-away models (the bundled model records "speaker" and "random" this way).
     """
     start = time.perf_counter()
+    name = name or bundle_name(config.arch)
+    new_bundle_path(models_dir, name)  # a taken name is refused now, not after the whole run
     feature_config = feature_config or get_architecture(config.arch).features
     labels = model_labels(manifest)
     protocols = [split] + [p for p in evaluate_protocols if p != split]
@@ -435,7 +437,7 @@ def train(
         split_kind=split, fold=folds[0], evaluation=evaluation, command=command,
         train_time_s=time.perf_counter() - start,
     )  # fmt: skip
-    path = save_bundle(folds[0].model, card, models_dir, name or bundle_name(config.arch))
+    path = save_bundle(folds[0].model, card, models_dir, name)
     return path, card
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from ser.config import TrainConfig
 from ser.datasets import make_splits
-from ser.errors import TrainingError
+from ser.errors import ModelError, TrainingError
 from ser.model import load_bundle, read_card
 from ser.train import compute_metrics, evaluate_bundle, fit, predict_proba, prepare, train
 from tests.conftest import ROOT, tiny_manifest
@@ -77,6 +77,23 @@ def test_a_stopped_run_raises_and_writes_nothing(tmp_path):
             should_stop=lambda: True,
         )
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("name", "message"), [("taken", "already exists"), ("a/b", "plain folder name"), (".hidden", "plain folder name")]
+)
+def test_a_name_that_cannot_be_saved_is_refused_before_training(tmp_path, name, message):
+    """`train --name` of an existing bundle trained to the end and only then refused to save;
+    "a/b" ended in a traceback after training, ".hidden" saved a bundle no listing shows."""
+    (tmp_path / "taken").mkdir()
+    epochs = []
+    with pytest.raises(ModelError, match=message):
+        train(
+            tiny_manifest(n_words=2), config=TrainConfig(epochs=2, batch_size=8), models_dir=tmp_path, name=name,
+            on_epoch=epochs.append,
+        )  # fmt: skip
+    assert epochs == []  # refused up front, not after the run
+    assert [p.name for p in tmp_path.iterdir()] == ["taken"]
 
 
 def test_evaluate_reports_skipped_clips(tiny_bundle, tmp_path):
