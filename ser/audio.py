@@ -444,13 +444,13 @@ def _check_loudness(waveform: np.ndarray, config: AudioConfig) -> None:
         level = "every sample is zero" if peak == 0 else f"peak {_dbfs(peak):.0f} dBFS"
         raise AudioContentError(
             f"the clip is silent ({level}; at least {config.silence_dbfs:.0f} dBFS is needed); "
-            "check that the microphone is on and not muted, then record again"
+            "if it was just recorded, check that the microphone is on and not muted, then record again"
         )
     offset = float(np.mean(waveform, dtype=np.float64))
     if max(top - offset, offset - bottom) < floor:
         raise AudioContentError(
             f"the clip holds only a constant offset ({offset:+.3f}) and no sound; "
-            "check the microphone or the recording, then record again"
+            "if it was just recorded, check the microphone, then record again"
         )
 
 
