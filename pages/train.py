@@ -12,7 +12,7 @@ from ser.config import TrainConfig
 from ser.errors import SERError
 from ser.jobs import JOB, models_folder, zip_bundle
 from ser.model import ARCHITECTURES, list_bundles, set_active
-from ser.registry import compare_on_protocol, read_card
+from ser.registry import active_name, compare_on_protocol, read_card
 from ser.ui import (
     active_bundle_path,
     active_model_path,
@@ -38,6 +38,14 @@ def activate(name: str) -> None:
         st.error(f"Cannot make {name} active: {e}")
         return
     st.rerun(scope="app")  # the sidebar shows the new model
+
+
+def named_active(name: str) -> bool:
+    """Whether active.json names ``name`` (a damaged one names none: the button to repair it stays)."""
+    try:
+        return active_name(models_folder()) == name
+    except SERError:
+        return False
 
 
 def show_evaluation(card: dict, split: str, key: str) -> None:
@@ -155,7 +163,7 @@ def job_panel() -> None:
         show_evaluation(job.card, job.split, key="job")
         if job.kind == "train":  # an adaptation is compared with its base, before and after, above
             compare_with_active(job.name, job.card, job.split)
-        if st.button(f"Make {job.name} the active model", type="primary"):
+        if not named_active(job.name) and st.button(f"Make {job.name} the active model", type="primary"):
             activate(job.name)
 
 

@@ -6,8 +6,10 @@ import io
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import av
 import numpy as np
@@ -113,10 +115,26 @@ def test_train_page_shows_the_finished_run(served):
     text = " ".join(m.label for m in app.metric)
     assert "Accuracy (speaker-independent" in text and "Macro-F1" in text
     assert any("Saved" in s.value for s in app.success)
-    assert any(b.label == "Make tiny-job the active model" for b in app.button)
     assert any(e.label.startswith("tiny-job  (active)") for e in app.expander)
     assert any(c.value == "tiny-job is the active model." for c in app.caption)
+    assert not any(b.label == "Make tiny-job the active model" for b in app.button)  # it already is
     assert not app.error
+
+
+def test_the_finished_run_is_offered_as_the_active_model_while_another_is(served):
+    """The button itself is clicked in tests/test_browser.py: AppTest does not click inside a fragment."""
+    from ser.model import set_active
+
+    models_dir = Path(os.environ["SER_MODELS_DIR"])
+    shutil.copytree(ROOT / "models" / "cnn-tess-v1", models_dir / "other")
+    try:
+        set_active("other", models_dir)
+        app = page("pages/train.py")
+        assert any(b.label == "Make tiny-job the active model" for b in app.button)
+        assert not app.error
+    finally:
+        set_active("tiny-job", models_dir)
+        shutil.rmtree(models_dir / "other")
 
 
 def test_the_job_log_tells_the_folds_apart(served):
