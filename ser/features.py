@@ -219,7 +219,8 @@ def extract_corpus(
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Features of many files, from the cache where possible, over a process pool.
 
-    Files that cannot be used are left out and reported as messages instead.
+    Files that cannot be used are left out and reported as messages instead. An exception from
+    ``progress`` ends the pass, the clips not started yet left undone.
     Returns (features np.ndarray [shape=(n_ok, len(warps), n_bins, n_frames)] float16,
     mask of usable paths [shape=(len(paths),)] bool, list of error messages)
     """
@@ -232,7 +233,13 @@ def extract_corpus(
         results = _collect(iterator, len(jobs), progress)
     else:
         with ProcessPoolExecutor(max_workers=n_jobs) as pool:
-            results = _collect(pool.map(_cached_clip_features, jobs, chunksize=16), len(jobs), progress)
+            try:
+                results = _collect(pool.map(_cached_clip_features, jobs, chunksize=16), len(jobs), progress)
+            except BaseException:
+                # A progress callback that raises (a stopped run) or Ctrl-C: leaving the pool would
+                # otherwise wait for every clip still queued.
+                pool.shutdown(cancel_futures=True)
+                raise
     errors = [r for r in results if isinstance(r, str)]
     arrays = [r for r in results if not isinstance(r, str)]
     shape = (0, len(warps), config.n_bins, config.n_frames)

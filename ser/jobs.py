@@ -131,7 +131,8 @@ class TrainingJob:
         return state.name
 
     def stop(self) -> None:
-        """Ask the run to stop at the end of the current epoch; it then leaves no bundle."""
+        """Ask the run to stop at the end of the current epoch (or at once while it computes
+        features); it then leaves no bundle."""
         with self._lock:
             if self._state.status == "running":
                 self._state.status = "stopping"
@@ -199,6 +200,8 @@ class TrainingJob:
     def _on_progress(self, done: int, total: int) -> None:
         with self._lock:
             self._state.features_done, self._state.features_total = done, total
+        if self._stop.is_set():  # a stop while features are computed ends the run now, not after them
+            raise TrainingError("training was stopped while computing features; the active model is unchanged")
 
     def _finish(self, status: str, *, error: str = "", path: str = "", card: dict | None = None) -> None:
         with self._lock:

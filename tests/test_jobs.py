@@ -7,11 +7,11 @@ from io import BytesIO
 import pytest
 
 from ser.config import TrainConfig
-from ser.datasets import Manifest
+from ser.datasets import Manifest, discover
 from ser.errors import TrainingError
 from ser.jobs import TrainingJob, models_folder, zip_bundle
 from ser.registry import MODELS_DIR
-from tests.conftest import tiny_manifest
+from tests.conftest import DEMO_DIR, tiny_manifest
 
 
 def wait_for(condition, timeout_s: float = 60.0) -> None:
@@ -70,3 +70,17 @@ def test_zip_bundle_holds_the_bundle_files(tmp_path):
     with zipfile.ZipFile(BytesIO(zip_bundle(bundle))) as archive:
         assert sorted(archive.namelist()) == ["tiny/card.json", "tiny/model.keras"]
         assert archive.read("tiny/model.keras") == b"weights"
+
+
+def test_stop_while_features_are_computed_ends_the_run_then(tmp_path, monkeypatch):
+    """Stop pressed during "Computing features…" waited for every clip's features and a first
+    epoch (minutes on a cold TESS); now the clips not started are left undone."""
+    monkeypatch.setenv("SER_CACHE_DIR", str(tmp_path / "cache"))  # cold: every clip is computed
+    job = TrainingJob()
+    job.start(discover(DEMO_DIR), split="none", config=TrainConfig(epochs=1), models_dir=tmp_path / "models")
+    wait_for(lambda: job.snapshot().features_done > 0 or not job.snapshot().running)
+    job.stop()
+    state = job.wait(timeout=120)
+    assert state.status == "stopped", state.error
+    assert state.logs == [] and state.features_done < state.features_total
+    assert not (tmp_path / "models").exists() or not list((tmp_path / "models").iterdir())
