@@ -22,6 +22,7 @@ This module only looks at names and paths; it never decodes audio.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import random
@@ -283,6 +284,30 @@ def discover(root: str | Path) -> Manifest:
             raise DatasetError(f"expected a data folder or a .csv file, got {root}")
         return _discover_csv(root)
     return _discover_folder(root)
+
+
+def corpus_stamp(root: str | Path) -> tuple:
+    """What ``discover(root)`` depends on, cheaply: a CSV's size and modification time, or the
+    modification time of every folder of a corpus (a file added, removed or renamed changes its
+    folder's). Equal stamps, equal manifests: a cache keyed on it sees an edited corpus."""
+    root = Path(root).expanduser()
+    try:
+        if not root.is_dir():
+            stat = root.stat()
+            return (stat.st_size, stat.st_mtime_ns)
+    except OSError:
+        return ()  # discover says what is wrong
+    stamp, visited = [], set()
+    for dirpath, dirnames, _ in os.walk(root, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in visited:
+            dirnames[:] = []
+            continue
+        visited.add(real)
+        dirnames[:] = [name for name in dirnames if not name.startswith(".") and name != "__MACOSX"]
+        with contextlib.suppress(OSError):  # a folder removed meanwhile
+            stamp.append((dirpath, os.stat(dirpath).st_mtime_ns))
+    return tuple(sorted(stamp))
 
 
 def _discover_folder(root: Path) -> Manifest:

@@ -162,8 +162,9 @@ def corpus_path() -> str:
 
 
 @st.cache_data(show_spinner="Looking for clips…", max_entries=8)
-def cached_manifest(path: str):
-    """ser.datasets.discover, cached per path. Raises DatasetError."""
+def cached_manifest(path: str, stamp: tuple = ()):
+    """ser.datasets.discover, cached per path and ``stamp`` (ser.datasets.corpus_stamp: an edited
+    CSV or a file added to the folder is seen, not the list from the first visit). Raises DatasetError."""
     from ser.datasets import discover
 
     return discover(path)
@@ -171,8 +172,11 @@ def cached_manifest(path: str):
 
 def load_manifest():
     """The sidebar's corpus, discovered; None (with an st.error) when it cannot be used."""
+    from ser.datasets import corpus_stamp
+
+    path = corpus_path()
     try:
-        return cached_manifest(corpus_path())
+        return cached_manifest(path, corpus_stamp(path))
     except SERError as e:
         st.error(f"Corpus: {md(e)}")
         return None

@@ -92,6 +92,33 @@ def test_explore_counts_the_demo_corpus(served):
     assert [json.loads(c.proto.spec)["data"][0]["type"] for c in app.get("plotly_chart")] == ["bar"]
 
 
+def test_an_edited_corpus_is_seen_without_a_restart(served, tmp_path, monkeypatch):
+    """Discovery was cached by path alone: a corrected CSV, or clips added to the folder, kept
+    showing (and training on) the list of the first visit until the server restarted."""
+    clips = tiny_manifest(n_words=1).clips
+    manifest = tmp_path / "corpus.csv"
+    manifest.write_text("path,emotion\n" + "".join(f"{c.path},{c.emotion}\n" for c in clips[:7]))
+    monkeypatch.setenv("SER_DATA_DIR", str(manifest))
+    app = page("pages/explore.py")
+    assert {m.label: m.value for m in app.metric}["Clips"] == "7"
+    manifest.write_text("path,emotion,speaker\n" + "".join(f"{c.path},{c.emotion},{c.speaker}\n" for c in clips))
+    app.run()
+    assert {m.label: m.value for m in app.metric}["Clips"] == "14"
+    assert {m.label: m.value for m in app.metric}["Speakers"] == "2"
+
+    folder = tmp_path / "folder"
+    (folder / "more").mkdir(parents=True)
+    (folder / clips[0].path.name).symlink_to(clips[0].path)
+    monkeypatch.setenv("SER_DATA_DIR", str(folder))
+    app = page("pages/explore.py")
+    assert {m.label: m.value for m in app.metric}["Clips"] == "1"
+    for clip in clips[1:]:
+        (folder / "more" / clip.path.name).symlink_to(clip.path)
+    app.run()
+    assert {m.label: m.value for m in app.metric}["Clips"] == "14"
+    assert not app.exception and not app.error
+
+
 @pytest.mark.parametrize(("view", "n_charts"), [("Clip browser", 3), ("One word", 1)])
 def test_each_explore_view_draws_only_its_own_charts(served, view, n_charts):
     app = explore_view(view)
