@@ -19,6 +19,7 @@ import dataclasses
 import datetime as dt
 import math
 import random
+import re
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -34,6 +35,7 @@ from ser.config import TrainConfig
 from ser.datasets import Clip, Manifest
 from ser.errors import DatasetError, TrainingError
 from ser.model import MODELS_DIR, Bundle, save_bundle
+from ser.registry import new_bundle_path
 from ser.train import (
     AugmentedBatches,
     Features,
@@ -290,6 +292,9 @@ def adapt(
     The base bundle's model is not changed.
     """
     start = time.perf_counter()
+    name = name or adapted_name(bundle.name, speaker)
+    if save:
+        new_bundle_path(models_dir, name)  # a taken or unusable name fails now, not after the work
     labels, feature_config = bundle.labels, bundle.feature_config
     clips = choose_clips(manifest, speaker, labels, shots=config.shots, seed=config.seed)
     labelled = prepare(clips.labelled, labels, feature_config, augment=True, cache_dir=cache_dir, progress=progress)
@@ -306,7 +311,7 @@ def adapt(
         bundle, manifest, clips, config, before=before, after=after, done=done, command=command,
         adapt_time_s=time.perf_counter() - start,
     )  # fmt: skip
-    path = save_bundle(model, card, models_dir, name or adapted_name(bundle.name, speaker)) if save else None
+    path = save_bundle(model, card, models_dir, name) if save else None
     return path, card, model
 
 
@@ -317,7 +322,9 @@ def score(model: keras.Model, data: Features, labels: Sequence[str]) -> dict[str
 
 
 def adapted_name(base: str, speaker: str) -> str:
-    return f"{base}-{speaker}-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    """BASE-SPEAKER-DATE-TIME, the speaker reduced to characters a folder name can hold."""
+    plain = re.sub(r"[^A-Za-z0-9_-]+", "_", speaker).strip("_") or "speaker"
+    return f"{base}-{plain}-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
 
 
 def make_card(

@@ -153,6 +153,34 @@ def test_cli_errors_are_one_line_messages(tmp_path, args, message):
     assert list(tmp_path.iterdir()) == []  # nothing written
 
 
+def test_a_taken_or_unusable_name_is_refused_before_any_work(models_dir):
+    before = sorted(p.name for p in models_dir.iterdir())
+    for name, message in [(BASE, "already exists"), ("a/b", "cannot name a model bundle")]:
+        done = ser(
+            "adapt", str(DEMO_DIR), "--speaker", "EF1", "--shots", "1",
+            "--model", str(models_dir / BASE), "--out", str(models_dir), "--name", name,
+        )  # fmt: skip
+        assert done.returncode == 1 and message in done.stderr and "Traceback" not in done.stderr
+    assert sorted(p.name for p in models_dir.iterdir()) == before
+    # Refused before any feature is computed, not after the adaptation has run.
+    from ser.errors import ModelError
+
+    progress = []
+    with pytest.raises(ModelError, match="already exists"):
+        adapt(
+            load_bundle(models_dir / BASE), discover(DEMO_DIR), "EF1", AdaptConfig(shots=1), models_dir=models_dir,
+            name=BASE, progress=lambda done, total: progress.append(done),
+        )  # fmt: skip
+    assert progress == []
+
+
+def test_a_speaker_name_that_is_no_folder_name_still_names_the_bundle():
+    from ser.adapt import adapted_name
+
+    name = adapted_name("cnn-tess-v1", "clinic/room 2")
+    assert name.startswith("cnn-tess-v1-clinic_room_2-") and "/" not in name
+
+
 def test_cli_refuses_a_speaker_missing_an_emotion(tmp_path):
     rows = ["path,emotion,speaker"] + [
         f"{p},{p.stem.split('_')[2]},EF1" for p in sorted(DEMO_DIR.glob("EF1_*/*.ogg")) if "_sad" not in p.stem
