@@ -75,7 +75,11 @@ if manifest.unmatched:
     with st.expander(f"{len(manifest.unmatched)} audio files matched no corpus layout"):
         st.code("\n".join(str(p.relative_to(manifest.root)) for p in manifest.unmatched[:200]))
 if header_problems:
-    st.warning(f"{len(header_problems)} files give no length in their header: {'; '.join(header_problems[:3])}")
+    n = len(header_problems)
+    st.warning(
+        f"{n} {'file is' if n == 1 else 'files are'} left out of the total duration (no length in the header, "
+        f"or not readable): {md('; '.join(header_problems[:3]))}"
+    )
 
 # One view at a time: each renders only when its tab is open (a later visit draws 1-4 charts, not
 # 9), and the open tab is in the address (?view=Clip+browser), so a view can be linked to.
@@ -123,18 +127,27 @@ if one_word.open:
         cols = st.columns(2)
         same_speaker = cols[0].selectbox("Speaker ", manifest.speakers, key="same_speaker")
         same_word = cols[1].selectbox("Word ", words, key="same_word")
-        same = {c.emotion: c for c in manifest.clips if c.speaker == same_speaker and c.text == same_word}
+        same: dict[str, list] = {}  # emotion -> its takes of the word (RAVDESS has several)
+        for c in manifest.clips:
+            if c.speaker == same_speaker and c.text == same_word:
+                same.setdefault(c.emotion, []).append(c)
         if same:
             ordered = sorted(same.items(), key=lambda kv: manifest.emotions.index(kv[0]))
             cols = st.columns(len(ordered))
             spectra = {}
-            for col, (emo, clip) in zip(cols, ordered, strict=True):
+            for col, (emo, takes) in zip(cols, ordered, strict=True):
                 col.markdown(f"**{emo}**")
-                col.audio(str(clip.path))
-                try:
-                    spectra[emo] = clip_waveform(str(clip.path))
-                except SERError as e:
-                    col.error(f"{md(clip.path.name)}: {md(e)}")
+                problems = []
+                for clip in takes:  # the first take that decodes; a damaged one is named, not shown
+                    try:
+                        spectra[emo] = clip_waveform(str(clip.path))
+                    except SERError as e:
+                        problems.append(f"{md(clip.path.name)}: {md(e)}")
+                        continue
+                    col.audio(str(clip.path))
+                    break
+                for problem in problems:
+                    col.error(problem)
             if spectra:  # one chart for all of them: each plotly chart costs the browser its own start-up
                 st.plotly_chart(emotion_row_figure(spectra), key="same-word")
         else:

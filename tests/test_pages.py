@@ -443,6 +443,21 @@ def test_every_explore_view_on_other_layouts_and_a_damaged_file(served, tmp_path
         assert any("could not be measured" in w.value and "03-01-05-02-02-02-02" in w.value for w in app.warning)
 
 
+def test_one_word_shows_a_take_that_plays_when_another_is_damaged(served, tmp_path, monkeypatch):
+    """A02 says statement 02 angrily twice (RAVDESS intensities 01 and 02); the second file is damaged.
+    The view shows the good take and draws every emotion, rather than an error for angry."""
+    ravdess, _ = ravdess_and_csv_corpora(tmp_path)
+    monkeypatch.setenv("SER_DATA_DIR", str(ravdess))
+    app = page("pages/explore.py")
+    app.session_state["view"] = "One word"
+    app.session_state["same_speaker"] = "A02"
+    app.session_state["same_word"] = "02"
+    app.run()
+    assert not app.exception and not app.error
+    (row,) = [json.loads(c.proto.spec) for c in app.get("plotly_chart")]
+    assert "angry" in [a["text"] for a in row["layout"]["annotations"]]
+
+
 def test_train_page_adapts_the_active_model_to_a_speaker_in_the_background(served):
     from ser.jobs import JOB
     from ser.registry import active_name, models_folder
