@@ -324,9 +324,11 @@ def history_figure(logs: list, metric: str) -> go.Figure:
                 line=dict(color=color, dash="dot"),
             )
         )  # fmt: skip
-    fig.update_layout(
-        _layout(height=320, title=metric, xaxis=dict(title="epoch"), legend=dict(orientation="h", y=-0.3))
-    )
+    # Whole epochs only (a 2-epoch run had ticks at 1.2, 1.4, ...), about ten of them; the legend on
+    # the right, where eight entries (four folds) do not cover the axis title as they did below it.
+    last = max((e["epoch"] for e in entries), default=1)
+    xaxis = dict(title="epoch", tick0=1, dtick=max(1, math.ceil(last / 10)))
+    fig.update_layout(_layout(height=320, title=metric, xaxis=xaxis, legend=dict(font=dict(size=10))))
     return fig
 
 
