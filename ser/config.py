@@ -18,8 +18,8 @@ EXTRA_EMOTIONS = ("calm", "boredom")
 ALL_EMOTIONS = EMOTIONS + EXTRA_EMOTIONS
 
 SAMPLE_RATE = 16_000  # Hz, the one rate inside the library
-# Names of audio files, in a corpus and in the Classify page's uploader: what ser.audio decodes.
 PAUSE = "pause"  # a timeline window with too little speech to classify (see ser.predict.Timeline)
+# Names of audio files, in a corpus and in the Classify page's uploader: what ser.audio decodes.
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".aiff", ".aif", ".mp3", ".m4a", ".aac", ".webm", ".opus")
 NORMALIZATIONS = ("band_mean", "utterance", "none")  # see FeatureConfig.normalize
 
