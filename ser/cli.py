@@ -51,6 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("files", nargs="+", type=Path)
     predict.add_argument("--model", type=Path, default=None, help="bundle folder (default: the active model)")
     predict.add_argument("--json", action="store_true", help="one JSON object per line")
+    predict.add_argument(
+        "--timeline", action="store_true",
+        help="also each window's emotion, for a clip longer than the model's window (\"pause\": no speech)",
+    )  # fmt: skip
 
     models = sub.add_parser("models", help="list model bundles and architectures")
     models.add_argument("--dir", type=Path, default=None, help="models folder (default: $SER_MODELS_DIR, else models/)")
@@ -202,7 +206,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         release_freed_memory()  # the last file's buffers, before the next is decoded
         try:
             head = load_audio_head(path, config=predictor.audio_config)
-            result = predictor.predict(head.waveform)
+            result, timeline = predictor.analyse(head.waveform)
         except SERError as e:
             failures += 1
             _print_prediction_error(path, e, as_json=args.json)
@@ -217,10 +221,17 @@ def cmd_predict(args: argparse.Namespace) -> int:
                 "confidence": result.confidence,
                 "truncated": head.truncated,
             }
-            print(json.dumps({**row, "probabilities": result.probabilities, "duration_s": result.duration_s}))
+            row.update(probabilities=result.probabilities, duration_s=result.duration_s)
+            if args.timeline:
+                row["timeline"] = timeline.rows() if timeline else []
+            print(json.dumps(row))
         else:
             top = sorted(result.probabilities.items(), key=lambda kv: -kv[1])[:3]
             print(f"{path}: {result.label} ({result.confidence:.0%})  " + "  ".join(f"{k} {p:.2f}" for k, p in top))
+            if args.timeline and timeline:
+                for window in timeline.rows():
+                    share = f" ({window[window['emotion']]:.0%})" if window["emotion"] in result.probabilities else ""
+                    print(f"  {window['start_s']:8.2f}-{window['end_s']:8.2f} s  {window['emotion']}{share}")
     return 1 if failures else 0
 
 

@@ -40,6 +40,19 @@ class Timeline:
     labels: list[str]
     speech: np.ndarray  # [shape=(n_windows,)], bool: False for a pause (less than the minimum clip of speech)
 
+    def rows(self) -> list[dict[str, float | str]]:
+        """One dict per window, for a table or a CSV: start_s, end_s, emotion (or "pause"), and
+        each label's probability (the model's output even in a pause, which is not counted)."""
+        return [
+            {
+                "start_s": round(float(start), 3),
+                "end_s": round(float(start) + self.window_s, 3),
+                "emotion": winner,
+                **{label: round(float(p), 4) for label, p in zip(self.labels, probs, strict=True)},
+            }
+            for start, winner, probs in zip(self.starts_s, self.winners, self.probabilities, strict=True)
+        ]
+
     @property
     def winners(self) -> list[str]:
         """Each window's most probable emotion, or "pause" where the window holds too little speech."""

@@ -394,6 +394,13 @@ def cached_classify(name: str, data: bytes, bundle_path: str) -> ClipResult:
     return classify_source(name, data, cached_predictor(bundle_path))
 
 
+def timeline_csv(timeline) -> str:
+    """A timeline's windows as CSV text (ser.predict.Timeline.rows)."""
+    import pandas as pd
+
+    return pd.DataFrame(timeline.rows()).to_csv(index=False)
+
+
 def render_clip_result(result: ClipResult, key: str) -> None:
     """Predicted emotion and confidence, probabilities, waveform, spectrogram, and a timeline;
     ``key`` tells the charts of one clip from another's."""
@@ -411,6 +418,10 @@ def render_clip_result(result: ClipResult, key: str) -> None:
         note = f", {pauses} in pauses and left out of the clip's emotion" if pauses else ""
         st.caption(f"Emotion over time ({len(timeline.starts_s)} windows of {timeline.window_s:g} s{note})")
         st.plotly_chart(timeline_figure(result.timeline), key=f"timeline-{key}")
+        st.download_button(
+            "Download the timeline (CSV)", timeline_csv(timeline), f"{Path(result.name).stem}-timeline.csv",
+            mime="text/csv", key=f"timeline-csv-{key}",
+        )  # fmt: skip
 
 
 # --- live -----------------------------------------------------------------------------------------

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import soundfile as sf
 
@@ -43,6 +45,30 @@ def test_predict_prints_json_per_file_and_fails_on_bad_ones(tmp_path, tiny_bundl
     assert rows[1]["kind"] == "AudioDecodeError" and "not audio.wav" in rows[1]["file"]
     assert rows[2]["kind"] == "AudioContentError" and "silent" in rows[2]["error"]
     assert "Traceback" not in done.stderr
+
+
+def test_predict_timeline_of_a_long_recording_with_a_pause(tmp_path, tiny_bundle):
+    """Speech, 8 s of silence, speech: --timeline lists every window, the silent ones as pauses,
+    and the file's emotion is the mean of the speech windows alone."""
+    speech = np.concatenate([sf.read(c.path, dtype="float32")[0] for c in tiny_manifest().clips[:3]])
+    long = tmp_path / "meeting.flac"
+    sf.write(long, np.concatenate([speech, np.zeros(8 * 16_000, np.float32), speech]), 16_000)
+    done = ser("predict", str(long), "--model", str(tiny_bundle), "--json", "--timeline")
+    assert done.returncode == 0, done.stderr
+    (row,) = [json.loads(line) for line in done.stdout.splitlines()]
+    windows = row["timeline"]
+    labels = list(row["probabilities"])
+    assert len(windows) > 5 and all(a["start_s"] < b["start_s"] for a, b in itertools.pairwise(windows))
+    gap = [w for w in windows if w["start_s"] >= len(speech) / 16_000 and w["end_s"] <= len(speech) / 16_000 + 8]
+    assert gap and all(w["emotion"] == "pause" for w in gap)
+    spoken = [w for w in windows if w["emotion"] != "pause"]
+    assert spoken and all(w["emotion"] in labels for w in spoken)
+    mean = np.mean([[w[label] for label in labels] for w in spoken], axis=0)
+    assert labels[int(np.argmax(mean))] == row["label"]
+    text = ser("predict", str(long), "--model", str(tiny_bundle), "--timeline")
+    assert text.returncode == 0 and text.stdout.count(" s  pause") == len(windows) - len(spoken)
+    plain = ser("predict", str(long), "--model", str(tiny_bundle), "--json")
+    assert "timeline" not in json.loads(plain.stdout)
 
 
 def test_predict_into_a_closed_pipe_stops_quietly(tiny_bundle):

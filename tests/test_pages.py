@@ -255,6 +255,24 @@ def test_a_pause_in_an_upload_is_shown_as_a_pause(served):
     assert "in pauses and left out of the clip's emotion" in caption
     names = [trace["name"] for trace in json.loads(app.get("plotly_chart")[-1].proto.spec)["data"]]
     assert names[-1] == "pause"
+    (download,) = app.get("download_button")
+    assert download.proto.label == "Download the timeline (CSV)"
+
+
+def test_timeline_csv_has_a_row_per_window_with_pauses(served):
+    import csv
+
+    from ser.model import load_bundle
+    from ser.predict import Predictor
+    from ser.ui import timeline_csv
+
+    speech = np.tile(sf.read(tiny_manifest(n_words=1).clips[0].path, dtype="float32")[0], 3)
+    long = np.concatenate([speech, np.zeros(10 * 16_000, np.float32), speech])
+    _, timeline = Predictor(load_bundle(served.path)).analyse(long)
+    rows = list(csv.DictReader(io.StringIO(timeline_csv(timeline))))
+    assert len(rows) == len(timeline.starts_s)
+    assert list(rows[0])[:3] == ["start_s", "end_s", "emotion"] and list(rows[0])[3:] == timeline.labels
+    assert [r["emotion"] for r in rows] == timeline.winners and "pause" in timeline.winners
 
 
 def test_a_bad_upload_shows_an_error_and_the_others_still_get_results(served):
