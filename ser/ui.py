@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import plotly.colors
 import plotly.graph_objects as go
 import streamlit as st
 
@@ -209,11 +210,19 @@ def waveform_figure(waveform: np.ndarray, sr: int, *, max_points: int = 4000) ->
     return go.Figure(traces, layout=_layout(showlegend=False, **axes))
 
 
+# Plotly's Magma, but for its black: Streamlit's chart theme takes the colours "#000001".."#0000xx" as
+# placeholders for its own palette, so Magma's "#000004" (its 4th category colour) drew silence pink.
+MAGMA = ["#010005" if c == "#000004" else c for c in plotly.colors.sequential.Magma]
+
+
 def heatmap_figure(
     matrix: np.ndarray, times_s: np.ndarray, rows: np.ndarray, *, row_title: str, unit: str, log_rows: bool = False
 ) -> go.Figure:
-    heatmap = go.Heatmap(z=matrix.round(1), x=times_s, y=rows, colorscale="Magma", colorbar=dict(title=unit))
+    heatmap = go.Heatmap(z=matrix.round(1), x=times_s, y=rows, colorscale=MAGMA, colorbar=dict(title=unit))
     yaxis = dict(title=row_title, type="log" if log_rows else "-")
+    if log_rows:  # plotly's own log ticks read "100, 2, 5, 1000, 2, 5": name each one in full
+        ticks = [f for f in (100, 200, 500, 1000, 2000, 4000, 8000) if rows.min() <= f <= rows.max()]
+        yaxis |= dict(tickvals=ticks, ticktext=[f"{f // 1000}k" if f >= 1000 else str(f) for f in ticks])
     return go.Figure(heatmap, layout=_layout(xaxis=dict(title="time (s)"), yaxis=yaxis))
 
 
@@ -271,7 +280,7 @@ def emotion_row_figure(waveforms: dict[str, np.ndarray], *, max_columns: int = 1
         fig.add_trace(heatmap, row=1, col=i)
         fig.update_xaxes(title_text="s", row=1, col=i)
     fig.update_yaxes(type="log", title_text="Hz", row=1, col=1)
-    fig.update_layout(_layout(height=260, coloraxis=dict(colorscale="Magma", colorbar=dict(title="dB"))))
+    fig.update_layout(_layout(height=260, coloraxis=dict(colorscale=MAGMA, colorbar=dict(title="dB"))))
     return fig
 
 

@@ -10,6 +10,7 @@ Without Chromium or Playwright the suite skips with the reason, except under CI,
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from pathlib import Path
@@ -164,6 +165,29 @@ def test_upload_a_clip_and_see_its_emotion(page, server):
     wait_until_idle(page)
     no_exception(page)
     screenshot(page, "classify-upload")
+
+
+def test_a_long_recording_with_a_pause_gets_a_timeline(page, server, tmp_path):
+    clips = tiny_manifest(n_words=1).clips
+    speech = np.concatenate([sf.read(c.path, dtype="float32")[0] for c in clips[:4]])
+    path = tmp_path / "interview.flac"
+    sf.write(path, np.concatenate([speech, np.zeros(8 * 16_000, np.float32), speech]), 16_000)
+    visit(page, server, "Classify")
+    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(path))
+    expect(page.get_by_role("heading", name=re.compile(r"^interview\.flac: "))).to_have_text(LABEL_HEADING)
+    expect(page.get_by_text(re.compile(r"Emotion over time \(\d+ windows of 3 s, \d+ in pauses"))).to_be_visible()
+    expect(page.get_by_role("button", name="Download the timeline (CSV)")).to_be_visible()
+    wait_until_idle(page)
+    expect(page.get_by_test_id("stPlotlyChart").nth(3)).to_be_visible()  # probabilities, waveform, mel, timeline
+    expect(page.locator(".legendtext", has_text="pause")).to_be_visible()
+    no_exception(page)
+    screenshot(page, "classify-timeline")
+    # The spectrogram's silent middle is drawn at the bottom of Magma (black), not in a theme colour.
+    from PIL import Image
+
+    mel = page.get_by_test_id("stPlotlyChart").nth(2).locator(".heatmaplayer image")
+    picture = Image.open(io.BytesIO(mel.screenshot())).convert("RGB")
+    assert max(picture.getpixel((picture.width // 2, picture.height // 2))) < 40
 
 
 def test_a_file_that_is_not_audio_gets_a_clear_error(page, server):

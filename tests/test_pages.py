@@ -6,6 +6,7 @@ import io
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -355,6 +356,34 @@ def test_a_recording_past_the_cap_is_classified_over_its_first_part(served):
     assert result.note == "only the first 4.00 s of 9.60 s were classified"
 
 
+def test_no_chart_uses_a_colour_streamlit_takes_for_its_own(served):
+    """Streamlit's chart theme swaps the colours #000001..#0000ff for its palette (Magma's black
+    drew silence pink); every figure ser.ui builds must keep clear of them."""
+    from ser.model import load_bundle
+    from ser.predict import Predictor
+    from ser.ui import (
+        confusion_figure,
+        emotion_row_figure,
+        probability_figure,
+        spectrogram_figures,
+        timeline_figure,
+        waveform_figure,
+    )  # fmt: skip
+
+    speech = np.tile(sf.read(tiny_manifest(n_words=1).clips[0].path, dtype="float32")[0], 3)
+    long = np.concatenate([speech, np.zeros(5 * 16_000, np.float32), speech])
+    prediction, timeline = Predictor(load_bundle(served.path)).analyse(long)
+    figures = [
+        *(f for f in spectrogram_figures(long) if f is not None), emotion_row_figure({"a": speech, "b": speech}),
+        timeline_figure(timeline), probability_figure(prediction.probabilities), waveform_figure(long, 16_000),
+        confusion_figure({"labels": timeline.labels, "confusion": np.eye(len(timeline.labels), dtype=int).tolist()}),
+    ]  # fmt: skip
+    for figure in figures:
+        ours = figure.to_plotly_json()
+        ours["layout"].pop("template", None)  # Streamlit's own template, where the placeholders belong
+        assert not re.findall(r"#0000[0-9a-f]{2}\b", json.dumps(ours, default=str), flags=re.I), figure.data[0].type
+
+
 def test_a_cached_result_keeps_charts_not_the_audio(served):
     """Every upload's result stays in the page's cache: five minutes of audio (19 MB as float32)
     must not be kept with it, only its charts."""
@@ -406,6 +435,8 @@ def test_spectrogram_of_a_long_recording_is_averaged_down_over_the_whole_clip():
     np.testing.assert_array_equal(np.asarray(mfcc.data[0].x), times)
     short_mel, _ = spectrogram_figures(clip)
     assert len(short_mel.data[0].x) == len(clip) // 320 + 1  # a clip under the cap keeps every frame
+    # frequencies named in full ("2k"), not plotly's log-axis shorthand ("2", "5")
+    assert list(mel.layout.yaxis.ticktext) == ["100", "200", "500", "1k", "2k", "4k"]
 
 
 def test_one_word_row_averages_each_clip_down_to_its_columns():
