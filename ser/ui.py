@@ -323,16 +323,20 @@ def history_figure(logs: list, metric: str) -> go.Figure:
     fig = go.Figure()
     for n, index in enumerate(fits):
         part = [e for e in entries if e.get("fold_index", 1) == index]
-        label = f" ({part[0]['fold']})" if len(fits) > 1 and part[0].get("fold") else ""
+        # Several fits: one legend group each, titled by its fold without the protocol's name
+        # ("train EM1, test EF1"), so the legend stays narrow beside a half-width chart.
+        fold = part[0].get("fold", "").split(": ", 1)[-1] if len(fits) > 1 else ""
+        group = dict(legendgroup=str(index), legendgrouptitle_text=fold) if fold else {}
+        hover = f"{fold}<br>" if fold else ""
         color = palette[n % len(palette)]
         epochs = [e["epoch"] for e in part]
-        fig.add_trace(go.Scatter(x=epochs, y=[e[metric] for e in part], name=f"train{label}", line=dict(color=color)))
-        fig.add_trace(
-            go.Scatter(
-                x=epochs, y=[e[f"val_{metric}"] for e in part], name=f"validation{label}",
-                line=dict(color=color, dash="dot"),
-            )
-        )  # fmt: skip
+        for name, key, dash in (("train", metric, "solid"), ("validation", f"val_{metric}", "dot")):
+            fig.add_trace(
+                go.Scatter(
+                    x=epochs, y=[e[key] for e in part], name=name, line=dict(color=color, dash=dash),
+                    hovertemplate=f"{hover}{name}, epoch %{{x}}: %{{y:.3f}}<extra></extra>", **group,
+                )
+            )  # fmt: skip
     # Whole epochs only (a 2-epoch run had ticks at 1.2, 1.4, ...), about ten of them; the legend on
     # the right, where eight entries (four folds) do not cover the axis title as they did below it.
     last = max((e["epoch"] for e in entries), default=1)

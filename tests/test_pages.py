@@ -174,7 +174,8 @@ def test_the_job_log_tells_the_folds_apart(served):
     assert served.logs[0].fold != served.logs[-1].fold
     figure = history_figure(served.logs, "loss")
     assert len(figure.data) == 4  # train and validation curves for each fit
-    assert list(figure.data[2].x) == [1, 2] and "train EF1" in figure.data[2].name
+    assert list(figure.data[2].x) == [1, 2] and figure.data[2].name == "train"
+    assert figure.data[2].legendgrouptitle.text == "train EF1, test EM1" != figure.data[0].legendgrouptitle.text
     assert figure.layout.xaxis.dtick == 1  # whole epochs, not 1.2, 1.4, ...
     assert figure.layout.legend.orientation != "h"  # beside the chart, not over the epoch axis title
 
