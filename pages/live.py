@@ -8,7 +8,14 @@ import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 from ser.predict import StreamClassifier
-from ser.ui import active_bundle_path, cached_predictor, frame_to_array, probability_figure, through_app_navigation
+from ser.ui import (
+    active_bundle_path,
+    cached_predictor,
+    frame_to_array,
+    probability_figure,
+    through_app_navigation,
+    timeline_figure,
+)
 
 LEVEL_FLOOR_DBFS = -60.0  # the level meter's empty end
 
@@ -54,12 +61,16 @@ def live_panel() -> None:
     level = classifier.level_dbfs()
     fill = float(np.clip((level - LEVEL_FLOOR_DBFS) / -LEVEL_FLOOR_DBFS, 0.0, 1.0))
     st.progress(fill, text=f"input level {level:.0f} dBFS")
-    prediction = classifier.latest()
+    prediction = classifier.readout()
     if prediction is None:
         st.info("Waiting for speech…")
-        return
-    st.subheader(f"{prediction.label} ({prediction.confidence:.0%})")
-    st.plotly_chart(probability_figure(prediction.probabilities), key="live-probs")
+    else:
+        st.subheader(f"{prediction.label} ({prediction.confidence:.0%})")
+        st.plotly_chart(probability_figure(prediction.probabilities), key="live-probs")
+    recent = classifier.recent()
+    if recent is not None:
+        st.caption(f"The last {classifier.history_s:g} s, a readout every half second")
+        st.plotly_chart(timeline_figure(recent, at_end=True), key="live-recent")
 
 
 live_panel()

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -152,18 +154,22 @@ class StreamClassifier:
     polls ``latest`` on its own schedule. No Streamlit call happens here.
     """
 
-    def __init__(self, predictor: Predictor, *, min_s: float = 1.0) -> None:
+    def __init__(self, predictor: Predictor, *, min_s: float = 1.0, history_s: float = 60.0) -> None:
         self.predictor = predictor
         self.capacity = predictor.feature_config.n_samples  # the model's window, e.g. 3 s
         self.min_samples = int(min_s * predictor.feature_config.sample_rate)
+        self.history_s = history_s  # how far back ``recent`` reaches
         self._buffer = np.zeros(self.capacity, dtype=np.float32)
         self._filled = 0
+        self._history: deque[tuple[float, np.ndarray | None]] = deque()  # (s since the stream began, probabilities)
+        self._started: float | None = None  # time.monotonic() of the first audio since a reset
         self._lock = threading.Lock()
 
     def push(self, frames: np.ndarray, sample_rate: int) -> None:
         """Append raw frames [shape=(n,) or (n, channels)] at any rate."""
         chunk = to_mono_16k(frames, sample_rate)[-self.capacity :]
         with self._lock:
+            self._started = time.monotonic() if self._started is None else self._started
             self._buffer = np.roll(self._buffer, -len(chunk))
             self._buffer[-len(chunk) :] = chunk
             self._filled = min(self.capacity, self._filled + len(chunk))
@@ -174,6 +180,8 @@ class StreamClassifier:
         with self._lock:
             self._buffer[:] = 0.0
             self._filled = 0
+            self._history.clear()
+            self._started = None
 
     def level_dbfs(self, last_s: float = 0.1) -> float:
         """RMS level of the most recent audio, dBFS (-120 when nothing has arrived)."""
@@ -192,3 +200,31 @@ class StreamClassifier:
             return self.predictor.predict(waveform)
         except AudioContentError:  # silence or too little speech in the window: nothing to show yet
             return None
+
+    def readout(self, now: float | None = None) -> Prediction | None:
+        """``latest``, remembered for ``recent`` (a pause where there is no speech to classify);
+        ``now`` is a ``time.monotonic()`` reading, taken here when not given."""
+        prediction = self.latest()
+        now = time.monotonic() if now is None else now
+        probabilities = None if prediction is None else np.array(list(prediction.probabilities.values()))
+        with self._lock:
+            if self._started is None:  # no audio yet: nothing to remember
+                return prediction
+            self._history.append((now - self._started, probabilities))
+            while self._history and self._history[0][0] < now - self._started - self.history_s:
+                self._history.popleft()
+        return prediction
+
+    def recent(self) -> Timeline | None:
+        """The readouts of the last ``history_s`` as a ``Timeline`` whose windows end at each
+        readout, in seconds since the stream began (the first window may reach back before it);
+        pauses marked. None before two readouts."""
+        with self._lock:
+            history = list(self._history)
+        if len(history) < 2:
+            return None
+        labels, window_s = self.predictor.labels, self.predictor.feature_config.window_s
+        times = np.array([t for t, _ in history])
+        probabilities = np.array([np.zeros(len(labels)) if p is None else p for _, p in history])
+        speech = np.array([p is not None for _, p in history])
+        return Timeline(times - window_s, window_s, probabilities, labels, speech)

@@ -298,10 +298,11 @@ def _block_means(values: np.ndarray, step: int) -> np.ndarray:
     return np.add.reduceat(values, groups, axis=-1) / np.diff(np.append(groups, n)).astype(np.float32)
 
 
-def timeline_figure(timeline) -> go.Figure:
-    """Stacked areas of each emotion's probability over a long clip (window centres); a window in
-    a pause is one grey "pause" band instead of the model's guess."""
-    centres = timeline.starts_s + timeline.window_s / 2
+def timeline_figure(timeline, *, at_end: bool = False) -> go.Figure:
+    """Stacked areas of each emotion's probability over a long clip (window centres, or ends with
+    ``at_end``: when each live readout was made); a window in a pause is one grey "pause" band
+    instead of the model's guess."""
+    centres = timeline.starts_s + timeline.window_s * (1.0 if at_end else 0.5)
     speech = timeline.speech.astype(np.float32)
     traces = [
         go.Scatter(x=centres, y=timeline.probabilities[:, i] * speech, name=label, stackgroup="p", mode="lines")
@@ -310,7 +311,8 @@ def timeline_figure(timeline) -> go.Figure:
     if not timeline.speech.all():
         pause = dict(color="lightgrey")
         traces.append(go.Scatter(x=centres, y=1 - speech, name=PAUSE, stackgroup="p", mode="lines", line=pause))
-    axes = dict(xaxis=dict(title="time (s, window centre)"), yaxis=dict(title="probability", range=[0, 1]))
+    x_title = f"time (s, end of each {timeline.window_s:g} s window)" if at_end else "time (s, window centre)"
+    axes = dict(xaxis=dict(title=x_title), yaxis=dict(title="probability", range=[0, 1]))
     return go.Figure(traces, layout=_layout(height=300, **axes))
 
 

@@ -221,6 +221,9 @@ def test_live_streams_the_microphone_then_stops_cleanly(page, server):
     expect(readout).to_be_visible()
     expect(page.get_by_test_id("stPlotlyChart").locator(".main-svg").first).to_be_visible()
     expect(page.get_by_test_id("stProgress")).to_contain_text(re.compile(r"input level -\d+ dBFS"))
+    expect(page.get_by_text("The last 60 s, a readout every half second")).to_be_visible()  # the rolling chart
+    expect(page.get_by_test_id("stPlotlyChart").nth(1).locator(".main-svg").first).to_be_visible()
+    page.wait_for_timeout(3_000)  # a few seconds of history, and of the fake microphone's pauses
     screenshot(page, "live-streaming")
     webrtc.get_by_role("button", name="STOP").click()
     expect(page.get_by_text("microphone off")).to_be_visible()

@@ -326,6 +326,11 @@ def test_live_page_renders_and_its_callback_feeds_the_classifier(served, monkeyp
     app.run()
     assert not app.exception
     assert app.subheader and "%" in app.subheader[0].value
+    app.run()  # a second readout: the last minute's chart appears under the bars
+    assert not app.exception
+    names = [trace["name"] for trace in json.loads(app.get("plotly_chart")[-1].proto.spec)["data"]]
+    assert names == classifier.predictor.labels
+    assert any(c.value.startswith("The last 60 s") for c in app.caption)
 
 
 @pytest.mark.parametrize("layout,fmt", [("stereo", "s16"), ("mono", "s16"), ("stereo", "fltp")])

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -79,6 +80,28 @@ def test_stream_classifier_fills_then_classifies(predictor, clip):
     assert stream.latest() is None and stream.level_dbfs() == pytest.approx(-120, abs=1)
     stream.push(stereo_48k[: 48_000 // 2], 48_000)  # 0.5 s: not yet enough to classify
     assert stream.latest() is None
+
+
+def test_stream_readouts_make_a_rolling_timeline_with_pauses(predictor, clip):
+    stream = StreamClassifier(predictor, history_s=5.0)
+    assert stream.readout() is None and stream.recent() is None  # no audio yet: nothing remembered
+    stream.push(np.concatenate([clip, clip]), 16_000)
+    start = time.monotonic()
+    assert stream.readout(now=start) is not None
+    stream.push(np.zeros(3 * 16_000, np.float32), 16_000)  # the speaker stops: 3 s of silence fill the window
+    assert stream.readout(now=start + 0.5) is None
+    recent = stream.recent()
+    assert list(recent.speech) == [True, False] and recent.winners[1] == PAUSE
+    assert recent.probabilities[0].sum() == pytest.approx(1.0, abs=1e-5) and not recent.probabilities[1].any()
+    assert recent.starts_s[1] - recent.starts_s[0] == pytest.approx(0.5)
+    assert recent.starts_s[1] + recent.window_s == pytest.approx(start + 0.5 - stream._started)  # ends at the readout
+    for step in range(1, 21):  # ten more seconds: only the last five are kept
+        stream.readout(now=start + 0.5 + step / 2)
+    recent = stream.recent()
+    ends = recent.starts_s + recent.window_s
+    assert ends[-1] - ends[0] <= 5.0 and len(ends) == 11
+    stream.reset()
+    assert stream.recent() is None
 
 
 def test_bundled_model_serves_demo_clips():
