@@ -311,8 +311,12 @@ def timeline_figure(timeline, *, at_end: bool = False) -> go.Figure:
     if not timeline.speech.all():
         pause = dict(color="lightgrey")
         traces.append(go.Scatter(x=centres, y=1 - speech, name=PAUSE, stackgroup="p", mode="lines", line=pause))
-    x_title = f"time (s, end of each {timeline.window_s:g} s window)" if at_end else "time (s, window centre)"
-    axes = dict(xaxis=dict(title=x_title), yaxis=dict(title="probability", range=[0, 1]))
+    if at_end:
+        xaxis = dict(title=f"time (s, end of each {timeline.window_s:g} s window)")
+    else:  # from 0 to the last window's end: lined up with the waveform and spectrogram above it
+        end = float(timeline.starts_s[-1]) + timeline.window_s
+        xaxis = dict(title="time (s, window centre)", range=[0, end])
+    axes = dict(xaxis=xaxis, yaxis=dict(title="probability", range=[0, 1]))
     return go.Figure(traces, layout=_layout(height=300, **axes))
 
 
@@ -426,7 +430,7 @@ def render_clip_result(result: ClipResult, key: str) -> None:
     left, right = st.columns(2)
     left.plotly_chart(probability_figure(prediction.probabilities), key=f"probs-{key}")
     right.plotly_chart(result.waveform_chart, key=f"wave-{key}")
-    right.plotly_chart(result.mel_chart, key=f"mel-{key}")
+    st.plotly_chart(result.mel_chart, key=f"mel-{key}")  # full width: time needs the room
     if result.timeline is not None:
         timeline = result.timeline
         pauses = int((~timeline.speech).sum())
