@@ -143,10 +143,16 @@ TRIM_FRAME, TRIM_HOP = 2048, 512  # librosa.effects.trim's frames
 
 def speech_bounds(waveform: np.ndarray, *, top_db: float = AudioConfig.trim_top_db) -> tuple[int, int]:
     """Sample indices [start, end) of the part louder than ``top_db`` below the peak."""
-    loud = np.flatnonzero(loud_frames(waveform, top_db=top_db))
-    if len(loud) == 0:
+    return frame_bounds(loud_frames(waveform, top_db=top_db), len(waveform))
+
+
+def frame_bounds(loud: np.ndarray, n_samples: int) -> tuple[int, int]:
+    """``speech_bounds`` from a ``loud_frames`` mask of ``n_samples`` samples; start is a
+    multiple of TRIM_HOP, so ``loud[start // TRIM_HOP:]`` is the mask of what is kept."""
+    frames = np.flatnonzero(loud)
+    if len(frames) == 0:
         return 0, 0
-    return int(loud[0] * TRIM_HOP), int(min(len(waveform), (loud[-1] + 1) * TRIM_HOP))
+    return int(frames[0] * TRIM_HOP), int(min(n_samples, (frames[-1] + 1) * TRIM_HOP))
 
 
 def loud_frames(waveform: np.ndarray, *, top_db: float = AudioConfig.trim_top_db) -> np.ndarray:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ser.audio import TRIM_HOP, load_audio, loud_frames, speech_bounds, to_mono_16k, validate
+from ser.audio import TRIM_HOP, frame_bounds, load_audio, loud_frames, to_mono_16k, validate
 from ser.config import PAUSE, AudioConfig
 from ser.errors import AudioContentError
 from ser.features import iter_windows
@@ -97,9 +97,10 @@ class Predictor:
         times count from the start of ``waveform``, so they line up with a plot of it. Windows
         inside a pause (less than ``min_duration_s`` of speech) are marked, not averaged."""
         waveform = validate(waveform, config=self.audio_config)
-        start, end = speech_bounds(waveform, top_db=self.audio_config.trim_top_db)
+        loud = loud_frames(waveform, top_db=self.audio_config.trim_top_db)  # one pass: trimming and pauses
+        start, end = frame_bounds(loud, len(waveform))
         speech, sr = waveform[start:end], self.feature_config.sample_rate
-        timeline = self._timeline(speech)
+        timeline = self._timeline(speech, loud[start // TRIM_HOP :])
         kept = timeline.probabilities[timeline.speech]
         prediction = self._prediction(kept.mean(axis=0), len(speech) / sr, len(kept))
         if len(timeline.starts_s) == 1:
@@ -124,17 +125,18 @@ class Predictor:
         """Per-window probabilities over a clip (one window when it fits the model's window)."""
         return self._timeline(validate(waveform, config=self.audio_config))
 
-    def _timeline(self, waveform: np.ndarray) -> Timeline:
+    def _timeline(self, waveform: np.ndarray, loud: np.ndarray | None = None) -> Timeline:
+        """``loud``: the waveform's ``loud_frames``, when the caller has them already."""
+        if loud is None:
+            loud = loud_frames(waveform, top_db=self.audio_config.trim_top_db)
         probs, starts_s = self.window_probabilities(waveform)
-        return Timeline(
-            starts_s, self.feature_config.window_s, probs, self.labels, self.speech_windows(waveform, starts_s)
-        )
+        return Timeline(starts_s, self.feature_config.window_s, probs, self.labels, self.speech_windows(loud, starts_s))
 
-    def speech_windows(self, waveform: np.ndarray, starts_s: np.ndarray) -> np.ndarray:
-        """Whether each window (starting at ``starts_s``) holds at least ``min_duration_s`` of speech:
-        frames louder than ``trim_top_db`` below the clip's peak, as trimming decides. The first
-        window of a trimmed clip always does. Returns np.ndarray [shape=(n_windows,)], bool"""
-        loud = np.concatenate([[0], np.cumsum(loud_frames(waveform, top_db=self.audio_config.trim_top_db))])
+    def speech_windows(self, loud: np.ndarray, starts_s: np.ndarray) -> np.ndarray:
+        """Whether each window (starting at ``starts_s``) holds at least ``min_duration_s`` of speech,
+        counted in ``loud`` (``ser.audio.loud_frames``: louder than ``trim_top_db`` below the peak,
+        as trimming decides). Returns np.ndarray [shape=(n_windows,)], bool"""
+        loud = np.concatenate([[0], np.cumsum(loud)])
         sr = self.feature_config.sample_rate
         first = np.round(starts_s * sr / TRIM_HOP).astype(int)
         last = np.minimum(first + round(self.feature_config.window_s * sr / TRIM_HOP), len(loud) - 1)
