@@ -7,11 +7,11 @@ import numpy as np
 import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
+from ser.audio import frame_to_array
 from ser.predict import StreamClassifier
 from ser.ui import (
     active_bundle_path,
     cached_predictor,
-    frame_to_array,
     probability_figure,
     through_app_navigation,
     timeline_figure,

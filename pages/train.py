@@ -8,27 +8,22 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from ser.archs import ARCHITECTURES
 from ser.config import TrainConfig
+from ser.datasets import PROTOCOLS
 from ser.errors import SERError
-from ser.jobs import JOB, models_folder, zip_bundle
-from ser.model import ARCHITECTURES, list_bundles, set_active
-from ser.registry import active_name, compare_on_protocol, read_card
+from ser.jobs import JOB, zip_bundle
+from ser.registry import ModelCard, active_name, compare_on_protocol, list_bundles, models_folder, read_card, set_active
 from ser.ui import (
     active_bundle_path,
     active_model_path,
     confusion_figure,
+    headline_title,
     history_figure,
     load_manifest,
     md,
     through_app_navigation,
 )
-
-PROTOCOLS = {
-    "speaker": "speaker-independent (leave one speaker out)",
-    "random": "random split (speaker-dependent)",
-    "words": "held-out words",
-    "none": "none (every clip trains)",
-}
 
 
 def activate(name: str) -> None:
@@ -48,13 +43,13 @@ def named_active(name: str) -> bool:
         return False
 
 
-def show_evaluation(card: dict, split: str, key: str) -> None:
+def show_evaluation(card: ModelCard, split: str, key: str) -> None:
     """Test metrics of a finished run: accuracy, macro-F1, and per fold a confusion matrix and a table."""
-    evaluation = card.get("evaluation", {}).get(split)
+    evaluation = card.evaluation.get(split)
     if not evaluation:
         st.info("No test set under this protocol: the run reports training and validation curves only.")
         return
-    if "adaptation" in card and split == "speaker-adapted":
+    if card.adaptation is not None and split == "speaker-adapted":
         show_adaptation(card, key)
         return
     cols = st.columns(2)
@@ -67,9 +62,9 @@ def show_evaluation(card: dict, split: str, key: str) -> None:
         right.dataframe(pd.DataFrame(fold["per_class"]).T.round(3))
 
 
-def show_adaptation(card: dict, key: str) -> None:
+def show_adaptation(card: ModelCard, key: str) -> None:
     """An adapted model: its speaker's held-out clips scored before and after adapting."""
-    adaptation = card["adaptation"]
+    adaptation = card.adaptation
     before, after = adaptation["before"], adaptation["after"]
     shots = f"{adaptation['shots']} labelled clips per emotion" if adaptation["shots"] else "no labels"
     st.markdown(
@@ -91,7 +86,7 @@ def show_adaptation(card: dict, key: str) -> None:
     right.dataframe(pd.DataFrame(after["per_class"]).T.round(3))
 
 
-def compare_with_active(name: str, card: dict, split: str) -> None:
+def compare_with_active(name: str, card: ModelCard, split: str) -> None:
     """The finished run beside the active model, both as their cards score them under ``split``."""
     if split == "none":
         return
@@ -177,21 +172,17 @@ def show_versions() -> None:
     if not bundles:
         st.info(f"No model bundles in {folder}.")
     for path, card in bundles:
-        if isinstance(card, SERError):
+        if not isinstance(card, ModelCard):
             st.error(f"{md(path.name)}: {md(card)}")
             continue
-        evaluation = card.get("evaluation", {})
-        title = f"{path.name}{'  (active)' if path.name == active else ''} — {card['architecture']}"
-        if "accuracy" in evaluation.get("speaker", {}):
-            title += f", speaker-independent {evaluation['speaker']['accuracy']:.1%}"
-        elif "accuracy" in evaluation.get("speaker-adapted", {}):
-            speaker = card.get("adaptation", {}).get("speaker", "?")
-            title += f", adapted to {speaker}: {evaluation['speaker-adapted']['accuracy']:.1%} on their held-out clips"
+        title = f"{path.name}{'  (active)' if path.name == active else ''} — {card.architecture}"
+        headline = card.headline()
+        if headline is not None:
+            title += f", {headline_title(card, headline[0]).lower()}: {headline[1]['accuracy']:.1%}"
         with st.expander(title):
-            st.caption(f"{card.get('description', '')}; created {card.get('created_at', '?')}")
-            data = card.get("data", {})
-            st.write(f"Trained on {data.get('root', '?')}: {data.get('trained_on', '?')}")
-            for split in card.get("evaluation", {}):
+            st.caption(f"{card.description}; created {card.created_at or '?'}")
+            st.write(f"Trained on {card.data.get('root', '?')}: {card.data.get('trained_on', '?')}")
+            for split in card.evaluation:
                 show_evaluation(card, split, key=f"{path.name}-{split}")
             cols = st.columns(2)
             cols[0].download_button(

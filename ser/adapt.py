@@ -16,10 +16,8 @@ With k = 0 no label is used: AdaBN alone on every clip of the speaker, scored on
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import math
 import random
-import re
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -31,24 +29,18 @@ import keras
 import numpy as np
 from keras import layers
 
-from ser.config import TrainConfig
+from ser.config import RunHooks, TrainConfig
 from ser.datasets import Clip, Manifest
-from ser.errors import DatasetError, TrainingError
-from ser.model import MODELS_DIR, Bundle, save_bundle
-from ser.registry import new_bundle_path
-from ser.train import (
-    AugmentedBatches,
-    Features,
-    ProgressFn,
-    center_view,
-    compute_metrics,
-    library_versions,
-    predict_proba,
-    prepare,
-)
+from ser.errors import ConfigError, DatasetError, TrainingError
+from ser.evaluation import score
+from ser.model import Bundle, save_bundle
+from ser.prepare import Features, prepare
+from ser.registry import MODELS_DIR, ModelCard, adapted_name, library_versions, new_bundle_path, utc_now
+from ser.train import AugmentedBatches
 
 ADABN_BATCH = 128  # clips per forward pass while BatchNorm statistics are gathered
 TRAINABLE = ("head", "last", "all")  # see AdaptConfig.trainable
+ADAPTED = "speaker-adapted"  # the protocol an adapted card's evaluation is recorded under
 
 StepCallback = Callable[[int, int, float], None]  # (step, n_steps, loss)
 
@@ -73,9 +65,9 @@ class AdaptConfig:
 
     def __post_init__(self) -> None:
         if self.shots < 0:
-            raise ValueError(f"AdaptConfig.shots must be 0 or more, not {self.shots}")
+            raise ConfigError(f"--shots must be 0 (no labels: AdaBN alone) or more, not {self.shots}")
         if self.trainable not in TRAINABLE:
-            raise ValueError(f"AdaptConfig.trainable must be one of {TRAINABLE}, not {self.trainable!r}")
+            raise ConfigError(f"AdaptConfig.trainable must be one of {TRAINABLE}, not {self.trainable!r}")
 
     @property
     def method(self) -> str:
@@ -202,10 +194,10 @@ def fine_tune(
 ) -> list[float]:
     """Fit the part ``config.trainable`` of ``model`` on ``data`` for ``config.n_steps`` steps.
     Returns the training loss of each pass over the clips."""
-    n_classes = model.output_shape[-1]
-    batch_size = equal_batch_size(len(data.y), config.batch_size)
+    n_classes, rows = model.output_shape[-1], data.rows
+    batch_size = equal_batch_size(len(rows), config.batch_size)
     train_config = TrainConfig(batch_size=batch_size, mixup_alpha=config.mixup_alpha, seed=config.seed)
-    batches = AugmentedBatches(data, n_classes, train_config, augment=config.augment)
+    batches = AugmentedBatches(data.X[rows], data.y_rows, n_classes, train_config, augment=config.augment)
     n_epochs = math.ceil(config.n_steps / len(batches))
     keras.utils.set_random_seed(config.seed)
     _set_trainable(model, config.trainable)
@@ -256,7 +248,7 @@ def adapt_model(
     """Adapt ``model`` in place: AdaBN on the labelled clips' audio (and ``unlabelled``
     [shape=(n, n_bins, n_frames)], the speaker's clips without labels, when given), then fine-tune
     on ``labelled`` (a ``Features`` with the training warps). Returns what was done, for the card."""
-    X_stats = center_view(labelled)
+    X_stats = labelled.centre
     if unlabelled is not None and len(unlabelled):
         X_stats = np.concatenate([X_stats, unlabelled.astype(np.float32)])
     if len(X_stats) == 0:
@@ -280,11 +272,9 @@ def adapt(
     models_dir: Path = MODELS_DIR,
     name: str | None = None,
     command: str = "",
-    cache_dir: Path | None = None,
-    progress: ProgressFn | None = None,
-    on_step: StepCallback | None = None,
+    hooks: RunHooks = RunHooks(),
     save: bool = True,
-) -> tuple[Path | None, dict[str, Any], keras.Model]:
+) -> tuple[Path | None, ModelCard, keras.Model]:
     """Adapt ``bundle`` to ``speaker`` of ``manifest`` and save it as a new bundle.
 
     Scores the base and the adapted model on the speaker's held-out clips (``choose_clips``), whose
@@ -295,68 +285,45 @@ def adapt(
     name = name or adapted_name(bundle.name, speaker)
     if save:
         new_bundle_path(models_dir, name)  # a taken or unusable name fails now, not after the work
-    labels, feature_config = bundle.labels, bundle.feature_config
+    labels, feature_config, audio_config = bundle.labels, bundle.feature_config, bundle.card.audio_config
     clips = choose_clips(manifest, speaker, labels, shots=config.shots, seed=config.seed)
-    labelled = prepare(clips.labelled, labels, feature_config, augment=True, cache_dir=cache_dir, progress=progress)
-    test = prepare(clips.test, labels, feature_config, augment=False, cache_dir=cache_dir, progress=progress)
+    labelled, test = (
+        prepare(part, labels, feature_config, augment=augment, audio_config=audio_config, hooks=hooks)
+        for part, augment in ((clips.labelled, True), (clips.test, False))
+    )
     if labelled.errors or test.errors:
         raise DatasetError(f"some clips of {speaker} cannot be used: {(labelled.errors + test.errors)[0]}")
     model = copy_model(bundle.model, seed=config.seed)
     before = score(bundle.model, test, labels)
     # shots = 0: unsupervised, AdaBN on all the speaker's clips; their labels only score the result
-    unlabelled = center_view(test) if config.shots == 0 else None
-    done = adapt_model(model, labelled, config, unlabelled=unlabelled, on_step=on_step)
+    unlabelled = test.centre if config.shots == 0 else None
+    done = adapt_model(model, labelled, config, unlabelled=unlabelled, on_step=hooks.on_step)
     after = score(model, test, labels)
-    card = make_card(
-        bundle, manifest, clips, config, before=before, after=after, done=done, command=command,
-        adapt_time_s=time.perf_counter() - start,
-    )  # fmt: skip
+    record = adaptation_record(bundle, manifest, clips, config, before=before, after=after, done=done)
+    card = adapted_card(bundle, record, command=command, adapt_time_s=time.perf_counter() - start)
     path = save_bundle(model, card, models_dir, name) if save else None
     return path, card, model
 
 
-def score(model: keras.Model, data: Features, labels: Sequence[str]) -> dict[str, Any]:
-    """``compute_metrics`` of ``model`` on ``data`` (each clip's centre view)."""
-    y_pred = predict_proba(model, center_view(data)).argmax(axis=1)
-    return compute_metrics(data.y, y_pred, labels)
-
-
-def adapted_name(base: str, speaker: str) -> str:
-    """BASE-SPEAKER-DATE-TIME, the speaker reduced to characters a folder name can hold."""
-    plain = re.sub(r"[^A-Za-z0-9_-]+", "_", speaker).strip("_") or "speaker"
-    return f"{base}-{plain}-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
-
-
-def make_card(
-    bundle: Bundle,
-    manifest: Manifest,
-    clips: AdaptationClips,
-    config: AdaptConfig,
-    *,
-    before: dict[str, Any],
-    after: dict[str, Any],
-    done: dict[str, Any],
-    command: str,
-    adapt_time_s: float,
-) -> dict[str, Any]:
-    """The base card, with what the adaptation did and how it scored on the speaker's held-out clips."""
-    base = bundle.card
+def adaptation_record(
+    bundle: Bundle, manifest: Manifest, clips: AdaptationClips, config: AdaptConfig, *,
+    before: dict[str, Any], after: dict[str, Any], done: dict[str, Any],
+) -> dict[str, Any]:  # fmt: skip
+    """What the adaptation did and how it scored on the speaker's held-out clips, for the card."""
     root = manifest.root.parent if manifest.root.suffix.lower() == ".csv" else manifest.root
     if config.shots == 0:
         test_note = (
             f"all {len(clips.test)} clips of {clips.speaker}, the same clips whose audio (not labels) set the "
             "BatchNorm statistics: transductive"
         )
-        tested_on = f"{clips.speaker}'s clips, after AdaBN on them without their labels"
     else:
         test_note = (
             f"{speaker_clips(manifest, clips.speaker)} clips of {clips.speaker} minus the {len(clips.labelled)} "
             f"adaptation clips and every clip of their {len(clips.excluded_words)} words"
         )
-        tested_on = f"{clips.speaker}'s held-out clips, after adapting on {config.shots} per emotion"
-    adaptation = {
+    return {
         "base_model": bundle.name,
-        "base_created_at": base.get("created_at"),
+        "base_created_at": bundle.card.created_at,
         "speaker": clips.speaker,
         "shots": config.shots,
         "seed": config.seed,
@@ -369,25 +336,32 @@ def make_card(
         "before": before,
         "after": after,
         **done,
-        "adapt_time_s": round(adapt_time_s, 1),
     }
-    return {
-        **{k: v for k, v in base.items() if k not in ("evaluation", "created_at", "command", "versions")},
-        "description": f"{base.get('description', '')}; adapted to speaker {clips.speaker} ({config.method})",
-        "base_evaluation": base.get("evaluation", {}),
-        "evaluation": {
-            "speaker-adapted": {
-                "accuracy": after["accuracy"],
-                "macro_f1": after["macro_f1"],
-                "before": {"accuracy": before["accuracy"], "macro_f1": before["macro_f1"]},
-                "description": tested_on,
-            }
-        },
-        "adaptation": adaptation,
-        "versions": library_versions(),
-        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "command": command,
+
+
+def adapted_card(bundle: Bundle, record: dict[str, Any], *, command: str, adapt_time_s: float) -> ModelCard:
+    """The base card, derived: what the adaptation did, and its score as the card's evaluation."""
+    base, speaker, after, before = bundle.card, record["speaker"], record["after"], record["before"]
+    if record["shots"] == 0:
+        tested_on = f"{speaker}'s clips, after AdaBN on them without their labels"
+    else:
+        tested_on = f"{speaker}'s held-out clips, after adapting on {record['shots']} per emotion"
+    evaluation = {
+        "accuracy": after["accuracy"],
+        "macro_f1": after["macro_f1"],
+        "before": {"accuracy": before["accuracy"], "macro_f1": before["macro_f1"]},
+        "description": tested_on,
     }
+    return dataclasses.replace(
+        base,
+        description=f"{base.description}; adapted to speaker {speaker} ({record['method']})",
+        base_evaluation=base.evaluation,
+        evaluation={ADAPTED: evaluation},
+        adaptation={**record, "adapt_time_s": round(adapt_time_s, 1)},
+        versions=library_versions(),
+        created_at=utc_now(),
+        command=command,
+    )
 
 
 def speaker_clips(manifest: Manifest, speaker: str) -> int:

@@ -138,24 +138,46 @@ def trim_silence(waveform: np.ndarray, *, top_db: float = AudioConfig.trim_top_d
     return np.asarray(waveform, dtype=np.float32)[start:end]
 
 
-TRIM_FRAME, TRIM_HOP = 2048, 512  # librosa.effects.trim's frames
+TRIM_FRAME, TRIM_HOP = 2048, 512  # librosa.effects.trim's analysis: 128 ms frames every 32 ms
+
+
+@dataclass(frozen=True)
+class SpeechMask:
+    """Where a waveform is louder than ``trim_top_db`` below its peak, one flag every TRIM_HOP
+    samples (librosa.effects.trim's decision). Trimming and the pause marking read the same mask."""
+
+    loud: np.ndarray  # [shape=(n_samples // TRIM_HOP + 1,)], bool; flag i is centred on sample i * TRIM_HOP
+    n_samples: int
+
+    @property
+    def bounds(self) -> tuple[int, int]:
+        """Sample indices [start, end) from the first to the last loud flag; (0, 0) when none is.
+        ``start`` is a multiple of TRIM_HOP."""
+        loud = np.flatnonzero(self.loud)
+        if len(loud) == 0:
+            return 0, 0
+        return int(loud[0] * TRIM_HOP), int(min(self.n_samples, (loud[-1] + 1) * TRIM_HOP))
+
+    def speech_samples(self, starts: np.ndarray, length: int) -> np.ndarray:
+        """Samples of speech in each stretch [start, start + length) of the waveform, counted in
+        whole hops. Returns np.ndarray [shape=(len(starts),)], int"""
+        counts = np.concatenate([[0], np.cumsum(self.loud)])
+        first = np.minimum(np.round(np.asarray(starts) / TRIM_HOP).astype(int), len(counts) - 1)
+        last = np.minimum(first + round(length / TRIM_HOP), len(counts) - 1)
+        return (counts[last] - counts[first]) * TRIM_HOP
+
+
+def speech_mask(waveform: np.ndarray, *, top_db: float = AudioConfig.trim_top_db) -> SpeechMask:
+    """The ``SpeechMask`` of a waveform (one pass over it)."""
+    return SpeechMask(_loud_hops(waveform, top_db=top_db), len(waveform))
 
 
 def speech_bounds(waveform: np.ndarray, *, top_db: float = AudioConfig.trim_top_db) -> tuple[int, int]:
     """Sample indices [start, end) of the part louder than ``top_db`` below the peak."""
-    return frame_bounds(loud_frames(waveform, top_db=top_db), len(waveform))
+    return speech_mask(waveform, top_db=top_db).bounds
 
 
-def frame_bounds(loud: np.ndarray, n_samples: int) -> tuple[int, int]:
-    """``speech_bounds`` from a ``loud_frames`` mask of ``n_samples`` samples; start is a
-    multiple of TRIM_HOP, so ``loud[start // TRIM_HOP:]`` is the mask of what is kept."""
-    frames = np.flatnonzero(loud)
-    if len(frames) == 0:
-        return 0, 0
-    return int(frames[0] * TRIM_HOP), int(min(n_samples, (frames[-1] + 1) * TRIM_HOP))
-
-
-def loud_frames(waveform: np.ndarray, *, top_db: float = AudioConfig.trim_top_db) -> np.ndarray:
+def _loud_hops(waveform: np.ndarray, *, top_db: float = AudioConfig.trim_top_db) -> np.ndarray:
     """Which frames are louder than ``top_db`` below the loudest: frame i is centred on sample
     i * TRIM_HOP. Returns np.ndarray [shape=(len(waveform) // TRIM_HOP + 1,)], bool
 
@@ -500,6 +522,15 @@ def format_duration(seconds: float) -> str:
 
 def _dbfs(amplitude: float) -> float:
     return 20 * math.log10(max(amplitude, 1e-12))
+
+
+def frame_to_array(frame: av.AudioFrame) -> np.ndarray:
+    """An av.AudioFrame's samples (a WebRTC frame) as [shape=(n, channels)]: packed formats (s16)
+    come from ``to_ndarray`` interleaved as (1, n * channels), planar ones (fltp) as (channels, n)."""
+    samples = frame.to_ndarray()
+    if frame.format.is_planar:
+        return samples.T
+    return samples.reshape(-1, len(frame.layout.channels))
 
 
 def _to_float(frames: np.ndarray) -> np.ndarray:

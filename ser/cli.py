@@ -17,10 +17,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ser.errors import SERError
+from ser.archs import ARCHITECTURES, DEFAULT_ARCH
+from ser.config import STRATEGIES, RunHooks, TrainConfig
+from ser.datasets import PROTOCOLS
+from ser.errors import ConfigError, SERError
+from ser.registry import ModelCard, active_name, list_bundles, models_folder, serving_bundle, set_active
 
-SPLITS = ("none", "speaker", "random", "words")
-
+# Everything above is cheap (no TensorFlow, no librosa): --help, argument errors and `models`
+# answer in well under a second. The commands that run a model import it when they need it.
 
 OUT_HELP = "models folder to write the bundle in (default: $SER_MODELS_DIR, else models/)"
 
@@ -31,15 +35,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="train a model on a corpus and save it as a new bundle")
     train.add_argument("data", type=Path, help="corpus folder (TESS, RAVDESS, CREMA-D, SAVEE) or CSV manifest")
-    train.add_argument("--arch", default="cnn", help="architecture (default: cnn); see `models --arch`")
-    train.add_argument("--split", choices=SPLITS, default="none", help="evaluation protocol (default: none)")
-    train.add_argument("--evaluate", default="", help="more protocols to measure for the card, e.g. speaker,random")
+    train.add_argument(
+        "--arch", default=DEFAULT_ARCH, choices=list(ARCHITECTURES), help=f"architecture (default: {DEFAULT_ARCH})"
+    )
+    train.add_argument("--split", choices=list(PROTOCOLS), default="none", help="evaluation protocol (default: none)")
+    train.add_argument(
+        "--evaluate", default="", type=_protocols, help="more protocols to measure for the card, e.g. speaker,random"
+    )
     train.add_argument("--epochs", type=int, default=None, help="maximum epochs (early stopping may end sooner)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--out", type=Path, default=None, help=OUT_HELP)
     train.add_argument("--name", default=None, help="bundle name (default: ARCH-DATE-TIME)")
     train.add_argument("--activate", action="store_true", help="make the new bundle the active model")
-    train.add_argument("--strategy", default=None, help="tf.distribute strategy: mirrored or multi-worker")
+    train.add_argument(
+        "--strategy", default=None, choices=STRATEGIES, help="tf.distribute strategy (default: one device)"
+    )
     train.add_argument("--json", action="store_true", help="print the card as JSON")
 
     evaluate = sub.add_parser("evaluate", help="score a model on every clip of a corpus whose emotion it knows")
@@ -75,9 +85,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _protocols(text: str) -> list[str]:
+    """--evaluate speaker,random -> ["speaker", "random"], each checked against PROTOCOLS."""
+    names = [p.strip() for p in text.split(",") if p.strip()]
+    unknown = [p for p in names if p not in PROTOCOLS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown protocol {unknown[0]!r}; use one of {', '.join(PROTOCOLS)}")
+    return names
+
+
+def _train_config(args: argparse.Namespace) -> TrainConfig:
+    """The TrainConfig the arguments ask for, checked before anything heavy loads (ConfigError)."""
+    epochs = {} if args.epochs is None else {"epochs": args.epochs}
+    return TrainConfig(arch=args.arch, seed=args.seed, **epochs)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "train":
+            args.config = _train_config(args)
+        if args.command == "adapt" and args.shots < 0:
+            raise ConfigError(f"--shots must be 0 (no labels: AdaBN alone) or more, not {args.shots}")
+    except ConfigError as e:
+        parser.error(str(e))  # status 2, like every other argument error
     args.command_line = "python -m ser " + shlex.join(argv)
     command = {
         "train": cmd_train,
@@ -104,59 +137,44 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    import dataclasses
-
-    from ser.config import TrainConfig
     from ser.datasets import discover
     from ser.features import terminal_progress
-    from ser.model import models_folder, set_active
     from ser.train import EpochLog, train
 
     manifest = discover(args.data)
-    config = TrainConfig(arch=args.arch, seed=args.seed)
-    if args.epochs is not None:
-        config = dataclasses.replace(config, epochs=args.epochs)
     models_dir = args.out or models_folder()
 
     def on_epoch(log: EpochLog) -> None:
+        fold = f"fold {log.fold_index}/{log.n_folds} ({log.fold})  " if log.n_folds > 1 else ""
         print(
-            f"epoch {log.epoch:3d}/{log.n_epochs}  loss {log.loss:.3f}  acc {log.accuracy:.3f}  "
+            f"{fold}epoch {log.epoch:3d}/{log.n_epochs}  loss {log.loss:.3f}  acc {log.accuracy:.3f}  "
             f"val_loss {log.val_loss:.3f}  val_acc {log.val_accuracy:.3f}  {log.elapsed_s:.0f}s",
             file=sys.stderr,
         )
 
+    hooks = RunHooks(on_epoch=on_epoch, progress=terminal_progress("features"), strategy=args.strategy)
     path, card = train(
-        manifest,
-        split=args.split,
-        config=config,
-        evaluate_protocols=[p for p in args.evaluate.split(",") if p],
-        models_dir=models_dir,
-        name=args.name,
-        command=args.command_line,
-        on_epoch=on_epoch,
-        progress=terminal_progress("features"),
-        strategy=args.strategy,
-    )
+        manifest, split=args.split, config=args.config, evaluate_protocols=args.evaluate, models_dir=models_dir,
+        name=args.name, command=args.command_line, hooks=hooks,
+    )  # fmt: skip
     if args.activate:
         set_active(path.name, models_dir)
     if args.json:
-        print(json.dumps(card, indent=2))
+        print(json.dumps(card.to_dict(), indent=2))
     else:
         print(f"saved {path}" + (" (active)" if args.activate else ""))
-        for protocol, result in card["evaluation"].items():
+        for protocol, result in card.evaluation.items():
             print(f"{protocol:>8}: accuracy {result['accuracy']:.3f}  macro-F1 {result['macro_f1']:.3f}")
     return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from ser.datasets import discover
+    from ser.evaluation import evaluate_bundle
     from ser.features import terminal_progress
-    from ser.model import load_bundle
-    from ser.train import evaluate_bundle
 
     manifest = discover(args.data)
-    bundle = load_bundle(args.model) if args.model else _active_bundle()
-    report = evaluate_bundle(bundle, manifest, progress=terminal_progress("features"))
+    report = evaluate_bundle(_bundle(args.model), manifest, hooks=RunHooks(progress=terminal_progress("features")))
     if args.json:
         print(json.dumps(report))
     else:
@@ -164,9 +182,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _active_bundle():
-    from ser.model import load_bundle, models_folder, serving_bundle
+def _bundle(path: Path | None):
+    """The bundle at ``path``, or the one the models folder serves (with a warning for what was skipped)."""
+    from ser.model import load_bundle
 
+    if path is not None:
+        return load_bundle(path)
     path, problems = serving_bundle(models_folder())
     for problem in problems:
         print(f"warning: {problem}", file=sys.stderr)
@@ -184,9 +205,10 @@ def format_report(report: dict[str, Any]) -> str:
     for label in labels:
         c = report["per_class"][label]
         lines.append(f"{label:>10} {c['precision']:9.3f} {c['recall']:7.3f} {c['f1']:6.3f} {c['support']:5d}")
-    lines += ["", "confusion (rows: true, columns: predicted)", " " * 10 + "".join(f"{x[:6]:>7}" for x in labels)]
+    width = max(7, *(len(x) + 1 for x in labels))  # headers in full: "surprise", not "surpri"
+    lines += ["", "confusion (rows: true, columns: predicted)", " " * 10 + "".join(f"{x:>{width}}" for x in labels)]
     for label, row in zip(labels, report["confusion"], strict=True):
-        lines.append(f"{label:>10}" + "".join(f"{n:7d}" for n in row))
+        lines.append(f"{label:>10}" + "".join(f"{n:{width}d}" for n in row))
     skipped = report["skipped"]
     lines.append(f"\nskipped {skipped['n']} clips")
     for reason, n in skipped["reasons"].items():
@@ -196,43 +218,46 @@ def format_report(report: dict[str, Any]) -> str:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from ser.audio import format_duration, load_audio_head
-    from ser.model import load_bundle
-    from ser.predict import Predictor
+    from ser.predict import Predictor, classify
 
-    predictor = Predictor(load_bundle(args.model) if args.model else _active_bundle())
+    predictor = Predictor(_bundle(args.model))
     failures = 0
     for path in args.files:
         release_freed_memory()  # the last file's buffers, before the next is decoded
         try:
-            head = load_audio_head(path, config=predictor.audio_config)
-            result, timeline = predictor.analyse(head.waveform)
+            result = classify(path, predictor)
         except SERError as e:
             failures += 1
             _print_prediction_error(path, e, as_json=args.json)
             continue
-        if head.truncated:
-            cap = format_duration(predictor.audio_config.max_duration_s)
-            print(f"{path}: warning: longer than {cap}; only the first {cap} was classified", file=sys.stderr)
-        if args.json:
-            row = {
-                "file": str(path),
-                "label": result.label,
-                "confidence": result.confidence,
-                "truncated": head.truncated,
-            }
-            row.update(probabilities=result.probabilities, duration_s=result.duration_s)
-            if args.timeline:
-                row["timeline"] = timeline.rows() if timeline else []
-            print(json.dumps(row))
-        else:
-            top = sorted(result.probabilities.items(), key=lambda kv: -kv[1])[:3]
-            print(f"{path}: {result.label} ({result.confidence:.0%})  " + "  ".join(f"{k} {p:.2f}" for k, p in top))
-            if args.timeline and timeline:
-                for window in timeline.rows():
-                    share = f" ({window[window['emotion']]:.0%})" if window["emotion"] in result.probabilities else ""
-                    print(f"  {window['start_s']:8.2f}-{window['end_s']:8.2f} s  {window['emotion']}{share}")
+        if result.note:
+            print(f"{path}: warning: {result.note}", file=sys.stderr)
+        print(
+            _prediction_json(path, result, args.timeline)
+            if args.json
+            else _prediction_text(path, result, args.timeline)
+        )
     return 1 if failures else 0
+
+
+def _prediction_json(path: Path, result, with_timeline: bool) -> str:
+    prediction = result.prediction
+    row = {"file": str(path), "label": prediction.label, "confidence": prediction.confidence}
+    row.update(truncated=result.truncated, probabilities=prediction.probabilities, duration_s=prediction.duration_s)
+    if with_timeline:
+        row["timeline"] = result.timeline.rows() if result.timeline else []
+    return json.dumps(row)
+
+
+def _prediction_text(path: Path, result, with_timeline: bool) -> str:
+    prediction = result.prediction
+    top = sorted(prediction.probabilities.items(), key=lambda kv: -kv[1])[:3]
+    lines = [f"{path}: {prediction.label} ({prediction.confidence:.0%})  " + "  ".join(f"{k} {p:.2f}" for k, p in top)]
+    if with_timeline and result.timeline:
+        for window in result.timeline.rows():
+            share = f" ({window[window['emotion']]:.0%})" if window["emotion"] in prediction.probabilities else ""
+            lines.append(f"  {window['start_s']:8.2f}-{window['end_s']:8.2f} s  {window['emotion']}{share}")
+    return "\n".join(lines)
 
 
 def release_freed_memory() -> None:
@@ -250,8 +275,6 @@ def _print_prediction_error(path: Path, error: SERError, *, as_json: bool) -> No
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from ser.model import ARCHITECTURES, active_name, list_bundles, models_folder
-
     models_dir = args.dir or models_folder()
     if not models_dir.is_dir():
         raise SERError(f"models folder not found: {models_dir}")
@@ -263,25 +286,22 @@ def cmd_models(args: argparse.Namespace) -> int:
     if not bundles:
         print(f"no model bundles in {models_dir}; make one with `python -m ser train`")
     for path, card in bundles:
-        if isinstance(card, SERError):
+        if not isinstance(card, ModelCard):
             print(f"  {path.name}: unusable ({card})")
             continue
         mark = "*" if path.name == active else " "
-        scores = ", ".join(f"{k} {v.get('accuracy', float('nan')):.3f}" for k, v in card.get("evaluation", {}).items())
-        print(f"{mark} {path.name}  [{card['architecture']}]  {scores}")
+        scores = ", ".join(f"{k} {v.get('accuracy', float('nan')):.3f}" for k, v in card.evaluation.items())
+        print(f"{mark} {path.name}  [{card.architecture}]  {scores}")
     print("\narchitectures: " + ", ".join(ARCHITECTURES))
     return 0
 
 
 def cmd_adapt(args: argparse.Namespace) -> int:
-    if args.shots < 0:
-        raise SERError(f"--shots must be 0 (no labels: AdaBN alone) or more, not {args.shots}")
     from ser.datasets import discover
     from ser.features import terminal_progress
-    from ser.model import load_bundle, models_folder, set_active
 
     manifest = discover(args.data)
-    bundle = load_bundle(args.model) if args.model else _active_bundle()
+    bundle = _bundle(args.model)
     from ser.adapt import AdaptConfig, adapt  # after ser.model, which silences TensorFlow's native start-up logs
 
     models_dir = args.out or models_folder()
@@ -293,15 +313,14 @@ def cmd_adapt(args: argparse.Namespace) -> int:
         models_dir=models_dir,
         name=args.name,
         command=args.command_line,
-        progress=terminal_progress("features"),
-        on_step=_terminal_steps(),
+        hooks=RunHooks(progress=terminal_progress("features"), on_step=_terminal_steps()),
     )
     if args.activate:
         set_active(path.name, models_dir)
     if args.json:
-        print(json.dumps(card, indent=2))
+        print(json.dumps(card.to_dict(), indent=2))
         return 0
-    adaptation = card["adaptation"]
+    adaptation = card.adaptation
     before, after = adaptation["before"], adaptation["after"]
     print(f"adapted {adaptation['base_model']} to {adaptation['speaker']}: {adaptation['method']}")
     n_clips, n_test = len(adaptation["clips"]), after["n_clips"]

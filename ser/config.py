@@ -8,8 +8,12 @@ read back at prediction time, so training and serving cannot drift apart.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+from ser.errors import ConfigError
 
 # The seven classes of the model, in the order of its output units.
 EMOTIONS = ("neutral", "happy", "sad", "angry", "fear", "disgust", "surprise")
@@ -21,6 +25,7 @@ SAMPLE_RATE = 16_000  # Hz, the one rate inside the library
 PAUSE = "pause"  # a timeline window with too little speech to classify (see ser.predict.Timeline)
 # Names of audio files, in a corpus and in the Classify page's uploader: what ser.audio decodes.
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".aiff", ".aif", ".mp3", ".m4a", ".aac", ".webm", ".opus")
+STRATEGIES = ("default", "mirrored", "multi-worker")  # tf.distribute strategies training can run under
 NORMALIZATIONS = ("band_mean", "utterance", "none")  # see FeatureConfig.normalize
 
 
@@ -52,9 +57,9 @@ class FeatureConfig:
 
     def __post_init__(self) -> None:
         if self.kind not in ("logmel", "mfcc"):
-            raise ValueError(f"FeatureConfig.kind must be 'logmel' or 'mfcc', not {self.kind!r}")
+            raise ConfigError(f"FeatureConfig.kind must be 'logmel' or 'mfcc', not {self.kind!r}")
         if self.normalize not in NORMALIZATIONS:
-            raise ValueError(f"FeatureConfig.normalize must be one of {NORMALIZATIONS}, not {self.normalize!r}")
+            raise ConfigError(f"FeatureConfig.normalize must be one of {NORMALIZATIONS}, not {self.normalize!r}")
 
     @property
     def n_samples(self) -> int:
@@ -79,7 +84,7 @@ class FeatureConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    arch: str = "cnn"  # a name from ser.model.ARCHITECTURES
+    arch: str = "cnn"  # a name from ser.archs.ARCHITECTURES
     epochs: int = 30  # upper bound; early stopping may end sooner
     batch_size: int = 32
     learning_rate: float = 1e-3
@@ -90,6 +95,20 @@ class TrainConfig:
     mixup_alpha: float = 0.2  # Beta(a, a) mixing of clip pairs and their labels; 0 turns it off
     average_momentum: float = 0.99  # weights are scored and kept as this moving average; 0: raw weights
 
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be a whole number of at least 1, not {getattr(self, name)!r}")
+        if not 0 <= self.val_fraction < 1:
+            raise ConfigError(f"val_fraction must be in [0, 1), not {self.val_fraction!r}")
+        if self.learning_rate <= 0 or self.patience < 1:
+            raise ConfigError(f"learning_rate must be > 0 and patience >= 1, not {self.learning_rate}, {self.patience}")
+        if self.mixup_alpha < 0 or not 0 <= self.average_momentum < 1:
+            raise ConfigError(
+                f"mixup_alpha must be >= 0 and average_momentum in [0, 1), not {self.mixup_alpha}, "
+                f"{self.average_momentum}"
+            )
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
@@ -97,3 +116,22 @@ class TrainConfig:
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+ProgressFn = Callable[[int, int], None]  # (done, total): clips whose features are ready
+
+
+@dataclass(frozen=True)
+class RunHooks:
+    """How a caller observes and steers a long run (training, adaptation, evaluation): none of it
+    changes the result, so none of it is recorded in a card."""
+
+    cache_dir: Path | None = None  # feature cache; None: ser.features.default_cache_dir()
+    progress: ProgressFn | None = None  # called as each clip's features are ready
+    on_epoch: Callable[[Any], None] | None = None  # called with each ser.train.EpochLog
+    on_step: Callable[[int, int, float], None] | None = None  # adaptation: (step, n_steps, loss)
+    should_stop: Callable[[], bool] | None = None  # polled between batches; True ends the run
+    strategy: str | None = None  # tf.distribute strategy name (ser.train.make_strategy)
+
+    def stopped(self) -> bool:
+        return self.should_stop is not None and self.should_stop()

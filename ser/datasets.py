@@ -37,7 +37,13 @@ from ser.config import ALL_EMOTIONS, AUDIO_EXTENSIONS
 from ser.errors import DatasetError
 
 LAYOUTS = ("TESS", "RAVDESS", "CREMA-D", "SAVEE", "CSV")
-SPLIT_KINDS = ("speaker", "random", "words", "none")
+# The evaluation protocols (``make_splits``), each with what it measures, in the words the app uses.
+PROTOCOLS = {
+    "speaker": "speaker-independent (leave one speaker out)",
+    "random": "random split (speaker-dependent)",
+    "words": "held-out words",
+    "none": "none (every clip trains)",
+}
 N_EXAMPLES = 5  # unmatched paths quoted in errors and summaries
 UNKNOWN_SPEAKER = "unknown"  # speaker of CSV rows without a speaker column or value
 
@@ -174,7 +180,7 @@ class Split:
     train: list[Clip]  # clips to fit on
     val: list[Clip]  # carved from the training side, for early stopping; never test clips
     test: list[Clip]  # held out for the reported metrics; empty for kind "none"
-    kind: str  # one of SPLIT_KINDS
+    kind: str  # one of PROTOCOLS
     description: str  # human readable, e.g. "speaker-independent: train OAF, test YAF"
 
     def summary(self) -> dict[str, Any]:
@@ -443,7 +449,7 @@ def make_splits(
         return [split_words(manifest, test_fraction=test_fraction, val_fraction=val_fraction, seed=seed)]
     if kind == "none":
         return [split_none(manifest, val_fraction=val_fraction, seed=seed)]
-    raise DatasetError(f"unknown split kind {kind!r}; use one of {', '.join(SPLIT_KINDS)}")
+    raise DatasetError(f"unknown split kind {kind!r}; use one of {', '.join(PROTOCOLS)}")
 
 
 def speaker_folds(manifest: Manifest, *, val_fraction: float = 0.15, seed: int = 0) -> list[Split]:

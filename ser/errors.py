@@ -11,6 +11,10 @@ class SERError(Exception):
     """Root of every error SER Studio raises deliberately."""
 
 
+class ConfigError(SERError, ValueError):
+    """A setting is out of range or unknown (epochs, architecture, protocol, strategy)."""
+
+
 class AudioDecodeError(SERError):
     """The input could not be decoded as audio (empty, truncated, not audio)."""
 

@@ -7,26 +7,26 @@ result in a cache keyed by the file (path, size, mtime) and the feature config.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import librosa
 import numpy as np
 
-from ser.audio import load_audio
-from ser.config import FeatureConfig
-from ser.errors import SERError
+from ser.audio import load_audio, speech_mask
+from ser.config import AudioConfig, FeatureConfig, ProgressFn
+from ser.errors import AudioContentError, SERError
 
 LOG_FLOOR = 1e-6  # added to mel power before the log, about -60 dB below a full-scale tone
-CACHE_VERSION = 1  # bump when the feature code changes in a way the config does not capture
-
-ProgressFn = Callable[[int, int], None]
+CACHE_VERSION = 2  # bump when the feature code changes in a way the config does not capture
 
 
 @functools.lru_cache(maxsize=64)
@@ -106,13 +106,13 @@ def pad_frames(features: np.ndarray, n_frames: int) -> np.ndarray:
     return out
 
 
-def extract_features(waveform: np.ndarray, config: FeatureConfig, *, warp: float = 1.0) -> np.ndarray:
-    """One fixed-size feature matrix for a clip no longer than the window (longer: centre cut).
+def window_features(waveform: np.ndarray, config: FeatureConfig, warps: Sequence[float] = (1.0,)) -> np.ndarray:
+    """The features of one window (a longer waveform is cut to its centre), under each warp.
 
-    Returns np.ndarray [shape=(n_bins, n_frames)], float32
+    Returns np.ndarray [shape=(len(warps), n_bins, n_frames)], float32
     """
     power = power_spectrogram(pad_or_trim(waveform, config.n_samples), config)
-    return pad_frames(spectrum_to_features(power, config, warp=warp), config.n_frames)
+    return np.stack([pad_frames(spectrum_to_features(power, config, warp=w), config.n_frames) for w in warps])
 
 
 def window_starts(n_samples: int, config: FeatureConfig) -> np.ndarray:
@@ -127,31 +127,58 @@ def window_starts(n_samples: int, config: FeatureConfig) -> np.ndarray:
     return starts
 
 
-def extract_windows(waveform: np.ndarray, config: FeatureConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Features for each window of a long clip.
+@dataclass(frozen=True)
+class Windows:
+    """The windows of a clip's speech and their features: what training, evaluation and serving
+    all feed the model (``extract_features``)."""
 
-    Returns (features np.ndarray [shape=(n_windows, n_bins, n_frames)], start times in s [shape=(n_windows,)])
-    """
-    chunks = list(iter_windows(waveform, config))
-    return np.concatenate([f for f, _ in chunks]), np.concatenate([s for _, s in chunks])
+    features: np.ndarray  # [shape=(n_windows, n_warps, n_bins, n_frames)], float32
+    starts_s: np.ndarray  # [shape=(n_windows,)], start of each window, from the start of the waveform given
+    ends_s: np.ndarray  # [shape=(n_windows,)], its end: the window's length later, or the end of the speech
+    speech: np.ndarray  # [shape=(n_windows,)], bool: holds at least min_duration_s of speech (else a pause)
 
 
-def iter_windows(
-    waveform: np.ndarray, config: FeatureConfig, *, chunk: int = 64
-) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """``extract_windows`` ``chunk`` windows at a time, so an hour of audio never has all its
+def extract_features(
+    waveform: np.ndarray,
+    config: FeatureConfig,
+    audio_config: AudioConfig = AudioConfig(),
+    *,
+    warps: Sequence[float] = (1.0,),
+) -> Windows:
+    """A validated 16 kHz waveform -> its speech (leading and trailing silence trimmed) cut into
+    the model's windows, each window's features, and whether it is speech or a pause."""
+    chunks = list(iter_features(waveform, config, audio_config, warps=warps))
+    return Windows(*(np.concatenate(parts) for parts in zip(*(dataclasses.astuple(c) for c in chunks), strict=True)))
+
+
+def iter_features(
+    waveform: np.ndarray,
+    config: FeatureConfig,
+    audio_config: AudioConfig = AudioConfig(),
+    *,
+    warps: Sequence[float] = (1.0,),
+    chunk: int = 64,
+) -> Iterator[Windows]:
+    """``extract_features`` ``chunk`` windows at a time, so an hour of audio never has all its
     windows' features in memory at once (64 windows of 3 s: 6 MB of features, and the model's
-    activations for 64 windows rather than thousands).
-
-    Yields (features [shape=(<= chunk, n_bins, n_frames)], start times in s [shape=(<= chunk,)])
-    """
-    starts = window_starts(len(waveform), config)
+    activations for 64 windows rather than thousands)."""
+    mask = speech_mask(waveform, top_db=audio_config.trim_top_db)  # one pass: trimming and pauses
+    start, end = mask.bounds
+    if end - start < audio_config.min_duration_s * config.sample_rate:
+        raise AudioContentError(
+            f"after trimming silence only {(end - start) / config.sample_rate:.2f} s of sound is left; "
+            f"at least {audio_config.min_duration_s:.2f} s of speech is needed"
+        )
+    starts = window_starts(end - start, config) + start
+    n_speech = mask.speech_samples(starts, config.n_samples)
+    speech = n_speech >= audio_config.min_duration_s * config.sample_rate
     for i in range(0, len(starts), chunk):
         part = starts[i : i + chunk]
-        yield (
-            np.stack([extract_features(waveform[s : s + config.n_samples], config) for s in part]),
-            part / config.sample_rate,
+        features = np.stack(
+            [window_features(waveform[s : min(s + config.n_samples, end)], config, warps) for s in part]
         )
+        ends = np.minimum(part + config.n_samples, end)
+        yield Windows(features, part / config.sample_rate, ends / config.sample_rate, speech[i : i + chunk])
 
 
 # --- corpus extraction with an on-disk cache -------------------------------------------------
@@ -163,7 +190,7 @@ def default_cache_dir() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "ser-studio" / "features"
 
 
-def cache_key(path: Path, config: FeatureConfig, warps: Sequence[float]) -> str:
+def cache_key(path: Path, config: FeatureConfig, warps: Sequence[float], audio_config: AudioConfig) -> str:
     """Key from the file's identity (absolute path, size, mtime) and everything that shapes the result."""
     stat = path.stat()
     identity = {
@@ -172,40 +199,41 @@ def cache_key(path: Path, config: FeatureConfig, warps: Sequence[float]) -> str:
         "mtime_ns": stat.st_mtime_ns,
         "config": config.to_dict(),
         "warps": [round(w, 6) for w in warps],
+        "audio": dataclasses.asdict(audio_config),
         "version": CACHE_VERSION,
     }
     return hashlib.sha1(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
 
-def clip_features(path: Path, config: FeatureConfig, warps: Sequence[float]) -> np.ndarray:
-    """Decode one file and return its features under each warp.
-
-    Returns np.ndarray [shape=(len(warps), n_bins, n_frames)], float16 (halves the cache size)
-    """
-    waveform = load_audio(path, trim=True)
-    power = power_spectrogram(pad_or_trim(waveform, config.n_samples), config)
-    stack = [pad_frames(spectrum_to_features(power, config, warp=w), config.n_frames) for w in warps]
-    return np.stack(stack).astype(np.float16)
+def file_features(path: Path, config: FeatureConfig, warps: Sequence[float], audio_config: AudioConfig) -> Windows:
+    """Decode one file and return its windows' features under each warp, in float16 (half the
+    cache). Raises what ``load_audio`` raises."""
+    windows = extract_features(load_audio(path, config=audio_config), config, audio_config, warps=warps)
+    return dataclasses.replace(windows, features=windows.features.astype(np.float16))
 
 
-def _cached_clip_features(args: tuple[Path, FeatureConfig, tuple[float, ...], Path | None]) -> np.ndarray | str:
-    path, config, warps, cache_dir = args
-    target = cache_dir / f"{cache_key(path, config, warps)}.npy" if cache_dir else None
+_Job = tuple[Path, FeatureConfig, tuple[float, ...], AudioConfig, Path | None]  # one file of extract_corpus
+
+
+def _cached_file_features(args: _Job) -> Windows | str:
+    path, config, warps, audio_config, cache_dir = args
+    target = cache_dir / f"{cache_key(path, config, warps, audio_config)}.npz" if cache_dir else None
     if target is not None and target.exists():
         try:
-            return np.load(target)
-        except (OSError, ValueError):
+            with np.load(target) as saved:
+                return Windows(**{name: saved[name] for name in ("features", "starts_s", "ends_s", "speech")})
+        except (OSError, ValueError, KeyError):
             pass  # a damaged cache entry is recomputed below
     try:
-        features = clip_features(path, config, warps)
+        windows = file_features(path, config, warps, audio_config)
     except SERError as e:
         return f"{path.name}: {e}"
     if target is not None:
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_suffix(f".{os.getpid()}.tmp.npy")
-        np.save(tmp, features)
+        tmp = target.with_suffix(f".{os.getpid()}.tmp.npz")
+        np.savez(tmp, **dataclasses.asdict(windows))
         os.replace(tmp, target)  # atomic: a reader never sees half a file
-    return features
+    return windows
 
 
 def extract_corpus(
@@ -213,41 +241,38 @@ def extract_corpus(
     config: FeatureConfig,
     *,
     warps: Sequence[float] = (1.0,),
+    audio_config: AudioConfig = AudioConfig(),
     cache_dir: Path | None = None,
     n_jobs: int | None = None,
     progress: ProgressFn | None = None,
-) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Features of many files, from the cache where possible, over a process pool.
+) -> tuple[list[Windows | None], list[str]]:
+    """``extract_features`` of many files (``file_features``), from the cache where possible,
+    over a process pool.
 
-    Files that cannot be used are left out and reported as messages instead. An exception from
+    Files that cannot be used are None in the list, and reported as messages. An exception from
     ``progress`` ends the pass, the clips not started yet left undone.
-    Returns (features np.ndarray [shape=(n_ok, len(warps), n_bins, n_frames)] float16,
-    mask of usable paths [shape=(len(paths),)] bool, list of error messages)
+    Returns (one ``Windows`` (float16 features) or None per path, list of error messages)
     """
     cache_dir = cache_dir if cache_dir is not None else default_cache_dir()
-    jobs = [(Path(p), config, tuple(warps), cache_dir) for p in paths]
+    jobs = [(Path(p), config, tuple(warps), audio_config, cache_dir) for p in paths]
     n_jobs = n_jobs or min(len(jobs), os.cpu_count() or 1)
-    results: list[np.ndarray | str] = []
+    results: list[Windows | str] = []
     if n_jobs <= 1 or len(jobs) < 16:
-        iterator = map(_cached_clip_features, jobs)
+        iterator = map(_cached_file_features, jobs)
         results = _collect(iterator, len(jobs), progress)
     else:
         with ProcessPoolExecutor(max_workers=n_jobs) as pool:
             try:
-                results = _collect(pool.map(_cached_clip_features, jobs, chunksize=16), len(jobs), progress)
+                results = _collect(pool.map(_cached_file_features, jobs, chunksize=16), len(jobs), progress)
             except BaseException:
                 # A progress callback that raises (a stopped run) or Ctrl-C: leaving the pool would
                 # otherwise wait for every clip still queued.
                 pool.shutdown(cancel_futures=True)
                 raise
-    errors = [r for r in results if isinstance(r, str)]
-    arrays = [r for r in results if not isinstance(r, str)]
-    shape = (0, len(warps), config.n_bins, config.n_frames)
-    stacked = np.stack(arrays) if arrays else np.zeros(shape, np.float16)
-    return stacked, np.array([not isinstance(r, str) for r in results], dtype=bool), errors
+    return [None if isinstance(r, str) else r for r in results], [r for r in results if isinstance(r, str)]
 
 
-def _collect(iterator, total: int, progress: ProgressFn | None) -> list[np.ndarray | str]:
+def _collect(iterator, total: int, progress: ProgressFn | None) -> list[Windows | str]:
     results = []
     for i, result in enumerate(iterator, start=1):
         results.append(result)

@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ser.config import TrainConfig
+from ser.config import RunHooks, TrainConfig
 from ser.datasets import Manifest
 from ser.errors import SERError, TrainingError
-from ser.registry import models_folder
+from ser.registry import ModelCard, adapted_name, bundle_name, models_folder
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class JobState:
     steps_total: int = 0
     error: str = ""  # why a run failed or stopped
     path: str = ""  # the bundle written by a finished run
-    card: dict[str, Any] = field(default_factory=dict)
+    card: ModelCard | None = None  # of the bundle a finished run wrote
     started_at: float = 0.0  # time.time()
     finished_at: float = 0.0
 
@@ -83,8 +83,6 @@ class TrainingJob:
 
         Raises TrainingError while another run is in progress (naming it).
         """
-        from ser.train import bundle_name
-
         name = name or bundle_name(config.arch)
         state = JobState(name=name, data=str(manifest.root), split=split, config=config.to_dict())
         target = Path(models_dir) if models_dir is not None else models_folder()
@@ -104,8 +102,6 @@ class TrainingJob:
         """Adapt the bundle at ``bundle_path`` to ``speaker`` of ``manifest`` from ``shots`` labelled
         clips per emotion (``ser.adapt.adapt``) in the background; returns the bundle name it will
         write. Raises TrainingError while another run is in progress."""
-        from ser.adapt import adapted_name
-
         bundle_path = Path(bundle_path)
         name = name or adapted_name(bundle_path.name, speaker)
         state = JobState(
@@ -141,7 +137,7 @@ class TrainingJob:
     def snapshot(self) -> JobState:
         """A copy of the current state, safe to read without the lock."""
         with self._lock:
-            return dataclasses.replace(self._state, logs=list(self._state.logs), card=dict(self._state.card))
+            return dataclasses.replace(self._state, logs=list(self._state.logs))
 
     def wait(self, timeout: float | None = None) -> JobState:
         """Block until the current run ends (or ``timeout`` s pass); returns the state then."""
@@ -158,7 +154,7 @@ class TrainingJob:
             lambda: train(
                 manifest, split=split, config=config, models_dir=target, name=name,
                 command=f"SER Studio train page: {config.arch}, split {split}, {config.epochs} epochs",
-                on_epoch=self._on_epoch, should_stop=self._stop.is_set, progress=self._on_progress,
+                hooks=self._hooks(),
             ),
         )  # fmt: skip
 
@@ -168,15 +164,20 @@ class TrainingJob:
         from ser.adapt import AdaptConfig, adapt
         from ser.model import load_bundle
 
-        def run() -> tuple[Path | None, dict[str, Any]]:
+        def run() -> tuple[Path | None, ModelCard]:
             path, card, _model = adapt(
                 load_bundle(bundle_path), manifest, speaker, AdaptConfig(shots=shots, seed=seed), models_dir=target,
                 name=name, command=f"SER Studio train page: adapt {bundle_path.name} to {speaker}, {shots} shots",
-                progress=self._on_progress, on_step=self._on_step,
+                hooks=self._hooks(),
             )  # fmt: skip
             return path, card
 
         self._run(name, run)
+
+    def _hooks(self) -> RunHooks:
+        return RunHooks(
+            progress=self._on_progress, on_epoch=self._on_epoch, on_step=self._on_step, should_stop=self._stop.is_set
+        )
 
     def _run(self, name: str, work) -> None:
         """Run ``work`` (-> (bundle path, card)) and record how it ended."""
@@ -203,10 +204,10 @@ class TrainingJob:
         if self._stop.is_set():  # a stop while features are computed ends the run now, not after them
             raise TrainingError("training was stopped while computing features; the active model is unchanged")
 
-    def _finish(self, status: str, *, error: str = "", path: str = "", card: dict | None = None) -> None:
+    def _finish(self, status: str, *, error: str = "", path: str = "", card: ModelCard | None = None) -> None:
         with self._lock:
             self._state.status, self._state.error, self._state.path = status, error, path
-            self._state.card = card or {}
+            self._state.card = card
             self._state.finished_at = time.time()
 
 

@@ -9,35 +9,20 @@ bundle is named in ``models/active.json``, which is replaced atomically.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import sys
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from ser.archs import ARCHITECTURES, get_architecture
 from ser.config import FeatureConfig
 from ser.errors import ModelError
-from ser.registry import (  # noqa: F401  (re-exported: the bundle registry reads no Keras)
-    ACTIVE_FILE,
-    CARD_FILE,
-    MODEL_FILE,
-    MODELS_DIR,
-    active_name,
-    active_path,
-    fsync_path,
-    list_bundles,
-    models_folder,
-    new_bundle_path,
-    read_card,
-    serving_bundle,
-    set_active,
-)
+from ser.registry import CARD_FILE, MODEL_FILE, ModelCard, fsync_path, new_bundle_path, read_card, write_card
 
 
 @contextlib.contextmanager
@@ -141,43 +126,13 @@ def build_seed_lstm(n_bins: int, n_frames: int, n_classes: int, features: np.nda
     return keras.Model(inputs, outputs, name="seed_lstm")
 
 
-@dataclass(frozen=True)
-class Architecture:
-    build: Callable[[int, int, int, np.ndarray | None], keras.Model]  # (n_bins, n_frames, n_classes, train X)
-    features: FeatureConfig  # the features it was designed for
-    augment: bool  # whether training applies voice-changing augmentation
-    description: str
-
-
-ARCHITECTURES: dict[str, Architecture] = {
-    "cnn": Architecture(
-        build_cnn, FeatureConfig(), True, "BatchNorm CNN on per-utterance log-mel, VTLP + mixup, averaged weights"
-    ),
-    "seed-mfcc-cnn2d": Architecture(
-        build_seed_mfcc_cnn2d,
-        FeatureConfig(kind="mfcc", n_mfcc=40, hop_length=160, normalize="none"),
-        False,
-        "seed: 2x Conv2D on MFCC frames",
-    ),
-    "seed-mel-conv1d": Architecture(
-        build_seed_mel_conv1d,
-        FeatureConfig(n_mels=128, hop_length=160, normalize="none"),
-        False,
-        "seed: 4x Conv1D on z-scored mel-128",
-    ),
-    "seed-lstm": Architecture(
-        build_seed_lstm,
-        FeatureConfig(kind="mfcc", n_mfcc=40, hop_length=160, normalize="none"),
-        False,
-        "seed: LSTM 256 on 40 mean MFCCs",
-    ),
+BUILDERS: dict[str, Callable[[int, int, int, np.ndarray | None], keras.Model]] = {
+    "cnn": build_cnn,
+    "seed-mfcc-cnn2d": build_seed_mfcc_cnn2d,
+    "seed-mel-conv1d": build_seed_mel_conv1d,
+    "seed-lstm": build_seed_lstm,
 }
-
-
-def get_architecture(name: str) -> Architecture:
-    if name not in ARCHITECTURES:
-        raise ModelError(f"unknown architecture {name!r}; choose one of {', '.join(ARCHITECTURES)}")
-    return ARCHITECTURES[name]
+assert set(BUILDERS) == set(ARCHITECTURES), "every architecture in ser.archs has a builder here"
 
 
 def build_model(
@@ -185,8 +140,20 @@ def build_model(
 ) -> keras.Model:
     """Build architecture ``name`` for inputs [shape=(n_bins, n_frames)]; ``features`` [shape=(n, n_bins,
     n_frames)] are the training features that in-model normalisation layers adapt to."""
-    arch = get_architecture(name)
-    return arch.build(feature_config.n_bins, feature_config.n_frames, n_classes, features)
+    get_architecture(name)  # an unknown name: ConfigError naming the known ones
+    return BUILDERS[name](feature_config.n_bins, feature_config.n_frames, n_classes, features)
+
+
+def predict_proba(model: keras.Model, X: np.ndarray, *, batch_size: int = 64) -> np.ndarray:
+    """Class probabilities, the one way every caller runs a model (serving, evaluation, early
+    stopping, adaptation). ``predict_on_batch`` runs a compiled graph: about 1.5 ms for one window
+    against 10 ms for an eager call on 2 cores. X [shape=(n, n_bins, n_frames)] -> [shape=(n, n_classes)]"""
+    if len(X) == 0:
+        return np.zeros((0, model.output_shape[-1]), dtype=np.float32)
+    X = X.astype(np.float32, copy=False)
+    return np.concatenate(
+        [np.asarray(model.predict_on_batch(X[i : i + batch_size])) for i in range(0, len(X), batch_size)]
+    )
 
 
 # --- bundles --------------------------------------------------------------------------------------
@@ -196,15 +163,15 @@ def build_model(
 class Bundle:
     path: Path
     model: keras.Model
-    card: dict[str, Any] = field(default_factory=dict)
+    card: ModelCard
 
     @property
     def labels(self) -> list[str]:
-        return list(self.card["labels"])
+        return list(self.card.labels)
 
     @property
     def feature_config(self) -> FeatureConfig:
-        return FeatureConfig.from_dict(self.card["feature_config"])
+        return self.card.feature_config
 
     @property
     def name(self) -> str:
@@ -223,17 +190,17 @@ def load_bundle(path: str | Path) -> Bundle:
         model = keras.saving.load_model(path / MODEL_FILE, compile=False, safe_mode=True)
     except Exception as e:  # Keras raises many types for a damaged or foreign file
         raise ModelError(f"the model in {path} cannot be loaded ({type(e).__name__}: {e})") from e
-    config = FeatureConfig.from_dict(card["feature_config"])
+    config = card.feature_config
     expected = (None, config.n_bins, config.n_frames)
-    if tuple(model.input_shape) != expected or model.output_shape[-1] != len(card["labels"]):
+    if tuple(model.input_shape) != expected or model.output_shape[-1] != len(card.labels):
         raise ModelError(
             f"the model in {path} takes {model.input_shape} -> {model.output_shape} but its card says "
-            f"{expected} -> {len(card['labels'])} labels; the bundle is inconsistent"
+            f"{expected} -> {len(card.labels)} labels; the bundle is inconsistent"
         )
     return Bundle(path, model, card)
 
 
-def save_bundle(model: keras.Model, card: dict[str, Any], models_dir: Path, name: str) -> Path:
+def save_bundle(model: keras.Model, card: ModelCard, models_dir: Path, name: str) -> Path:
     """Write ``models_dir/name`` completely in a temporary folder, then rename it into place."""
     target = new_bundle_path(models_dir, name)
     models_dir.mkdir(parents=True, exist_ok=True)
@@ -241,7 +208,7 @@ def save_bundle(model: keras.Model, card: dict[str, Any], models_dir: Path, name
     try:
         tmp.chmod(0o755)  # mkdtemp makes it private; a bundle is meant to be shared
         model.save(tmp / MODEL_FILE)
-        (tmp / CARD_FILE).write_text(json.dumps(card, indent=2, sort_keys=False) + "\n")
+        write_card(card, tmp)
         for path in [*tmp.iterdir(), tmp]:
             fsync_path(path)
         os.rename(tmp, target)

@@ -6,7 +6,6 @@ A ``Predictor`` is read-only after construction and safe to share between thread
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 from collections import deque
@@ -15,11 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ser.audio import TRIM_HOP, frame_bounds, load_audio, loud_frames, to_mono_16k, validate
+from ser.audio import AudioSource, format_duration, load_audio_head, to_mono_16k, validate
 from ser.config import PAUSE, AudioConfig
 from ser.errors import AudioContentError
-from ser.features import iter_windows
-from ser.model import MODELS_DIR, Bundle, load_bundle, serving_bundle
+from ser.features import iter_features
+from ser.model import Bundle, load_bundle, predict_proba
+from ser.registry import MODELS_DIR, serving_bundle
 
 
 @dataclass(frozen=True)
@@ -63,14 +63,22 @@ class Timeline:
         ]
 
 
+def clip_probabilities(window_probabilities: np.ndarray, speech: np.ndarray) -> np.ndarray:
+    """A clip's probabilities from its windows': the mean over the speech windows, or over every
+    window when none holds enough speech (never an empty mean). Serving, evaluation and training's
+    test scores all call this. [shape=(n_windows, n_labels)], [shape=(n_windows,)] -> [shape=(n_labels,)]"""
+    speech = np.asarray(speech, dtype=bool)
+    return window_probabilities[speech if speech.any() else slice(None)].mean(axis=0)
+
+
 class Predictor:
     """Classify waveforms with one bundle. Build it once (``from_path``) and reuse it."""
 
-    def __init__(self, bundle: Bundle, audio_config: AudioConfig = AudioConfig()) -> None:
+    def __init__(self, bundle: Bundle) -> None:
         self.bundle = bundle
         self.labels = bundle.labels
         self.feature_config = bundle.feature_config
-        self.audio_config = audio_config
+        self.audio_config: AudioConfig = bundle.card.audio_config  # trimming as in training
         self._lock = threading.Lock()  # Keras models are not documented as thread-safe for calls
 
     @classmethod
@@ -82,71 +90,66 @@ class Predictor:
     def probabilities(self, features: np.ndarray) -> np.ndarray:
         """Features [shape=(n, n_bins, n_frames)] -> probabilities [shape=(n, n_labels)]"""
         with self._lock:
-            # predict_on_batch runs a compiled graph: ~1.5 ms for one window against ~10 ms for an
-            # eager call of the same model on 2 cores.
-            return np.asarray(self.bundle.model.predict_on_batch(features.astype(np.float32)))
+            return predict_proba(self.bundle.model, features)
 
     def predict(self, waveform: np.ndarray) -> Prediction:
         """Classify a 16 kHz mono waveform (validated, silence trimmed); a clip longer than the
-        window is the mean of its windows' probabilities."""
+        window is the mean of its speech windows' probabilities."""
         return self.analyse(waveform)[0]
 
-    def analyse(self, waveform: np.ndarray) -> tuple[Prediction, Timeline | None]:
+    def analyse(self, waveform: np.ndarray, *, validated: bool = False) -> tuple[Prediction, Timeline | None]:
         """``predict`` and, for speech longer than the model's window, its ``Timeline``, from one
-        pass over the windows of the speech (leading and trailing silence trimmed); the timeline's
-        times count from the start of ``waveform``, so they line up with a plot of it. Windows
-        inside a pause (less than ``min_duration_s`` of speech) are marked, not averaged."""
-        waveform = validate(waveform, config=self.audio_config)
-        loud = loud_frames(waveform, top_db=self.audio_config.trim_top_db)  # one pass: trimming and pauses
-        start, end = frame_bounds(loud, len(waveform))
-        speech, sr = waveform[start:end], self.feature_config.sample_rate
-        timeline = self._timeline(speech, loud[start // TRIM_HOP :])
-        kept = timeline.probabilities[timeline.speech]
-        prediction = self._prediction(kept.mean(axis=0), len(speech) / sr, len(kept))
-        if len(timeline.starts_s) == 1:
-            return prediction, None
-        return prediction, dataclasses.replace(timeline, starts_s=timeline.starts_s + start / sr)
-
-    def window_probabilities(self, waveform: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Probabilities of each window of ``waveform`` [shape=(n_windows, n_labels)] and the
-        windows' start times in s [shape=(n_windows,)]: one window for a clip that fits the model's,
-        else one every ``hop_s``. Windows go through the model a chunk at a time (``iter_windows``),
-        so an hour-long recording needs no more memory than a few minutes of it."""
-        chunks = [
-            (self.probabilities(features), starts) for features, starts in iter_windows(waveform, self.feature_config)
+        pass over the windows of the speech (``ser.features.iter_features``: leading and trailing
+        silence trimmed, windows inside a pause marked and left out of the mean); the timeline's
+        times count from the start of ``waveform``, so they line up with a plot of it.
+        ``validated``: the waveform comes from ``load_audio``, which has checked it already."""
+        if not validated:
+            waveform = validate(waveform, config=self.audio_config)
+        parts = [
+            (self.probabilities(w.features[:, 0]), w.starts_s, w.ends_s, w.speech)
+            for w in iter_features(waveform, self.feature_config, self.audio_config)
         ]
-        return np.concatenate([p for p, _ in chunks]), np.concatenate([s for _, s in chunks])
-
-    def predict_file(self, source) -> Prediction:
-        """Decode any supported file, path, bytes or file object, then classify it."""
-        return self.predict(load_audio(source, config=self.audio_config))
-
-    def timeline(self, waveform: np.ndarray) -> Timeline:
-        """Per-window probabilities over a clip (one window when it fits the model's window)."""
-        return self._timeline(validate(waveform, config=self.audio_config))
-
-    def _timeline(self, waveform: np.ndarray, loud: np.ndarray | None = None) -> Timeline:
-        """``loud``: the waveform's ``loud_frames``, when the caller has them already."""
-        if loud is None:
-            loud = loud_frames(waveform, top_db=self.audio_config.trim_top_db)
-        probs, starts_s = self.window_probabilities(waveform)
-        return Timeline(starts_s, self.feature_config.window_s, probs, self.labels, self.speech_windows(loud, starts_s))
-
-    def speech_windows(self, loud: np.ndarray, starts_s: np.ndarray) -> np.ndarray:
-        """Whether each window (starting at ``starts_s``) holds at least ``min_duration_s`` of speech,
-        counted in ``loud`` (``ser.audio.loud_frames``: louder than ``trim_top_db`` below the peak,
-        as trimming decides). Returns np.ndarray [shape=(n_windows,)], bool"""
-        loud = np.concatenate([[0], np.cumsum(loud)])
-        sr = self.feature_config.sample_rate
-        first = np.round(starts_s * sr / TRIM_HOP).astype(int)
-        last = np.minimum(first + round(self.feature_config.window_s * sr / TRIM_HOP), len(loud) - 1)
-        speech_s = (loud[last] - loud[np.minimum(first, len(loud) - 1)]) * TRIM_HOP / sr
-        speech = speech_s >= self.audio_config.min_duration_s
-        return speech if speech.any() else np.ones_like(speech)  # never an empty mean
+        probs, starts_s, ends_s, speech = (np.concatenate(column) for column in zip(*parts, strict=True))
+        speech = speech if speech.any() else np.ones_like(speech)  # never an empty mean
+        duration_s = float(ends_s[-1] - starts_s[0])  # of the trimmed speech
+        prediction = self._prediction(clip_probabilities(probs, speech), duration_s, int(speech.sum()))
+        if len(starts_s) == 1:
+            return prediction, None
+        return prediction, Timeline(starts_s, self.feature_config.window_s, probs, self.labels, speech)
 
     def _prediction(self, probs: np.ndarray, duration_s: float, n_windows: int) -> Prediction:
         label = self.labels[int(np.argmax(probs))]
         return Prediction(label, {k: float(p) for k, p in zip(self.labels, probs, strict=True)}, duration_s, n_windows)
+
+
+@dataclass(frozen=True)
+class Classification:
+    """One recording classified (``classify``): what the CLI prints and the Classify page shows."""
+
+    prediction: Prediction
+    timeline: Timeline | None  # for speech longer than the model's window
+    waveform: np.ndarray  # [shape=(n_samples,)], the decoded audio (up to the cap), for charts
+    truncated: bool  # the recording went on past the cap and only its first part was classified
+    recording_s: float | None  # the whole recording's length, when its header records it
+    cap_s: float  # the cap (AudioConfig.max_duration_s)
+
+    @property
+    def note(self) -> str:
+        """What the user must be told about the input, e.g. that a long recording was cut."""
+        if not self.truncated:
+            return ""
+        whole = f" of {format_duration(self.recording_s)}" if self.recording_s else ""
+        return f"only the first {format_duration(self.cap_s)}{whole} were classified"
+
+
+def classify(source: AudioSource, predictor: Predictor) -> Classification:
+    """Decode any supported file (path, bytes or file object) and classify it: the one road from
+    a recording to its emotion, for the command line, the pages and the tests. A recording longer
+    than the cap is cut there (``truncated``). Raises SERError for input that cannot be used."""
+    head = load_audio_head(source, config=predictor.audio_config)
+    prediction, timeline = predictor.analyse(head.waveform, validated=True)
+    cap_s = predictor.audio_config.max_duration_s
+    return Classification(prediction, timeline, head.waveform, head.truncated, head.duration_s, cap_s)
 
 
 class StreamClassifier:

@@ -121,14 +121,21 @@ def sidebar_model_status() -> None:
         except SERError as e:
             st.error(str(e))
             return
-        st.markdown(f"**Model** `{card.get('name', Path(path).name)}`")
-        st.caption(f"architecture: {card['architecture']}")
-        evaluation = card.get("evaluation", {})
-        if "accuracy" in evaluation.get("speaker", {}):
-            st.metric("Speaker-independent accuracy", f"{evaluation['speaker']['accuracy']:.1%}")
-        elif "accuracy" in evaluation.get("speaker-adapted", {}):
-            speaker = card.get("adaptation", {}).get("speaker", "?")
-            st.metric(f"Accuracy on {speaker}, adapted", f"{evaluation['speaker-adapted']['accuracy']:.1%}")
+        st.markdown(f"**Model** `{Path(path).name}`")
+        st.caption(f"architecture: {card.architecture}")
+        headline = card.headline()
+        if headline is not None:
+            st.metric(headline_title(card, headline[0]), f"{headline[1]['accuracy']:.1%}")
+
+
+def headline_title(card, protocol: str) -> str:
+    """What a card's headline accuracy measures, in a user's words."""
+    if protocol == "speaker-adapted":
+        return f"Accuracy on {(card.adaptation or {}).get('speaker', '?')}, adapted"
+    return {
+        "corpus": "Accuracy on corpora it never heard",
+        "speaker": "Accuracy on voices it never heard",
+    }.get(protocol, f"Accuracy ({protocol})")
 
 
 # --- corpus ---------------------------------------------------------------------------------------
@@ -392,18 +399,16 @@ class ClipResult:
 
 
 def classify_source(name: str, source: Any, predictor) -> ClipResult:
-    """Decode and classify one upload or recording. Raises SERError for unusable input."""
-    from ser.audio import format_duration, load_audio_head
+    """Decode and classify one upload or recording (``ser.predict.classify``) and draw its charts.
+    Raises SERError for unusable input."""
+    from ser.predict import classify
 
-    head = load_audio_head(source, config=predictor.audio_config)
-    prediction, timeline = predictor.analyse(head.waveform)
-    note = ""
-    if head.truncated:
-        whole = f" of {format_duration(head.duration_s)}" if head.duration_s else ""
-        note = f"only the first {format_duration(predictor.audio_config.max_duration_s)}{whole} were classified"
-    sr, waveform = predictor.audio_config.sample_rate, head.waveform
+    result = classify(source, predictor)
+    sr, waveform = predictor.audio_config.sample_rate, result.waveform
     mel, _ = spectrogram_figures(waveform, with_mfcc=False)
-    return ClipResult(name, len(waveform) / sr, prediction, timeline, waveform_figure(waveform, sr), mel, note)
+    return ClipResult(
+        name, len(waveform) / sr, result.prediction, result.timeline, waveform_figure(waveform, sr), mel, result.note
+    )
 
 
 @st.cache_data(show_spinner="Classifying…", max_entries=64)
@@ -444,12 +449,3 @@ def render_clip_result(result: ClipResult, key: str) -> None:
 
 
 # --- live -----------------------------------------------------------------------------------------
-
-
-def frame_to_array(frame) -> np.ndarray:
-    """An av.AudioFrame's samples as [shape=(n, channels)]: packed formats (s16) come from
-    ``to_ndarray`` interleaved as (1, n * channels), planar ones (fltp) as (channels, n)."""
-    samples = frame.to_ndarray()
-    if frame.format.is_planar:
-        return samples.T
-    return samples.reshape(-1, len(frame.layout.channels))

@@ -15,9 +15,9 @@ import pytest
 from ser.adapt import AdaptConfig, adapt, choose_clips
 from ser.datasets import Manifest, discover
 from ser.errors import DatasetError
-from ser.model import load_bundle, read_card
-from ser.registry import ACTIVE_FILE, MODELS_DIR, active_name, check_bundle
-from ser.train import evaluate_bundle
+from ser.evaluation import evaluate_bundle
+from ser.model import load_bundle
+from ser.registry import ACTIVE_FILE, MODELS_DIR, active_name, check_bundle, read_card
 from tests.conftest import DEMO_DIR, ROOT, TESS_DIR, requires_tess
 
 LABELS = ["neutral", "happy", "sad", "angry", "fear", "disgust", "surprise"]
@@ -101,13 +101,13 @@ def test_adapting_makes_a_whole_bundle_with_an_honest_card(adapted, models_dir, 
     assert card == adapted
     check_bundle(models_dir / "ef1")  # complete zip, checksums match
     assert not [p for p in models_dir.iterdir() if p.name.startswith(".")]  # no temporary folder left
-    adaptation = card["adaptation"]
+    adaptation = card.adaptation
     assert adaptation["base_model"] == BASE and adaptation["speaker"] == "EF1"
     assert adaptation["shots"] == 3 and adaptation["seed"] == 1 and "AdaBN" in adaptation["method"]
     assert len(adaptation["clips"]) == 21 and all((DEMO_DIR / c["path"]).is_file() for c in adaptation["clips"])
     assert {c["word"] for c in adaptation["clips"]} == set(adaptation["excluded_words"])
-    assert card["command"].startswith("python -m ser adapt ") and "--shots 3" in card["command"]
-    assert card["labels"] == LABELS and card["base_evaluation"] == read_card(models_dir / BASE)["evaluation"]
+    assert card.command.startswith("python -m ser adapt ") and "--shots 3" in card.command
+    assert card.labels == tuple(LABELS) and card.base_evaluation == read_card(models_dir / BASE).evaluation
     assert (models_dir / ACTIVE_FILE).read_text() == json.dumps({"model": BASE}) + "\n"  # not --activate
 
 
@@ -175,7 +175,7 @@ def test_a_taken_or_unusable_name_is_refused_before_any_work(models_dir):
 
 
 def test_a_speaker_name_that_is_no_folder_name_still_names_the_bundle():
-    from ser.adapt import adapted_name
+    from ser.registry import adapted_name
 
     name = adapted_name("cnn-tess-v1", "clinic/room 2")
     assert name.startswith("cnn-tess-v1-clinic_room_2-") and "/" not in name
@@ -205,14 +205,14 @@ def test_unlabelled_adaptation_never_reads_a_label(demo, models_dir):
         np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
     moved = [not np.allclose(w, o) for w, o in zip(model.get_weights(), base.model.get_weights(), strict=True)]
     assert 0 < sum(moved) < len(moved)  # BatchNorm statistics re-estimated, nothing else trained
-    adaptation = card["adaptation"]
+    adaptation = card.adaptation
     assert adaptation["clips"] == [] and adaptation["method"] == "AdaBN" and adaptation["loss_per_pass"] == []
     assert adaptation["n_statistics_clips"] == adaptation["after"]["n_clips"] == len(ef1) == 140
     assert (
         "transductive" in adaptation["test"]
-        and "without their labels" in card["evaluation"]["speaker-adapted"]["description"]
+        and "without their labels" in card.evaluation["speaker-adapted"]["description"]
     )
-    assert relabelled_card["adaptation"]["after"]["accuracy"] != adaptation["after"]["accuracy"]
+    assert relabelled_card.adaptation["after"]["accuracy"] != adaptation["after"]["accuracy"]
 
 
 def test_cli_adapts_without_labels(models_dir):
@@ -223,9 +223,9 @@ def test_cli_adapts_without_labels(models_dir):
     assert done.returncode == 0, done.stderr
     assert "on the audio of 140 clips, no labels; scored on those same clips (transductive)" in done.stdout
     card = read_card(models_dir / "em2")
-    assert card["adaptation"]["shots"] == 0 and "--shots 0" in card["command"]
+    assert card.adaptation["shots"] == 0 and "--shots 0" in card.command
     rescored = evaluate_bundle(load_bundle(models_dir / "em2"), discover(DEMO_DIR).filter(speakers=["EM2"]))
-    assert rescored["accuracy"] == pytest.approx(card["adaptation"]["after"]["accuracy"], abs=1 / 140)
+    assert rescored["accuracy"] == pytest.approx(card.adaptation["after"]["accuracy"], abs=1 / 140)
 
 
 @requires_tess
@@ -244,7 +244,7 @@ def test_tess_adaptation_clips_and_a_real_run(tmp_path):
     path, card, _model = adapt(
         load_bundle(MODELS_DIR / BASE), few, "OAF", AdaptConfig(shots=1), models_dir=tmp_path, command="pytest"
     )
-    assert card["adaptation"]["after"]["n_clips"] == 21 and card["adaptation"]["after"]["accuracy"] >= 0.9
+    assert card.adaptation["after"]["n_clips"] == 21 and card.adaptation["after"]["accuracy"] >= 0.9
     assert load_bundle(path).labels == LABELS
 
 

@@ -130,7 +130,7 @@ def test_models_says_when_the_folder_is_missing_or_holds_no_bundle(tmp_path):
 def test_the_cli_serves_from_ser_models_dir_like_the_app(tiny_bundle, tmp_path, monkeypatch):
     """$SER_MODELS_DIR moves the app's models; the CLI must serve and list the same folder."""
     from ser.model import load_bundle
-    from ser.predict import Predictor
+    from ser.predict import Predictor, classify
 
     shutil.copytree(tiny_bundle, tmp_path / "tiny")
     (tmp_path / "active.json").write_text(json.dumps({"model": "tiny"}) + "\n")
@@ -139,7 +139,7 @@ def test_the_cli_serves_from_ser_models_dir_like_the_app(tiny_bundle, tmp_path, 
     done = ser("predict", str(clip), "--json")
     assert done.returncode == 0, done.stderr
     served = json.loads(done.stdout)["probabilities"]
-    expected = Predictor(load_bundle(tmp_path / "tiny")).predict_file(clip).probabilities
+    expected = classify(clip, Predictor(load_bundle(tmp_path / "tiny"))).prediction.probabilities
     assert served == pytest.approx(expected, abs=1e-5)
     listing = ser("models")
     assert listing.returncode == 0 and "tiny" in listing.stdout and "cnn-tess" not in listing.stdout

@@ -29,7 +29,7 @@ APP = str(ROOT / "app.py")
 def served(tmp_path_factory):
     """A tiny model trained through the job manager in a private models folder, made active."""
     from ser.jobs import JOB
-    from ser.model import set_active
+    from ser.registry import set_active
 
     models_dir = tmp_path_factory.mktemp("models")
     saved = {k: os.environ.get(k) for k in ("SER_MODELS_DIR", "SER_DATA_DIR")}
@@ -151,7 +151,7 @@ def test_train_page_shows_the_finished_run(served):
 
 def test_the_finished_run_is_offered_as_the_active_model_while_another_is(served):
     """The button itself is clicked in tests/test_browser.py: AppTest does not click inside a fragment."""
-    from ser.model import set_active
+    from ser.registry import set_active
 
     models_dir = Path(os.environ["SER_MODELS_DIR"])
     shutil.copytree(ROOT / "models" / "cnn-tess-v1", models_dir / "other")
@@ -335,7 +335,7 @@ def test_live_page_renders_and_its_callback_feeds_the_classifier(served, monkeyp
 
 @pytest.mark.parametrize("layout,fmt", [("stereo", "s16"), ("mono", "s16"), ("stereo", "fltp")])
 def test_frame_to_array_gives_samples_by_channels(layout, fmt):
-    from ser.ui import frame_to_array
+    from ser.audio import frame_to_array
 
     n, n_channels = 960, 2 if layout == "stereo" else 1
     samples = np.arange(n * n_channels).reshape(n, n_channels)
@@ -528,7 +528,7 @@ def test_train_page_adapts_the_active_model_to_a_speaker_in_the_background(serve
     state = JOB.wait(timeout=180)
     assert state.kind == "adapt" and state.status == "done", state.error
     assert state.steps_done == state.steps_total > 0
-    adaptation = state.card["adaptation"]
+    adaptation = state.card.adaptation
     assert (adaptation["base_model"], adaptation["speaker"], adaptation["shots"]) == ("tiny-job", "EF1", 2)
     assert adaptation["after"]["n_clips"] == 18 * 7  # 20 words of EF1 in 7 emotions, minus the 2 adapted on
 
@@ -551,7 +551,7 @@ def test_train_page_adapts_without_labels(served):
     app.button(key="adapt").click().run()
     state = JOB.wait(timeout=180)
     assert state.kind == "adapt" and state.status == "done", state.error
-    adaptation = state.card["adaptation"]
+    adaptation = state.card.adaptation
     assert adaptation["shots"] == 0 and adaptation["clips"] == [] and adaptation["method"] == "AdaBN"
     assert adaptation["after"]["n_clips"] == 20 * 7  # every clip of EM1: their audio adapted, their labels score
 

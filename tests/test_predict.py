@@ -113,7 +113,7 @@ def test_bundled_model_serves_demo_clips():
 @requires_tess
 def test_bundled_model_knows_its_training_data():
     from ser.datasets import discover
-    from ser.train import evaluate_bundle
+    from ser.evaluation import evaluate_bundle
 
     manifest = discover(TESS_DIR)
     manifest.clips = manifest.clips[::10]

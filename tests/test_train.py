@@ -11,8 +11,11 @@ import pytest
 from ser.config import TrainConfig
 from ser.datasets import make_splits
 from ser.errors import ModelError, TrainingError
-from ser.model import load_bundle, read_card
-from ser.train import compute_metrics, evaluate_bundle, fit, predict_proba, prepare, train
+from ser.evaluation import compute_metrics, evaluate_bundle
+from ser.model import load_bundle, predict_proba
+from ser.prepare import prepare
+from ser.registry import read_card
+from ser.train import fit, train
 from tests.conftest import ROOT, tiny_manifest
 
 
@@ -32,16 +35,16 @@ def test_metrics_by_hand():
 
 def test_tiny_training_writes_a_complete_card(tiny_bundle):
     card = read_card(tiny_bundle)
-    assert card["architecture"] == "cnn" and card["labels"][0] == "neutral" and len(card["labels"]) == 7
-    assert card["data"]["speakers"] == ["EF1", "EM1"] and card["data"]["split"] == "speaker"
-    assert card["data"]["n_train"] > 0 and card["data"]["n_val"] > 0
-    assert card["data"]["clips_per_speaker"] == {"EF1": 28, "EM1": 28}
-    assert [e["epoch"] for e in card["history"]] == [1, 2]
-    folds = card["evaluation"]["speaker"]["folds"]
+    assert card.architecture == "cnn" and card.labels[0] == "neutral" and len(card.labels) == 7
+    assert card.data["speakers"] == ["EF1", "EM1"] and card.data["split"] == "speaker"
+    assert card.data["n_train"] > 0 and card.data["n_val"] > 0
+    assert card.data["clips_per_speaker"] == {"EF1": 28, "EM1": 28}
+    assert [e["epoch"] for e in card.history] == [1, 2]
+    folds = card.evaluation["speaker"]["folds"]
     assert len(folds) == 2 and all(f["n_clips"] == 28 for f in folds)
-    assert card["evaluation"]["speaker"]["accuracy"] == pytest.approx(np.mean([f["accuracy"] for f in folds]))
-    assert {"tensorflow", "keras", "librosa", "numpy", "python"} <= set(card["versions"])
-    assert card["command"] == "pytest tiny_bundle" and card["created_at"]
+    assert card.evaluation["speaker"]["accuracy"] == pytest.approx(np.mean([f["accuracy"] for f in folds]))
+    assert {"tensorflow", "keras", "librosa", "numpy", "python"} <= set(card.versions)
+    assert card.command == "pytest tiny_bundle" and card.created_at
 
 
 def test_validation_is_never_the_test_set():
@@ -63,7 +66,7 @@ def test_training_is_reproducible_with_a_seed():
 
 
 def _features():
-    from ser.model import ARCHITECTURES
+    from ser.archs import ARCHITECTURES
 
     return ARCHITECTURES["cnn"].features
 
@@ -142,7 +145,7 @@ def test_mirrored_strategy_over_two_logical_cpus(tmp_path):
         assert make_strategy("mirrored").num_replicas_in_sync == 2
         path, card = train(tiny_manifest(n_words=2), config=TrainConfig(epochs=1, batch_size=8),
                            models_dir=__import__("pathlib").Path({str(tmp_path)!r}), strategy="mirrored")
-        print("OK", path.name, len(card["history"]))
+        print("OK", path.name, len(card.history))
         """
     )
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=600)

@@ -1,0 +1,47 @@
+"""The architectures by name, without Keras: what each one expects and how it is described.
+
+``ser.model`` builds them; everything that only lists or configures an architecture (the CLI's
+argument checks, the Train page's selectbox, a card) reads this module and loads no TensorFlow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ser.config import FeatureConfig
+from ser.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    name: str
+    features: FeatureConfig  # the features it was designed for
+    augment: bool  # whether training applies voice-changing augmentation (VTLP + mixup)
+    description: str
+
+
+CNN_DESCRIPTION = "BatchNorm CNN on per-utterance log-mel, VTLP + mixup, averaged weights"
+_SEED_MFCC = FeatureConfig(kind="mfcc", n_mfcc=40, hop_length=160, normalize="none")
+
+ARCHITECTURES: dict[str, ArchSpec] = {
+    spec.name: spec
+    for spec in (
+        ArchSpec("cnn", FeatureConfig(), True, CNN_DESCRIPTION),
+        ArchSpec("seed-mfcc-cnn2d", _SEED_MFCC, False, "seed: 2x Conv2D on MFCC frames"),
+        ArchSpec(
+            "seed-mel-conv1d",
+            FeatureConfig(n_mels=128, hop_length=160, normalize="none"),
+            False,
+            "seed: 4x Conv1D on z-scored mel-128",
+        ),
+        ArchSpec("seed-lstm", _SEED_MFCC, False, "seed: LSTM 256 on 40 mean MFCCs"),
+    )
+}
+DEFAULT_ARCH = "cnn"
+
+
+def get_architecture(name: str) -> ArchSpec:
+    """The spec of architecture ``name``. Raises ConfigError for an unknown name."""
+    if name not in ARCHITECTURES:
+        raise ConfigError(f"unknown architecture {name!r}; choose one of {', '.join(ARCHITECTURES)}")
+    return ARCHITECTURES[name]
