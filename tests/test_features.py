@@ -9,15 +9,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from ser.config import FeatureConfig
+from ser.config import AudioConfig, FeatureConfig
 from ser.features import (
     cache_key,
     extract_corpus,
     extract_features,
-    extract_windows,
     log_mel_spectrogram,
     mel_filterbank,
     mfcc,
+    window_features,
     window_starts,
 )
 from tests.conftest import voiced
@@ -37,7 +37,7 @@ def test_mfcc_shape(speech_like):
 
 def test_fixed_size_for_short_and_long_clips():
     for seconds in (0.4, 2.0, 3.0, 5.5):
-        X = extract_features(voiced(seconds), CONFIG)
+        X = window_features(voiced(seconds), CONFIG)[0]
         assert X.shape == (CONFIG.n_bins, CONFIG.n_frames)
         assert np.isfinite(X).all()
 
@@ -45,18 +45,18 @@ def test_fixed_size_for_short_and_long_clips():
 @pytest.mark.parametrize("normalize", ["band_mean", "utterance"])
 def test_normalisation_removes_loudness(speech_like, normalize):
     config = dataclasses.replace(CONFIG, normalize=normalize)
-    quiet = extract_features(0.3 * speech_like, config)  # -10 dB
-    loud = extract_features(speech_like, config)
+    quiet = window_features(0.3 * speech_like, config)  # -10 dB
+    loud = window_features(speech_like, config)
     assert np.mean(np.abs(quiet - loud)) < 0.05
     unnormalised = dataclasses.replace(CONFIG, normalize="none")
     assert (
-        np.mean(np.abs(extract_features(0.3 * speech_like, unnormalised) - extract_features(speech_like, unnormalised)))
+        np.mean(np.abs(window_features(0.3 * speech_like, unnormalised) - window_features(speech_like, unnormalised)))
         > 1
     )
 
 
 def test_short_clip_is_centred_and_zero_padded():
-    X = extract_features(voiced(1.0), CONFIG)
+    X = window_features(voiced(1.0), CONFIG)[0]
     energy = np.abs(X).sum(axis=0)
     assert energy[:50].max() == 0 and energy[-50:].max() == 0
     assert energy[CONFIG.n_frames // 2] > 0
@@ -74,14 +74,30 @@ def test_windows_cover_a_long_clip_to_its_end():
     starts = window_starts(len(waveform), CONFIG)
     assert starts[0] == 0 and starts[-1] + CONFIG.n_samples == len(waveform)
     assert np.all(np.diff(starts) <= CONFIG.hop_s * CONFIG.sample_rate)
-    X, starts_s = extract_windows(waveform, CONFIG)
-    assert X.shape == (len(starts), CONFIG.n_bins, CONFIG.n_frames)
-    assert starts_s[-1] == pytest.approx(7.3 - CONFIG.window_s, abs=1e-3)
+    windows = extract_features(waveform, CONFIG)
+    assert windows.features.shape == (len(starts), 1, CONFIG.n_bins, CONFIG.n_frames)
+    assert windows.starts_s[-1] == pytest.approx(7.3 - CONFIG.window_s, abs=1e-3)
+    assert windows.ends_s[-1] == pytest.approx(7.3, abs=1e-3) and windows.speech.all()
 
 
 def test_a_clip_that_fits_is_one_window(speech_like):
-    X, starts_s = extract_windows(speech_like, CONFIG)
-    assert X.shape[0] == 1 and starts_s.tolist() == [0.0]
+    windows = extract_features(speech_like, CONFIG)
+    assert windows.features.shape[0] == 1 and windows.starts_s.tolist() == [0.0]
+
+
+def test_windows_start_at_the_speech_and_mark_a_pause(speech_like):
+    """Leading silence is trimmed, and a window inside a long pause is marked as no speech."""
+    sr, gap = CONFIG.sample_rate, np.zeros(8 * CONFIG.sample_rate, np.float32)
+    clip = np.concatenate([np.zeros(sr, np.float32), speech_like, gap, speech_like])
+    windows = extract_features(clip, CONFIG)
+    assert windows.starts_s[0] == pytest.approx(1.0, abs=0.07)  # 128 ms trimming frames
+    assert not windows.speech.all() and windows.speech[0] and windows.speech[-1]
+
+
+def test_warps_stack_in_the_windows(speech_like):
+    windows = extract_features(speech_like, CONFIG, warps=(0.9, 1.0, 1.1))
+    assert windows.features.shape == (1, 3, CONFIG.n_bins, CONFIG.n_frames)
+    np.testing.assert_allclose(windows.features[0, 1], window_features(speech_like, CONFIG)[0], atol=1e-5)
 
 
 @settings(max_examples=25, deadline=None)
@@ -91,7 +107,7 @@ def test_a_clip_that_fits_is_one_window(speech_like):
 )
 def test_any_finite_waveform_gives_finite_features_of_the_expected_shape(waveform, kind):
     config = dataclasses.replace(CONFIG, kind=kind)
-    X = extract_features(waveform, config)
+    X = window_features(waveform, config)[0]
     assert X.shape == (config.n_bins, config.n_frames)
     assert np.isfinite(X).all()
 
@@ -108,29 +124,34 @@ def _write_clips(folder, n):
 def test_corpus_cache_is_reused_and_keyed_by_config_and_file(tmp_path):
     paths = _write_clips(tmp_path, 3)
     cache = tmp_path / "cache"
-    X1, ok, errors = extract_corpus(paths, CONFIG, cache_dir=cache, n_jobs=1)
-    assert X1.shape == (3, 1, CONFIG.n_bins, CONFIG.n_frames) and ok.all() and not errors
-    assert len(list(cache.glob("*.npy"))) == 3
-    X2, _, _ = extract_corpus(paths, CONFIG, cache_dir=cache, n_jobs=1)
-    np.testing.assert_array_equal(X1, X2)
+    W1, errors = extract_corpus(paths, CONFIG, cache_dir=cache, n_jobs=1)
+    assert [w.features.shape for w in W1] == [(1, 1, CONFIG.n_bins, CONFIG.n_frames)] * 3 and not errors
+    assert len(list(cache.glob("*.npz"))) == 3
+    W2, _ = extract_corpus(paths, CONFIG, cache_dir=cache, n_jobs=1)
+    for a, b in zip(W1, W2, strict=True):
+        np.testing.assert_array_equal(a.features, b.features)
+    audio = AudioConfig()
     other = dataclasses.replace(CONFIG, n_mels=CONFIG.n_mels + 24)
-    assert cache_key(paths[0], other, (1.0,)) != cache_key(paths[0], CONFIG, (1.0,))
-    before = cache_key(paths[0], CONFIG, (1.0,))
+    assert cache_key(paths[0], other, (1.0,), audio) != cache_key(paths[0], CONFIG, (1.0,), audio)
+    trimmed = AudioConfig(trim_top_db=20)
+    assert cache_key(paths[0], CONFIG, (1.0,), trimmed) != cache_key(paths[0], CONFIG, (1.0,), audio)
+    before = cache_key(paths[0], CONFIG, (1.0,), audio)
     sf.write(paths[0], voiced(1.5, seed=9), 16_000)
-    assert cache_key(paths[0], CONFIG, (1.0,)) != before
+    assert cache_key(paths[0], CONFIG, (1.0,), audio) != before
 
 
 def test_corpus_reports_bad_files_and_keeps_the_rest(tmp_path):
     paths = _write_clips(tmp_path, 2)
     bad = tmp_path / "broken.wav"
     bad.write_bytes(b"RIFF\x00\x00")
-    X, ok, errors = extract_corpus([paths[0], bad, paths[1]], CONFIG, cache_dir=tmp_path / "c", n_jobs=1)
-    assert ok.tolist() == [True, False, True] and len(X) == 2
+    windows, errors = extract_corpus([paths[0], bad, paths[1]], CONFIG, cache_dir=tmp_path / "c", n_jobs=1)
+    assert [w is not None for w in windows] == [True, False, True]
     assert len(errors) == 1 and "broken.wav" in errors[0]
 
 
 def test_process_pool_gives_the_same_features_as_one_process(tmp_path):
     paths = _write_clips(tmp_path, 18)
-    X1, _, _ = extract_corpus(paths, CONFIG, cache_dir=tmp_path / "a", n_jobs=1)
-    X2, _, _ = extract_corpus(paths, CONFIG, cache_dir=tmp_path / "b", n_jobs=2)
-    np.testing.assert_array_equal(X1, X2)
+    W1, _ = extract_corpus(paths, CONFIG, cache_dir=tmp_path / "a", n_jobs=1)
+    W2, _ = extract_corpus(paths, CONFIG, cache_dir=tmp_path / "b", n_jobs=2)
+    for a, b in zip(W1, W2, strict=True):
+        np.testing.assert_array_equal(a.features, b.features)

@@ -10,7 +10,7 @@ from ser.audio import load_audio
 from ser.config import PAUSE
 from ser.errors import AudioContentError
 from ser.model import load_bundle
-from ser.predict import Predictor, StreamClassifier
+from ser.predict import Predictor, StreamClassifier, classify
 from ser.ui import timeline_figure
 from tests.conftest import DEMO_DIR, TESS_DIR, requires_tess, tiny_manifest
 
@@ -35,8 +35,8 @@ def test_prediction_is_a_distribution_in_card_order(predictor, clip):
 
 def test_file_bytes_and_waveform_agree(predictor):
     path = tiny_manifest().clips[3].path
-    from_path = predictor.predict_file(path).probabilities
-    from_bytes = predictor.predict_file(path.read_bytes()).probabilities
+    from_path = classify(path, predictor).prediction.probabilities
+    from_bytes = classify(path.read_bytes(), predictor).prediction.probabilities
     from_wave = predictor.predict(load_audio(path)).probabilities
     assert from_path == from_bytes == from_wave
 
@@ -44,13 +44,12 @@ def test_file_bytes_and_waveform_agree(predictor):
 def test_long_clip_gives_a_timeline_and_a_mean(predictor):
     clips = [load_audio(c.path) for c in tiny_manifest().clips[:6]]
     long = np.concatenate([*clips, np.zeros(8000, np.float32)])
-    timeline = predictor.timeline(long)
+    result, timeline = predictor.analyse(long)
     window = predictor.feature_config.window_s
     assert len(timeline.starts_s) >= int(len(long) / 16_000 - window) + 1
     assert timeline.probabilities.shape == (len(timeline.starts_s), len(predictor.labels))
     assert len(timeline.winners) == len(timeline.starts_s)
-    result = predictor.predict(long)
-    assert result.n_windows > 1
+    assert result.n_windows > 1 and result == predictor.predict(long)
 
 
 def test_silence_is_refused(predictor):
@@ -106,8 +105,8 @@ def test_stream_readouts_make_a_rolling_timeline_with_pauses(predictor, clip):
 
 def test_bundled_model_serves_demo_clips():
     predictor = Predictor.from_path()
-    result = predictor.predict_file(next(DEMO_DIR.rglob("*.ogg")))
-    assert result.label in predictor.labels
+    result = classify(next(DEMO_DIR.rglob("*.ogg")), predictor)
+    assert result.prediction.label in predictor.labels and not result.truncated and result.note == ""
 
 
 @requires_tess

@@ -19,7 +19,7 @@ from hypothesis.extra import numpy as hnp
 from ser.audio import resample, to_mono_16k, validate
 from ser.config import SAMPLE_RATE, AudioConfig, FeatureConfig
 from ser.errors import AudioContentError
-from ser.features import extract_features, extract_windows, window_starts
+from ser.features import extract_features, window_features, window_starts
 
 AUDIO = AudioConfig()
 FRAME = FeatureConfig().hop_length  # one feature frame: 320 samples, 20 ms at 16 kHz
@@ -77,8 +77,8 @@ def usable_waveforms(draw, min_s: float = AUDIO.min_duration_s, max_s: float = 4
 
 @given(waveform=usable_waveforms(), config=st.sampled_from(CONFIGS))
 @SETTINGS
-def test_extract_features_is_finite_and_of_the_configured_shape(waveform: np.ndarray, config: FeatureConfig) -> None:
-    features = extract_features(waveform, config)
+def test_window_features_are_finite_and_of_the_configured_shape(waveform: np.ndarray, config: FeatureConfig) -> None:
+    features = window_features(waveform, config)[0]
     assert features.shape == (config.n_bins, config.n_frames)
     assert features.dtype == np.float32
     assert np.isfinite(features).all()
@@ -86,20 +86,26 @@ def test_extract_features_is_finite_and_of_the_configured_shape(waveform: np.nda
 
 @given(waveform=usable_waveforms(max_s=8.0), config=st.sampled_from(CONFIGS))
 @SETTINGS
-def test_extract_windows_covers_the_clip_with_finite_windows(waveform: np.ndarray, config: FeatureConfig) -> None:
-    features, starts_s = extract_windows(waveform, config)
-    n_windows = len(window_starts(len(waveform), config))
+def test_extract_features_covers_the_speech_with_finite_windows(waveform: np.ndarray, config: FeatureConfig) -> None:
+    from ser.audio import speech_bounds
+
+    try:
+        windows = extract_features(waveform, config)
+    except AudioContentError:  # too little sound left once trimmed: the one refusal allowed
+        start, end = speech_bounds(waveform)
+        assert end - start < 0.3 * config.sample_rate
+        return
+    start, end = speech_bounds(waveform)
+    starts_s, sr = windows.starts_s, config.sample_rate
+    n_windows = len(window_starts(end - start, config))
     event("one window" if n_windows == 1 else "several windows")
-    assert features.shape == (n_windows, config.n_bins, config.n_frames)
-    assert np.isfinite(features).all()
-    assert starts_s.shape == (n_windows,) and starts_s[0] == 0
+    assert windows.features.shape == (n_windows, 1, config.n_bins, config.n_frames)
+    assert np.isfinite(windows.features).all()
+    assert starts_s.shape == (n_windows,) and starts_s[0] == pytest.approx(start / sr)
     assert np.all(np.diff(starts_s) > 0)
-    window, duration = config.n_samples / config.sample_rate, len(waveform) / config.sample_rate
-    if duration <= window:
-        assert n_windows == 1
-    else:  # windows stay inside the clip and the last one ends at its end
-        assert starts_s[-1] + window == pytest.approx(duration, abs=1 / config.sample_rate)
-        assert np.all(np.diff(starts_s) <= config.hop_s + 1e-9)
+    # windows stay inside the speech and the last one ends at its end
+    assert windows.ends_s[-1] == pytest.approx(end / sr, abs=1 / sr)
+    assert np.all(np.diff(starts_s) <= config.hop_s + 1e-9)
 
 
 # ----------------------------------------------------------------------------- resampling and mixing
