@@ -16,10 +16,11 @@ import time
 
 from common import TESS_DIR, emit
 
+from ser.archs import ARCHITECTURES
 from ser.config import TrainConfig
 from ser.datasets import discover, make_splits
-from ser.model import ARCHITECTURES
-from ser.train import model_labels, run_fold, summarise_folds
+from ser.evaluation import summarise
+from ser.train import model_labels, run_fold
 
 
 def per_class_recall(metrics: dict) -> dict[str, float]:
@@ -49,7 +50,7 @@ def main() -> None:
                     run_fold(split, labels, ARCHITECTURES[arch].features, config)
                     for split in make_splits(manifest, protocol, seed=seed)
                 ]
-                summary = summarise_folds(folds)
+                summary = summarise([(f.split.description, f.metrics) for f in folds])
                 runs.append(
                     {
                         "seed": seed,

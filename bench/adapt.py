@@ -30,23 +30,19 @@ import time
 import numpy as np
 from common import TESS_DIR, emit
 
-from ser.adapt import AdaptConfig, adapt_model, choose_clips, copy_model, score
+from ser.adapt import AdaptConfig, adapt_model, choose_clips, copy_model
+from ser.archs import ARCHITECTURES
 from ser.config import TrainConfig
 from ser.datasets import Manifest, discover, make_splits
-from ser.model import ARCHITECTURES
-from ser.train import Features, center_view, model_labels, prepare, run_fold
+from ser.evaluation import score
+from ser.prepare import Features, prepare
+from ser.train import model_labels, run_fold
 
 KINDS = ("zero_shot", "adapted", "transductive")
 
 
 def accuracy(model, data: Features, labels: list[str]) -> float:
     return round(score(model, data, labels)["accuracy"], 4)
-
-
-def subset(data: Features, clips: list) -> Features:
-    row = {clip: i for i, clip in enumerate(data.clips)}
-    rows = np.array([row[c] for c in clips], dtype=np.int64)
-    return Features(data.X[rows], data.y[rows], list(clips))
 
 
 def adapt_direction(manifest: Manifest, split, labels: list[str], shots: list[int], seed: int) -> dict:
@@ -61,12 +57,12 @@ def adapt_direction(manifest: Manifest, split, labels: list[str], shots: list[in
         model = copy_model(fold.model, seed=seed)
         if k == 0:
             test = everything
-            adapt_model(model, subset(everything, []), AdaptConfig(shots=0, seed=seed), unlabelled=center_view(test))
+            adapt_model(model, everything.subset([]), AdaptConfig(shots=0, seed=seed), unlabelled=test.centre)
             row["k0"] = {"n_test": len(test.y), "zero_shot": accuracy(fold.model, test, labels)}
             row["k0"]["adapted"] = row["k0"]["transductive"] = accuracy(model, test, labels)
         else:
             chosen = choose_clips(Manifest(split.test, manifest.root, []), speaker, labels, shots=k, seed=seed)
-            test, labelled = subset(everything, chosen.test), subset(everything, chosen.labelled)
+            test, labelled = everything.subset(chosen.test), everything.subset(chosen.labelled)
             adapt_model(model, labelled, AdaptConfig(shots=k, seed=seed))
             row[f"k{k}"] = {
                 "n_test": len(test.y),
@@ -75,7 +71,7 @@ def adapt_direction(manifest: Manifest, split, labels: list[str], shots: list[in
             }
             # The same, with the test clips' audio (never their labels) in the BatchNorm statistics too.
             model = copy_model(fold.model, seed=seed)
-            adapt_model(model, labelled, AdaptConfig(shots=k, seed=seed), unlabelled=center_view(test))
+            adapt_model(model, labelled, AdaptConfig(shots=k, seed=seed), unlabelled=test.centre)
             row[f"k{k}"]["transductive"] = accuracy(model, test, labels)
         print(seed, speaker, k, row[f"k{k}"], file=sys.stderr, flush=True)
     return row

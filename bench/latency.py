@@ -20,8 +20,9 @@ import soundfile as sf
 from common import ROOT, TESS_DIR, emit
 
 from ser.audio import load_audio
-from ser.model import active_path, load_bundle
+from ser.model import load_bundle
 from ser.predict import Predictor
+from ser.registry import active_path
 
 
 def two_second_clip() -> bytes:

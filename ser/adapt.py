@@ -35,7 +35,7 @@ from ser.errors import ConfigError, DatasetError, TrainingError
 from ser.evaluation import score
 from ser.model import Bundle, save_bundle
 from ser.prepare import Features, prepare
-from ser.registry import MODELS_DIR, ModelCard, adapted_name, library_versions, new_bundle_path, utc_now
+from ser.registry import MODELS_DIR, SCHEMA_VERSION, ModelCard, adapted_name, library_versions, new_bundle_path, utc_now
 from ser.train import AugmentedBatches
 
 ADABN_BATCH = 128  # clips per forward pass while BatchNorm statistics are gathered
@@ -361,6 +361,7 @@ def adapted_card(bundle: Bundle, record: dict[str, Any], *, command: str, adapt_
         versions=library_versions(),
         created_at=utc_now(),
         command=command,
+        schema_version=SCHEMA_VERSION,  # written by this version, whatever its base's
     )
 
 

@@ -18,6 +18,10 @@ class ArchSpec:
     features: FeatureConfig  # the features it was designed for
     augment: bool  # whether training applies voice-changing augmentation (VTLP + mixup)
     description: str
+    # "keras": a network fitted epoch by epoch (ser.model); "svm": an RBF support-vector machine
+    # on speaker-normalised functionals (ser.svm), fitted in one go
+    family: str = "keras"
+    speaker_normalised: bool = False  # features are normalised by a voice profile before the classifier
 
 
 CNN_DESCRIPTION = "BatchNorm CNN on per-utterance log-mel, VTLP + mixup, averaged weights"
@@ -35,6 +39,14 @@ ARCHITECTURES: dict[str, ArchSpec] = {
             "seed: 4x Conv1D on z-scored mel-128",
         ),
         ArchSpec("seed-lstm", _SEED_MFCC, False, "seed: LSTM 256 on 40 mean MFCCs"),
+        ArchSpec(
+            "egemaps-svm",
+            FeatureConfig(kind="egemaps", window_s=3.0, hop_s=1.0),
+            False,
+            "RBF-SVM on eGeMAPS v02 functionals at one level, z-normalised per speaker (voice profile)",
+            family="svm",
+            speaker_normalised=True,
+        ),
     )
 }
 DEFAULT_ARCH = "cnn"

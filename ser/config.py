@@ -25,6 +25,8 @@ SAMPLE_RATE = 16_000  # Hz, the one rate inside the library
 PAUSE = "pause"  # a timeline window with too little speech to classify (see ser.predict.Timeline)
 # Names of audio files, in a corpus and in the Classify page's uploader: what ser.audio decodes.
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".aiff", ".aif", ".mp3", ".m4a", ".aac", ".webm", ".opus")
+FEATURE_KINDS = ("logmel", "mfcc", "egemaps")
+N_EGEMAPS = 88  # eGeMAPS v02 functionals (openSMILE); the "egemaps" kind adds the window's level as one more
 STRATEGIES = ("default", "mirrored", "multi-worker")  # tf.distribute strategies training can run under
 NORMALIZATIONS = ("band_mean", "utterance", "none")  # see FeatureConfig.normalize
 
@@ -40,7 +42,7 @@ class AudioConfig:
 
 @dataclass(frozen=True)
 class FeatureConfig:
-    kind: str = "logmel"  # "logmel" or "mfcc"
+    kind: str = "logmel"  # one of FEATURE_KINDS: frame matrices ("logmel", "mfcc") or "egemaps" functionals
     sample_rate: int = SAMPLE_RATE  # Hz of the waveforms fed in
     n_fft: int = 512  # 32 ms analysis window
     hop_length: int = 320  # 20 ms between frames: prosody, not phonetic detail, carries emotion
@@ -56,8 +58,8 @@ class FeatureConfig:
     normalize: str = "band_mean"
 
     def __post_init__(self) -> None:
-        if self.kind not in ("logmel", "mfcc"):
-            raise ConfigError(f"FeatureConfig.kind must be 'logmel' or 'mfcc', not {self.kind!r}")
+        if self.kind not in FEATURE_KINDS:
+            raise ConfigError(f"FeatureConfig.kind must be one of {FEATURE_KINDS}, not {self.kind!r}")
         if self.normalize not in NORMALIZATIONS:
             raise ConfigError(f"FeatureConfig.normalize must be one of {NORMALIZATIONS}, not {self.normalize!r}")
 
@@ -67,11 +69,13 @@ class FeatureConfig:
 
     @property
     def n_frames(self) -> int:
+        if self.kind == "egemaps":
+            return 1  # one vector of functionals per window
         return 1 + self.n_samples // self.hop_length  # 151 frames by default
 
     @property
     def n_bins(self) -> int:
-        return self.n_mels if self.kind == "logmel" else self.n_mfcc
+        return {"logmel": self.n_mels, "mfcc": self.n_mfcc, "egemaps": N_EGEMAPS + 1}[self.kind]
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

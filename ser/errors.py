@@ -23,6 +23,10 @@ class AudioContentError(SERError):
     """The audio decoded but is unusable (too short, silent, non-finite)."""
 
 
+class ProfileError(SERError):
+    """A voice profile file is damaged, foreign or made for another model."""
+
+
 class ModelError(SERError):
     """A model bundle is missing, incomplete or does not match its card."""
 

@@ -24,6 +24,7 @@ import numpy as np
 from ser.audio import load_audio, speech_mask
 from ser.config import AudioConfig, FeatureConfig, ProgressFn
 from ser.errors import AudioContentError, SERError
+from ser.functionals import egemaps
 
 LOG_FLOOR = 1e-6  # added to mel power before the log, about -60 dB below a full-scale tone
 CACHE_VERSION = 2  # bump when the feature code changes in a way the config does not capture
@@ -111,6 +112,8 @@ def window_features(waveform: np.ndarray, config: FeatureConfig, warps: Sequence
 
     Returns np.ndarray [shape=(len(warps), n_bins, n_frames)], float32
     """
+    if config.kind == "egemaps":  # functionals: no warps (the architecture does not augment)
+        return np.stack([egemaps(waveform, config.sample_rate)[:, None] for _ in warps])
     power = power_spectrogram(pad_or_trim(waveform, config.n_samples), config)
     return np.stack([pad_frames(spectrum_to_features(power, config, warp=w), config.n_frames) for w in warps])
 

@@ -45,6 +45,16 @@ class Features:
         np.logical_or.at(has_speech, self.clip_of, self.speech)
         return np.flatnonzero(self.speech | ~has_speech[self.clip_of])
 
+    def subset(self, clips: Sequence[Clip]) -> Features:
+        """The features of ``clips`` (each one of ``self.clips``), in that order."""
+        index = {clip: i for i, clip in enumerate(self.clips)}
+        picked = np.array([index[c] for c in clips], dtype=np.int64)
+        new_index = np.full(len(self.clips), -1)
+        new_index[picked] = np.arange(len(picked))
+        rows = np.flatnonzero(new_index[self.clip_of] >= 0)
+        rows = rows[np.argsort(new_index[self.clip_of[rows]], kind="stable")]
+        return Features(self.X[rows], new_index[self.clip_of[rows]], self.speech[rows], self.y[picked], list(clips))
+
     @property
     def y_rows(self) -> np.ndarray:
         """The label of each training window (``rows``). Returns np.ndarray [shape=(n_rows,)], int"""

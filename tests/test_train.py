@@ -8,9 +8,9 @@ import textwrap
 import numpy as np
 import pytest
 
-from ser.config import TrainConfig
+from ser.config import RunHooks, TrainConfig
 from ser.datasets import make_splits
-from ser.errors import ModelError, TrainingError
+from ser.errors import ConfigError, ModelError, TrainingError
 from ser.evaluation import compute_metrics, evaluate_bundle
 from ser.model import load_bundle, predict_proba
 from ser.prepare import prepare
@@ -77,7 +77,7 @@ def test_a_stopped_run_raises_and_writes_nothing(tmp_path):
             tiny_manifest(n_words=2),
             config=TrainConfig(epochs=5, batch_size=8),
             models_dir=tmp_path,
-            should_stop=lambda: True,
+            hooks=RunHooks(should_stop=lambda: True),
         )
     assert not list(tmp_path.iterdir())
 
@@ -93,7 +93,7 @@ def test_a_name_that_cannot_be_saved_is_refused_before_training(tmp_path, name, 
     with pytest.raises(ModelError, match=message):
         train(
             tiny_manifest(n_words=2), config=TrainConfig(epochs=2, batch_size=8), models_dir=tmp_path, name=name,
-            on_epoch=epochs.append,
+            hooks=RunHooks(on_epoch=epochs.append),
         )  # fmt: skip
     assert epochs == []  # refused up front, not after the run
     assert [p.name for p in tmp_path.iterdir()] == ["taken"]
@@ -140,11 +140,12 @@ def test_mirrored_strategy_over_two_logical_cpus(tmp_path):
         import tensorflow as tf
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-        from ser.config import TrainConfig
+        from ser.config import RunHooks, TrainConfig
         from ser.train import train, make_strategy
         assert make_strategy("mirrored").num_replicas_in_sync == 2
         path, card = train(tiny_manifest(n_words=2), config=TrainConfig(epochs=1, batch_size=8),
-                           models_dir=__import__("pathlib").Path({str(tmp_path)!r}), strategy="mirrored")
+                           models_dir=__import__("pathlib").Path({str(tmp_path)!r}),
+                           hooks=RunHooks(strategy="mirrored"))
         print("OK", path.name, len(card.history))
         """
     )
@@ -156,5 +157,5 @@ def test_mirrored_strategy_over_two_logical_cpus(tmp_path):
 def test_unknown_strategy_is_refused():
     from ser.train import make_strategy
 
-    with pytest.raises(TrainingError, match="unknown distribution strategy"):
+    with pytest.raises(ConfigError, match="unknown distribution strategy"):
         make_strategy("quantum")

@@ -1,0 +1,179 @@
+"""Voice profiles: one speaker's feature statistics, from unlabelled audio of that speaker.
+
+A model that knows a speaker's profile normalises that speaker's features by it before it
+classifies them, so the speaker's own voice (pitch range, timbre, loudness, microphone) is
+taken out and what is left is how this recording differs from how they usually sound. Without
+a profile, the bundle's fall-back statistics stand in (zero-shot).
+
+A profile is built from any audio of the speaker (a batch marked as one speaker, a long
+recording's own windows, a live stream as it goes, a "my voice" recording), grows as more
+audio arrives (``ProfileBuilder``), and is saved and loaded as a small JSON file that is
+validated like any other input: a damaged, foreign or hand-edited file is a ProfileError.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ser.errors import ProfileError
+
+PROFILE_FORMAT = "ser-voice-profile"  # the "format" field of a profile file
+PROFILE_VERSION = 1
+MAX_PROFILE_BYTES = 1 << 20  # a profile file is a few kB; anything near a megabyte is not one
+MIN_STD = 1e-3  # a dimension that never moved in the speaker's audio is not divided by ~0
+
+
+@dataclass(frozen=True)
+class VoiceProfile:
+    """Mean and spread of a speaker's feature vectors in one feature space."""
+
+    space: str  # the feature space it describes (a bundle's ``normalisation_space``)
+    mean: np.ndarray  # [shape=(n_dims,)], float64
+    std: np.ndarray  # [shape=(n_dims,)], float64, at least MIN_STD
+    speech_s: float  # seconds of speech it was computed from
+    n_vectors: int  # feature vectors (frames, windows or clips) behind it
+    source: str = ""  # how it was made, for the user: "3 files marked as one speaker", "the live stream"
+
+    def normalise(self, vectors: np.ndarray) -> np.ndarray:
+        """Vectors [shape=(..., n_dims)] in this speaker's units: (x - mean) / std."""
+        return ((vectors - self.mean) / self.std).astype(np.float32)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "format": PROFILE_FORMAT,
+                "version": PROFILE_VERSION,
+                "space": self.space,
+                "speech_s": round(self.speech_s, 3),
+                "n_vectors": self.n_vectors,
+                "source": self.source,
+                "mean": [float(x) for x in self.mean],
+                "std": [float(x) for x in self.std],
+            }
+        )
+
+    @classmethod
+    def from_json(cls, text: str | bytes, *, space: str | None = None) -> VoiceProfile:
+        """A profile from its file's contents, checked whole. ``space``: the feature space the
+        model that will use it expects; a profile of another space is refused. Raises ProfileError."""
+        data = _parse(text)
+        if data.get("format") != PROFILE_FORMAT or data.get("version") != PROFILE_VERSION:
+            raise ProfileError(
+                f"this is not a SER Studio voice profile (format {data.get('format')!r}, version "
+                f"{data.get('version')!r}; expected {PROFILE_FORMAT!r} version {PROFILE_VERSION})"
+            )
+        if space is not None and data.get("space") != space:
+            raise ProfileError(
+                f"this voice profile was made for another model (feature space {data.get('space')!r}, this model "
+                f"uses {space!r}); build a new profile from a few recordings"
+            )
+        mean, std = _vector(data, "mean"), _vector(data, "std")
+        if len(mean) != len(std) or not len(mean):
+            raise ProfileError(f"the profile's mean and std differ in length ({len(mean)} and {len(std)})")
+        if (std < MIN_STD).any():
+            raise ProfileError(f"the profile's std has values below {MIN_STD}: the file was edited or damaged")
+        speech_s, n_vectors = data.get("speech_s"), data.get("n_vectors")
+        if not _positive_number(speech_s) or not isinstance(n_vectors, int) or n_vectors < 1:
+            raise ProfileError("the profile's speech_s and n_vectors must be positive numbers")
+        return cls(str(data["space"]), mean, std, float(speech_s), n_vectors, str(data.get("source", "")))
+
+
+class ProfileBuilder:
+    """Running statistics of a speaker's feature vectors: add audio as it comes, read the profile
+    at any time. Exact (sums of x and x^2 in float64), so the order of the audio does not matter."""
+
+    def __init__(self, space: str, n_dims: int, *, source: str = "") -> None:
+        self.space, self.source = space, source
+        self._sum = np.zeros(n_dims)
+        self._sum_sq = np.zeros(n_dims)
+        self.n_vectors = 0
+        self.speech_s = 0.0
+
+    def add(self, vectors: np.ndarray, speech_s: float) -> None:
+        """Feature vectors [shape=(n, n_dims)] of ``speech_s`` seconds of the speaker's speech."""
+        vectors = np.asarray(vectors, dtype=np.float64).reshape(-1, len(self._sum))
+        self._sum += vectors.sum(axis=0)
+        self._sum_sq += (vectors**2).sum(axis=0)
+        self.n_vectors += len(vectors)
+        self.speech_s += float(speech_s)
+
+    def profile(self) -> VoiceProfile | None:
+        """The profile so far, or None before any audio."""
+        if self.n_vectors == 0:
+            return None
+        mean = self._sum / self.n_vectors
+        std = np.sqrt(np.maximum(self._sum_sq / self.n_vectors - mean**2, 0.0))
+        return VoiceProfile(self.space, mean, np.maximum(std, MIN_STD), self.speech_s, self.n_vectors, self.source)
+
+
+def _parse(text: str | bytes) -> dict[str, Any]:
+    if len(text) > MAX_PROFILE_BYTES:
+        raise ProfileError(f"the file is {len(text):,} bytes; a voice profile is a small JSON file of a few kB")
+    try:
+        data = json.loads(text)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ProfileError(f"the file is not a voice profile: it is not valid JSON ({e})") from e
+    if not isinstance(data, dict):
+        raise ProfileError("the file is not a voice profile: its JSON is not an object")
+    return data
+
+
+def _vector(data: dict[str, Any], key: str) -> np.ndarray:
+    values = data.get(key)
+    if not isinstance(values, list) or not all(_finite_number(v) for v in values):
+        raise ProfileError(f"the profile's {key!r} must be a list of finite numbers")
+    return np.array(values, dtype=np.float64)
+
+
+def _finite_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _positive_number(value: Any) -> bool:
+    return _finite_number(value) and value > 0
+
+
+def feature_space(kind: str, n_dims: int, window_s: float) -> str:
+    """The name of a feature space: profiles of one space serve every model that reads it."""
+    return f"{kind}-{n_dims}-w{window_s:g}s"
+
+
+@dataclass(frozen=True)
+class Normalisation:
+    """How a bundle's features are put in the speaker's terms before its classifier: by the
+    speaker's voice profile when there is one, else by the fall-back statistics of its training
+    speakers (zero-shot). ``unknown_dims`` are dimensions that only mean something relative to the
+    speaker (the level): zero-shot sets them to the average, 0."""
+
+    space: str
+    fallback: VoiceProfile
+    unknown_dims: tuple[int, ...] = ()
+
+    def apply(self, vectors: np.ndarray, profile: VoiceProfile | None = None) -> np.ndarray:
+        """Vectors [shape=(n, n_dims)] normalised by ``profile``, or zero-shot by the fall-back."""
+        if profile is None:
+            z = self.fallback.normalise(vectors)
+            z[..., list(self.unknown_dims)] = 0.0
+            return z
+        if profile.space != self.space:
+            raise ProfileError(
+                f"the voice profile is of feature space {profile.space!r}; this model reads {self.space!r}"
+            )
+        return profile.normalise(vectors)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "space": self.space,
+            "fallback": json.loads(self.fallback.to_json()),
+            "unknown_dims": list(self.unknown_dims),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Normalisation:
+        fallback = VoiceProfile.from_json(json.dumps(data["fallback"]), space=data["space"])
+        return cls(data["space"], fallback, tuple(int(i) for i in data.get("unknown_dims", ())))

@@ -1,0 +1,110 @@
+"""The speaker-normalised SVM: functionals -> voice profile z-scores -> RBF support-vector machine.
+
+Fitted in one go on every training window, each training speaker normalised by their own
+statistics (a voice profile built from their clips), weighted so that every corpus, every
+speaker within it and every emotion within a speaker counts the same. The fall-back statistics
+for a clip without a profile are those of all training windows. Saved with skops, which loads
+no pickled code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.svm import SVC
+
+from ser.datasets import Clip
+from ser.errors import ModelError
+from ser.profile import Normalisation, ProfileBuilder, VoiceProfile
+
+SVM_FILE = "model.skops"
+C = 0.3  # chosen on inner leave-one-corpus-out folds of the training corpora only (bench/README)
+GAMMA_SCALE = 0.125  # the RBF's gamma is GAMMA_SCALE / n_dims on z-scored features
+CALIBRATION_FOLDS = 3
+BALANCE = "corpus, speaker within corpus, emotion within speaker: equal weight each"
+
+
+def speaker_key(clip: Clip) -> str:
+    """The speaker a clip's statistics are pooled over, named per corpus (two corpora's "03" differ)."""
+    return f"{clip.corpus}/{clip.speaker}"
+
+
+def speaker_profiles(vectors: np.ndarray, speakers: Sequence[str], space: str) -> dict[str, VoiceProfile]:
+    """One profile per speaker, from that speaker's vectors [shape=(n, n_dims)]."""
+    speakers = np.asarray(speakers)
+    profiles = {}
+    for speaker in np.unique(speakers):
+        builder = ProfileBuilder(space, vectors.shape[1], source=f"training speaker {speaker}")
+        mine = vectors[speakers == speaker]
+        builder.add(mine, speech_s=float(len(mine)))
+        profiles[str(speaker)] = builder.profile()
+    return profiles
+
+
+def balance_weights(corpora: Sequence[str], speakers: Sequence[str], y: np.ndarray) -> np.ndarray:
+    """Sample weights [shape=(n,)] so that each corpus, each speaker within a corpus and each
+    emotion within a speaker weigh the same (TESS has 1,120 clips per speaker, RAVDESS 60); mean 1."""
+    corpora, speakers = np.asarray(corpora), np.asarray(speakers)
+    weights = np.zeros(len(y))
+    n_corpora = len(np.unique(corpora))
+    for corpus in np.unique(corpora):
+        in_corpus = corpora == corpus
+        corpus_speakers = np.unique(speakers[in_corpus])
+        for speaker in corpus_speakers:
+            mine = in_corpus & (speakers == speaker)
+            emotions = np.unique(y[mine])
+            for emotion in emotions:
+                cell = mine & (y == emotion)
+                weights[cell] = 1.0 / (n_corpora * len(corpus_speakers) * len(emotions) * cell.sum())
+    return weights * len(y) / weights.sum()
+
+
+def fit_svm(
+    vectors: np.ndarray, y: np.ndarray, speakers: Sequence[str], corpora: Sequence[str], *, space: str, seed: int
+) -> tuple[CalibratedClassifierCV, Normalisation]:
+    """Fit on training vectors [shape=(n, n_dims)] with labels [shape=(n,)], each normalised by its
+    speaker's profile. Returns the classifier and the normalisation it expects (fall-back included)."""
+    if len(np.unique(y)) < 2:
+        raise ModelError("an SVM needs at least two emotions in its training data")
+    profiles = speaker_profiles(vectors, speakers, space)
+    Z = np.concatenate([profiles[s].normalise(vectors[np.asarray(speakers) == s]) for s in profiles])
+    order = np.concatenate([np.flatnonzero(np.asarray(speakers) == s) for s in profiles])
+    everyone = ProfileBuilder(space, vectors.shape[1], source="the training speakers (zero-shot fall-back)")
+    everyone.add(vectors, speech_s=float(len(vectors)))
+    svm = SVC(C=C, gamma=GAMMA_SCALE / vectors.shape[1], random_state=seed, cache_size=500)
+    # Probabilities by Platt scaling on cross-validated folds; the final SVM is fitted on everything.
+    clf = CalibratedClassifierCV(svm, cv=CALIBRATION_FOLDS, ensemble=False)
+    weights = balance_weights(np.asarray(corpora)[order], np.asarray(speakers)[order], y[order])
+    clf.fit(Z, y[order], sample_weight=weights)
+    # The level (last) dimension means something only against the speaker's own: zero-shot leaves it at 0.
+    return clf, Normalisation(space, everyone.profile(), unknown_dims=(vectors.shape[1] - 1,))
+
+
+def save_svm(clf: CalibratedClassifierCV, folder: Path) -> None:
+    import skops.io
+
+    skops.io.dump(clf, Path(folder) / SVM_FILE)
+
+
+def load_svm(folder: Path) -> CalibratedClassifierCV:
+    """The SVM of a bundle folder. Raises ModelError for a missing, damaged or foreign file."""
+    import skops.io
+
+    path = Path(folder) / SVM_FILE
+    try:
+        # Only the types a calibrated SVM is made of; skops refuses anything else in the file.
+        clf = skops.io.load(path, trusted=[t for t in skops.io.get_untrusted_types(file=path) if _ours(t)])
+    except FileNotFoundError as e:
+        raise ModelError(f"{folder} has no {SVM_FILE}; the bundle is incomplete") from e
+    except Exception as e:  # skops raises many types for a damaged or untrusted file
+        raise ModelError(f"the model in {folder} cannot be loaded ({type(e).__name__}: {e})") from e
+    if not isinstance(clf, CalibratedClassifierCV):
+        raise ModelError(f"{path} holds a {type(clf).__name__}, not the SVM its card names")
+    return clf
+
+
+def _ours(type_name: str) -> bool:
+    return type_name.startswith(("sklearn.calibration.", "sklearn.svm.", "sklearn.preprocessing.", "numpy."))
