@@ -17,8 +17,9 @@ import time
 from common import TESS_DIR, emit
 
 from ser.config import TrainConfig
-from ser.datasets import discover, make_splits
+from ser.datasets import discover
 from ser.model import ARCHITECTURES
+from ser.splits import make_splits
 from ser.train import model_labels, run_fold, summarise_folds
 
 

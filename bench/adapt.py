@@ -32,8 +32,9 @@ from common import TESS_DIR, emit
 
 from ser.adapt import AdaptConfig, adapt_model, choose_clips, copy_model, score
 from ser.config import TrainConfig
-from ser.datasets import Manifest, discover, make_splits
+from ser.datasets import Manifest, discover
 from ser.model import ARCHITECTURES
+from ser.splits import make_splits
 from ser.train import Features, center_view, model_labels, prepare, run_fold
 
 KINDS = ("zero_shot", "adapted", "transductive")

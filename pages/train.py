@@ -10,10 +10,10 @@ import streamlit as st
 
 from ser.archs import ARCHITECTURES
 from ser.config import TrainConfig
-from ser.datasets import PROTOCOLS
 from ser.errors import SERError
 from ser.jobs import JOB, zip_bundle
 from ser.registry import ModelCard, active_name, compare_on_protocol, list_bundles, models_folder, read_card, set_active
+from ser.splits import PROTOCOLS
 from ser.ui import (
     active_bundle_path,
     active_model_path,
