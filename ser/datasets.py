@@ -27,11 +27,9 @@ from typing import Any
 
 from ser.config import ALL_EMOTIONS, AUDIO_EXTENSIONS, EMOTIONS, EXTRA_EMOTIONS
 from ser.errors import DatasetError
-from ser.layouts import LAYOUTS, Clip, canonical_emotion, parse_clip
+from ser.layouts import LAYOUTS, Clip, canonical_emotion, check_csv_header, parse_clip, parse_csv_row
 
 N_EXAMPLES = 5  # unmatched paths quoted in errors and summaries
-UNKNOWN_SPEAKER = "unknown"  # speaker of CSV rows without a speaker column or value
-CSV_CORPUS = "csv"  # corpus of CSV rows without a corpus column or value
 
 
 @dataclass
@@ -273,9 +271,9 @@ def _discover_csv(csv_path: Path) -> Manifest:
     seen: set[Path] = set()
     with csv_path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
-        _check_columns(csv_path, reader.fieldnames)
+        check_csv_header(csv_path, reader.fieldnames)
         for row in reader:
-            clip = _csv_row_clip(csv_path, reader.line_num, row)
+            clip = parse_csv_row(csv_path, reader.line_num, row)
             if not clip.path.is_file():
                 missing.append(f"line {reader.line_num}: {clip.path}")
             elif clip.path in seen:
@@ -290,35 +288,6 @@ def _discover_csv(csv_path: Path) -> Manifest:
     if not clips:
         raise DatasetError(f"no clips found in {csv_path}: the file has a header but no rows")
     return Manifest(sorted(clips), csv_path, [], duplicates)
-
-
-def _check_columns(csv_path: Path, fieldnames: Sequence[str] | None) -> None:
-    header = [_column(name) for name in fieldnames or []]
-    lacking = [name for name in ("path", "emotion") if name not in header]
-    if lacking:
-        raise DatasetError(
-            f"{csv_path}: missing column(s) {', '.join(lacking)}; the header is {fieldnames}, "
-            "expected path,emotion[,speaker][,text][,corpus]"
-        )
-
-
-def _csv_row_clip(csv_path: Path, line: int, row: dict[str | None, Any]) -> Clip:
-    cells = {_column(key): str(value).strip() for key, value in row.items() if key and value is not None}
-    if not cells.get("path"):
-        raise DatasetError(f"{csv_path} line {line}: the path is empty")
-    try:
-        emotion = canonical_emotion(cells.get("emotion", ""))
-    except DatasetError as error:
-        raise DatasetError(f"{csv_path} line {line}: {error}") from error
-    path = Path(cells["path"].replace("\\", "/")).expanduser()  # CSVs written on Windows
-    path = Path(os.path.normpath(path if path.is_absolute() else csv_path.parent / path))
-    speaker = cells.get("speaker") or UNKNOWN_SPEAKER
-    corpus = cells.get("corpus", "").lower() or CSV_CORPUS
-    return Clip(path, corpus, speaker, cells.get("text", ""), emotion)
-
-
-def _column(name: str | None) -> str:
-    return (name or "").strip().lower()
 
 
 def _relative(path: Path, base: Path) -> str:

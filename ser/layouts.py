@@ -10,22 +10,27 @@ speaker, text, emotion):
 - SAVEE    ``DC_a01`` or ``DC/a01``     speaker DC, sentence "01"
 - EmoDB    ``03a01Fa``                  speaker 03, text a01, emotion letter F, version a
 - EMOVO    ``dis-f1-b1``                speaker f1, sentence b1, emotion dis
+- CSV      ``path,emotion[,speaker][,text][,corpus]`` rows (``parse_csv_row``)
 
 Speaker codes are the corpus's own; ``Clip.speaker_id`` qualifies them by corpus ("emodb/03"),
-so two corpora's "03" stay two people. This module only looks at names; it never decodes audio.
+so two corpora's "03" stay two people. This module only looks at names and CSV rows; it never decodes audio.
 """
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ser.config import ALL_EMOTIONS
 from ser.errors import DatasetError
 
 LAYOUTS = ("TESS", "RAVDESS", "CREMA-D", "SAVEE", "EmoDB", "EMOVO", "CSV")
+UNKNOWN_SPEAKER = "unknown"  # speaker of CSV rows without a speaker column or value
+CSV_CORPUS = "csv"  # corpus of CSV rows without a corpus column or value
 
 # Every spelling a corpus or a hand-made CSV uses, lower-case with "_" for spaces and dashes.
 EMOTION_SYNONYMS = {
@@ -211,6 +216,40 @@ def _parse_emovo(path: Path) -> tuple[Clip, Hashable] | None:
     emotion, speaker, sentence = (part.lower() for part in match.groups())
     clip = Clip(path, "emovo", speaker, sentence, EMOVO_EMOTIONS[emotion])
     return clip, ("emovo", speaker, sentence, emotion)
+
+
+# ---------------------------------------------------------------------------- CSV rows
+
+
+def check_csv_header(csv_path: Path, fieldnames: Sequence[str] | None) -> None:
+    """Refuse a CSV header without ``path`` and ``emotion`` columns (any case)."""
+    header = [_column(name) for name in fieldnames or []]
+    lacking = [name for name in ("path", "emotion") if name not in header]
+    if lacking:
+        raise DatasetError(
+            f"{csv_path}: missing column(s) {', '.join(lacking)}; the header is {fieldnames}, "
+            "expected path,emotion[,speaker][,text][,corpus]"
+        )
+
+
+def parse_csv_row(csv_path: Path, line: int, row: dict[str | None, Any]) -> Clip:
+    """The clip of one CSV row (``csv.DictReader``); a relative path is relative to the CSV's folder."""
+    cells = {_column(key): str(value).strip() for key, value in row.items() if key and value is not None}
+    if not cells.get("path"):
+        raise DatasetError(f"{csv_path} line {line}: the path is empty")
+    try:
+        emotion = canonical_emotion(cells.get("emotion", ""))
+    except DatasetError as error:
+        raise DatasetError(f"{csv_path} line {line}: {error}") from error
+    path = Path(cells["path"].replace("\\", "/")).expanduser()  # CSVs written on Windows
+    path = Path(os.path.normpath(path if path.is_absolute() else csv_path.parent / path))
+    speaker = cells.get("speaker") or UNKNOWN_SPEAKER
+    corpus = cells.get("corpus", "").lower() or CSV_CORPUS
+    return Clip(path, corpus, speaker, cells.get("text", ""), emotion)
+
+
+def _column(name: str | None) -> str:
+    return (name or "").strip().lower()
 
 
 # Tried in order; no two layouts match the same name.
