@@ -18,8 +18,9 @@ from common import TESS_DIR, emit
 
 from ser.archs import ARCHITECTURES
 from ser.config import TrainConfig
-from ser.datasets import discover, make_splits
+from ser.datasets import discover
 from ser.evaluation import summarise
+from ser.splits import make_splits
 from ser.train import model_labels, run_fold
 
 

@@ -33,9 +33,10 @@ from common import TESS_DIR, emit
 from ser.adapt import AdaptConfig, adapt_model, choose_clips, copy_model
 from ser.archs import ARCHITECTURES
 from ser.config import TrainConfig
-from ser.datasets import Manifest, discover, make_splits
+from ser.datasets import Manifest, discover
 from ser.evaluation import score
 from ser.prepare import Features, prepare
+from ser.splits import make_splits
 from ser.train import model_labels, run_fold
 
 KINDS = ("zero_shot", "adapted", "transductive")

@@ -104,7 +104,7 @@ if browser.open:
         matching = [
             c
             for c in manifest.clips
-            if speaker in (ALL, c.speaker) and emotion in (ALL, c.emotion) and word in (ALL, c.text)
+            if speaker in (ALL, manifest.speaker_of(c)) and emotion in (ALL, c.emotion) and word in (ALL, c.text)
         ]
         if not matching:
             st.info("No clip matches these filters.")
@@ -129,7 +129,7 @@ if one_word.open:
         same_word = cols[1].selectbox("Word ", words, key="same_word")
         same: dict[str, list] = {}  # emotion -> its takes of the word (RAVDESS has several)
         for c in manifest.clips:
-            if c.speaker == same_speaker and c.text == same_word:
+            if manifest.speaker_of(c) == same_speaker and c.text == same_word:
                 same.setdefault(c.emotion, []).append(c)
         if same:
             ordered = sorted(same.items(), key=lambda kv: manifest.emotions.index(kv[0]))

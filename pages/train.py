@@ -10,10 +10,10 @@ import streamlit as st
 
 from ser.archs import ARCHITECTURES
 from ser.config import TrainConfig
-from ser.datasets import PROTOCOLS
 from ser.errors import SERError
 from ser.jobs import JOB, zip_bundle
 from ser.registry import ModelCard, active_name, compare_on_protocol, list_bundles, models_folder, read_card, set_active
+from ser.splits import PROTOCOLS, applicable_protocols
 from ser.ui import (
     active_bundle_path,
     active_model_path,
@@ -200,7 +200,7 @@ if manifest is not None:
     st.caption(f"Corpus: {md(manifest.root)} ({len(manifest)} clips, speakers {', '.join(manifest.speakers)})")
     cols = st.columns(3)
     arch = cols[0].selectbox("Architecture", list(ARCHITECTURES), format_func=lambda a: f"{a}")
-    split = cols[1].selectbox("Evaluation protocol", list(PROTOCOLS), format_func=PROTOCOLS.get)
+    split = cols[1].selectbox("Evaluation protocol", applicable_protocols(manifest), format_func=PROTOCOLS.get)
     epochs = cols[2].number_input("Epochs (at most)", min_value=1, max_value=500, value=TrainConfig.epochs)
     st.caption(ARCHITECTURES[arch].description)
     if st.button("Start training", type="primary"):

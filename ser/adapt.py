@@ -103,7 +103,7 @@ def choose_clips(
         raise DatasetError(f"unknown speaker {speaker!r}; the data has {', '.join(manifest.speakers) or 'none'}")
     by_emotion: defaultdict[str, list[Clip]] = defaultdict(list)
     for clip in manifest.clips:
-        if clip.speaker == speaker and clip.emotion in labels:
+        if manifest.speaker_of(clip) == speaker and clip.emotion in labels:
             by_emotion[clip.emotion].append(clip)
     missing = [e for e in labels if e not in by_emotion]
     if missing:
@@ -366,7 +366,7 @@ def adapted_card(bundle: Bundle, record: dict[str, Any], *, command: str, adapt_
 
 
 def speaker_clips(manifest: Manifest, speaker: str) -> int:
-    return sum(1 for c in manifest.clips if c.speaker == speaker)
+    return sum(1 for c in manifest.clips if manifest.speaker_of(c) == speaker)
 
 
 def _relative(path: Path, base: Path) -> str:

@@ -19,13 +19,14 @@ from typing import Any
 
 from ser.archs import ARCHITECTURES, DEFAULT_ARCH
 from ser.config import STRATEGIES, RunHooks, TrainConfig
-from ser.datasets import PROTOCOLS
 from ser.errors import ConfigError, SERError
 from ser.registry import ModelCard, active_name, list_bundles, models_folder, serving_bundle, set_active
+from ser.splits import PROTOCOLS
 
 # Everything above is cheap (no TensorFlow, no librosa): --help, argument errors and `models`
 # answer in well under a second. The commands that run a model import it when they need it.
 
+DATA_HELP = "corpus folders (TESS, RAVDESS, EmoDB, EMOVO, CREMA-D, SAVEE, or several side by side) or CSVs, pooled"
 OUT_HELP = "models folder to write the bundle in (default: $SER_MODELS_DIR, else models/)"
 
 
@@ -34,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser("train", help="train a model on a corpus and save it as a new bundle")
-    train.add_argument("data", type=Path, help="corpus folder (TESS, RAVDESS, CREMA-D, SAVEE) or CSV manifest")
+    train.add_argument("data", type=Path, nargs="+", help=DATA_HELP)
     train.add_argument(
         "--arch", default=DEFAULT_ARCH, choices=list(ARCHITECTURES), help=f"architecture (default: {DEFAULT_ARCH})"
     )
@@ -53,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--json", action="store_true", help="print the card as JSON")
 
     evaluate = sub.add_parser("evaluate", help="score a model on every clip of a corpus whose emotion it knows")
-    evaluate.add_argument("data", type=Path)
+    evaluate.add_argument("data", type=Path, nargs="+", help=DATA_HELP)
     evaluate.add_argument("--model", type=Path, default=None, help="bundle folder (default: the active model)")
     evaluate.add_argument("--json", action="store_true", help="one JSON object on stdout")
 
@@ -141,7 +142,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ser.features import terminal_progress
     from ser.train import EpochLog, train
 
-    manifest = discover(args.data)
+    manifest = discover(*args.data)
     models_dir = args.out or models_folder()
 
     def on_epoch(log: EpochLog) -> None:
@@ -173,7 +174,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from ser.evaluation import evaluate_bundle
     from ser.features import terminal_progress
 
-    manifest = discover(args.data)
+    manifest = discover(*args.data)
     report = evaluate_bundle(_bundle(args.model), manifest, hooks=RunHooks(progress=terminal_progress("features")))
     if args.json:
         print(json.dumps(report))

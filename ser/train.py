@@ -13,7 +13,6 @@ import dataclasses
 import math
 import os
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,12 +24,13 @@ import tensorflow as tf
 
 from ser.archs import get_architecture
 from ser.config import EMOTIONS, STRATEGIES, AudioConfig, FeatureConfig, RunHooks, TrainConfig
-from ser.datasets import PROTOCOLS, Manifest, Split, make_splits
+from ser.datasets import Manifest
 from ser.errors import ConfigError, TrainingError
 from ser.evaluation import score, summarise
 from ser.model import build_model, predict_proba, save_bundle
 from ser.prepare import Features, prepare
 from ser.registry import MODELS_DIR, ModelCard, bundle_name, library_versions, new_bundle_path, utc_now
+from ser.splits import PROTOCOLS, Split, make_splits
 
 
 @dataclass
@@ -236,7 +236,7 @@ def build_card(
     data = {
         **manifest.summary(),
         "root": manifest.root.name,  # no local absolute paths in a card that may be shared
-        "clips_per_speaker": dict(sorted(Counter(c.speaker for c in manifest.clips).items())),
+        "clips_per_speaker": manifest.clips_per_speaker(),
         "split": split_kind,
         "trained_on": fold.split.description,
         "n_train": fold.n_train,

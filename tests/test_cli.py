@@ -113,6 +113,17 @@ def test_evaluate_text_report_names_the_files_it_could_not_use(csv_manifest, tin
     assert "broken clip.wav: the file" in done.stdout and "could not be decoded as audio" in done.stdout
 
 
+def test_evaluate_pools_several_data_arguments(csv_manifest, tiny_bundle, tmp_path):
+    header, *rows = csv_manifest.read_text().splitlines()
+    halves = [tmp_path / "a.csv", tmp_path / "b.csv"]
+    for half, part, corpus in zip(halves, (rows[::2], rows[1::2]), ("one", "two"), strict=True):
+        half.write_text("\n".join([f"{header},corpus", *(f"{row},{corpus}" for row in part)]) + "\n")
+    done = ser("evaluate", *map(str, halves), "--model", str(tiny_bundle), "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["n_clips"] == 14 and report["skipped"]["n"] == 1
+
+
 def test_missing_data_and_missing_model_are_clear_errors(tmp_path):
     done = ser("evaluate", str(tmp_path / "nowhere"))
     assert done.returncode == 1 and "not found" in done.stderr and "Traceback" not in done.stderr

@@ -1,6 +1,7 @@
-"""Tests for ser.datasets: layouts, quirks of real downloads, CSV manifests and splits.
+"""Tests for ser.datasets, ser.layouts and ser.splits: layouts, quirks of real downloads, CSV
+manifests, pools of several corpora, and splits.
 
-Corpus trees are built from empty files: only names matter, nothing is decoded.
+Corpus trees are built from empty files (or tiny wav files): only names matter, nothing is decoded.
 """
 
 from __future__ import annotations
@@ -9,25 +10,36 @@ import json
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
 
 from ser.config import EMOTIONS
-from ser.datasets import (
-    Clip,
-    Manifest,
+from ser.datasets import Clip, Manifest, corpus_stamp, discover, pool
+from ser.errors import DatasetError
+from ser.layouts import canonical_emotion, parse_path
+from ser.splits import (
     Split,
-    canonical_emotion,
-    discover,
+    applicable_protocols,
+    corpus_folds,
     make_splits,
-    parse_path,
     speaker_folds,
     split_none,
     split_random,
     split_speakers,
     split_words,
 )
-from ser.errors import DatasetError
 from tests.conftest import DEMO_DIR, TESS_DIR, requires_tess
+
+DATA_DIR = TESS_DIR.parent  # ../shared/data: tess/, ravdess/, emodb/ side by side
+EMODB_DIR = DATA_DIR / "emodb"
+requires_data = pytest.mark.skipif(
+    not all((DATA_DIR / name).is_dir() for name in ("tess", "ravdess", "emodb")),
+    reason=f"real corpora not found at {DATA_DIR}/{{tess,ravdess,emodb}} (../shared is absent on this machine)",
+)
+requires_emodb = pytest.mark.skipif(
+    not EMODB_DIR.is_dir(), reason=f"real EmoDB not found at {EMODB_DIR} (../shared is absent on this machine)"
+)
 
 KAGGLE = "TESS Toronto emotional speech set data"
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3"}
@@ -39,6 +51,15 @@ def touch(root: Path, *names: str) -> list[Path]:
     for path in paths:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch()
+    return paths
+
+
+def write_wavs(root: Path, *names: str) -> list[Path]:
+    """Create tiny real audio files (50 ms of silence, 16 kHz) under ``root``."""
+    paths = [root / name for name in names]
+    for path in paths:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(path, np.zeros(800, np.float32), 16_000)
     return paths
 
 
@@ -245,6 +266,63 @@ def test_mixed_corpora_in_one_folder(tmp_path: Path) -> None:
     assert discover(tmp_path).corpora == ["crema-d", "savee", "tess"]
 
 
+# EmoDB: every letter once, speakers 03 and 16, versions a-c.
+EMODB_NAMES = {
+    "03a01Wa.wav": "angry",
+    "03a01Lb.wav": "boredom",
+    "03a02Ec.wav": "disgust",
+    "03b01Aa.wav": "fear",
+    "16a01Fa.wav": "happy",
+    "16b10Ta.wav": "sad",
+    "16a07Nc.wav": "neutral",
+}
+# EMOVO: emotion-speaker-sentence, one folder per speaker.
+EMOVO_NAMES = {
+    "f1/dis-f1-b1.wav": "disgust",
+    "f1/gio-f1-l2.wav": "happy",
+    "f2/neu-f2-n3.wav": "neutral",
+    "m1/pau-m1-d1.wav": "fear",
+    "m2/rab-m2-b3.wav": "angry",
+    "m3/sor-m3-l4.wav": "surprise",
+    "f3/tri-f3-n5.wav": "sad",
+}
+
+
+def test_discover_emodb(tmp_path: Path) -> None:
+    write_wavs(tmp_path, *EMODB_NAMES, "03a01Wa-copy.wav")
+    manifest = discover(tmp_path)
+    assert {clip.path.name: clip.emotion for clip in manifest.clips} == EMODB_NAMES
+    assert by_name(manifest)["03b01Aa.wav"] == Clip(tmp_path / "03b01Aa.wav", "emodb", "03", "b01", "fear")
+    assert manifest.corpora == ["emodb"] and manifest.speakers == ["03", "16"]
+    assert [path.name for path in manifest.unmatched] == ["03a01Wa-copy.wav"]
+    assert manifest.summary()["not_modelled"] == {"boredom": 1}
+    assert manifest.summary()["n_modelled"] == 6
+
+
+def test_discover_emovo(tmp_path: Path) -> None:
+    write_wavs(tmp_path, *EMOVO_NAMES)
+    manifest = discover(tmp_path)
+    assert {f"{clip.path.parent.name}/{clip.path.name}": clip.emotion for clip in manifest.clips} == EMOVO_NAMES
+    clip = by_name(manifest)["dis-f1-b1.wav"]
+    assert clip == Clip(tmp_path / "f1/dis-f1-b1.wav", "emovo", "f1", "b1", "disgust")
+    assert clip.speaker_id == "emovo/f1"
+    assert manifest.speakers == ["f1", "f2", "f3", "m1", "m2", "m3"]
+    assert manifest.emotions == list(EMOTIONS)
+
+
+def test_corpora_side_by_side_are_each_parsed_by_their_own_layout(tmp_path: Path) -> None:
+    write_wavs(tmp_path / "emodb", *EMODB_NAMES)
+    write_wavs(tmp_path / "emovo", *EMOVO_NAMES)
+    touch(tmp_path, "tess/OAF_angry/OAF_back_angry.wav", "ravdess/Actor_03/03-01-02-01-01-01-03.wav")
+    manifest = discover(tmp_path)
+    assert manifest.corpora == ["emodb", "emovo", "ravdess", "tess"]
+    assert Counter(clip.corpus for clip in manifest.clips) == {"emodb": 7, "emovo": 7, "ravdess": 1, "tess": 1}
+    assert all(clip.path.relative_to(tmp_path).parts[0] == clip.corpus for clip in manifest.clips)
+    assert manifest.speakers[:3] == ["emodb/03", "emodb/16", "emovo/f1"]
+    assert "ravdess/A03" in manifest.speakers and "tess/OAF" in manifest.speakers
+    assert manifest.summary()["not_modelled"] == {"calm": 1, "boredom": 1}
+
+
 @pytest.mark.parametrize(
     ("name", "expected"),
     [
@@ -252,6 +330,12 @@ def test_mixed_corpora_in_one_folder(tmp_path: Path) -> None:
         ("03-01-06-01-01-01-24.wav", ("ravdess", "A24", "01", "fear")),
         ("1015_WSI_DIS_MD.wav", ("crema-d", "1015", "WSI", "disgust")),
         ("DC_f04.wav", ("savee", "DC", "04", "fear")),
+        ("03a01Fa.wav", ("emodb", "03", "a01", "happy")),
+        ("16b10Lb.flac", ("emodb", "16", "b10", "boredom")),
+        ("dis-f1-b1.wav", ("emovo", "f1", "b1", "disgust")),
+        ("SOR-M3-N5.wav", ("emovo", "m3", "n5", "surprise")),
+        ("03a01Xa.wav", None),  # no such EmoDB emotion letter
+        ("dis-f4-b1.wav", None),  # EMOVO has speakers f1-f3, m1-m3
         ("my_recording.wav", None),
         ("hello.wav", None),
     ],
@@ -294,6 +378,15 @@ def test_csv_without_speaker_column(tmp_path: Path) -> None:
     manifest = discover(csv_path)
     assert manifest.speakers == ["unknown"]
     assert [clip.emotion for clip in manifest.clips] == ["happy", "sad"]
+
+
+def test_csv_corpus_column(tmp_path: Path) -> None:
+    touch(tmp_path, "a.wav", "b.wav", "c.wav")
+    csv_path = tmp_path / "labels.csv"
+    csv_path.write_text("path,emotion,speaker,corpus\na.wav,happy,03,Studio\nb.wav,sad,03,\nc.wav,sad,04,studio\n")
+    manifest = discover(csv_path)
+    assert [clip.corpus for clip in manifest.clips] == ["studio", "csv", "studio"]
+    assert manifest.speakers == ["csv/03", "studio/03", "studio/04"]  # two corpora: named with them
 
 
 @pytest.mark.parametrize(
@@ -372,6 +465,85 @@ def test_summary_lists_at_most_five_unmatched(tmp_path: Path) -> None:
     summary = discover(tmp_path).summary()
     assert summary["n_unmatched"] == 8
     assert len(summary["unmatched_examples"]) == 5
+
+
+# ---------------------------------------------------------------------------- pools
+
+
+def clashing_pool(tmp_path: Path) -> Manifest:
+    """EmoDB (speakers 03, 16) and a studio CSV corpus whose speakers are also called 03 and 16."""
+    write_wavs(tmp_path / "emodb", *EMODB_NAMES)
+    write_wavs(tmp_path / "studio", "x1.wav", "x2.wav", "x3.wav", "x4.wav")
+    csv_path = tmp_path / "studio/labels.csv"
+    csv_path.write_text(
+        "path,emotion,speaker,corpus\nx1.wav,happy,03,studio\nx2.wav,sad,03,studio\n"
+        "x3.wav,surprise,16,studio\nx4.wav,angry,16,studio\n"
+    )
+    return discover(tmp_path / "emodb", csv_path)
+
+
+def test_pooled_speakers_with_the_same_code_never_merge(tmp_path: Path) -> None:
+    manifest = clashing_pool(tmp_path)
+    assert manifest.pooled and manifest.corpora == ["emodb", "studio"]
+    assert manifest.speakers == ["emodb/03", "emodb/16", "studio/03", "studio/16"]
+    assert manifest.clips_per_speaker() == {"emodb/03": 4, "emodb/16": 3, "studio/03": 2, "studio/16": 2}
+    assert manifest.counts()[("studio/03", "happy")] == 1 and manifest.counts()[("emodb/03", "angry")] == 1
+    assert manifest.speaker_id("emodb/03") == "emodb/03"
+    with pytest.raises(DatasetError, match="speaker '03' is in several corpora; name one of emodb/03, studio/03"):
+        manifest.speaker_id("03")
+    with pytest.raises(DatasetError, match="unknown speaker 'OAF'"):
+        manifest.speaker_id("OAF")
+    with pytest.raises(DatasetError, match="in several corpora"):
+        manifest.filter(speakers=["16"])
+    assert {clip.path.name for clip in manifest.filter(speakers=["studio/03"]).clips} == {"x1.wav", "x2.wav"}
+    folds = make_splits(manifest, "speaker")  # 4 speakers: leave one out, by corpus-qualified speaker
+    assert [fold.description.split("test ")[1] for fold in folds] == manifest.speakers
+    for fold in folds:
+        (held,) = {clip.speaker_id for clip in fold.test}
+        assert held not in {clip.speaker_id for clip in fold.train + fold.val}
+
+
+def test_pool_root_sources_and_summary(tmp_path: Path) -> None:
+    manifest = clashing_pool(tmp_path)
+    assert manifest.root == tmp_path.resolve()
+    assert manifest.roots == [(tmp_path / "emodb").resolve(), (tmp_path / "studio/labels.csv").resolve()]
+    summary = manifest.summary()
+    assert json.loads(json.dumps(summary)) == summary
+    assert summary["sources"] == ["emodb", "studio/labels.csv"]
+    assert summary["corpora"] == ["emodb", "studio"]
+    assert summary["clips_per_corpus"] == {"emodb": 7, "studio": 4}
+    assert summary["not_modelled"] == {"boredom": 1} and summary["n_modelled"] == 10
+    assert all(str(tmp_path) not in json.dumps(value) for key, value in summary.items() if key != "root")
+
+
+def test_single_corpus_names_stay_plain_and_qualified_names_work(tmp_path: Path) -> None:
+    make_kaggle_tess(tmp_path)
+    manifest = discover(tmp_path)
+    assert not manifest.pooled and manifest.speakers == ["OAF", "YAF"]
+    assert manifest.speaker_id("OAF") == manifest.speaker_id("tess/OAF") == "tess/OAF"
+    assert manifest.filter(speakers=["tess/YAF"]).clips == manifest.filter(speakers=["YAF"]).clips
+    assert manifest.filter(speakers=["nobody"]).clips == []
+    assert split_speakers(manifest, ["tess/YAF"]).description == "speaker-independent: train OAF, test YAF"
+
+
+def test_discover_several_roots_counts_a_file_once(tmp_path: Path) -> None:
+    make_kaggle_tess(tmp_path / "tess")
+    write_wavs(tmp_path / "emodb", *EMODB_NAMES)
+    both = discover(tmp_path / "tess", tmp_path / "emodb", tmp_path)  # the last root holds the first two
+    alone = discover(tmp_path)
+    assert both.clips == alone.clips and both.root == alone.root
+    assert len(both.duplicates) == len(alone.clips) + len(alone.duplicates)
+    assert pool([alone]) is alone
+    with pytest.raises(DatasetError, match="no data given"):
+        discover()
+    with pytest.raises(DatasetError, match="data folder not found"):
+        discover(tmp_path / "emodb", tmp_path / "nowhere")
+
+
+def test_corpus_stamp_of_several_roots(tmp_path: Path) -> None:
+    write_wavs(tmp_path / "a", "03a01Wa.wav")
+    write_wavs(tmp_path / "b", "f1/dis-f1-b1.wav")
+    assert corpus_stamp(tmp_path / "a", tmp_path / "b") == (corpus_stamp(tmp_path / "a"), corpus_stamp(tmp_path / "b"))
 
 
 # ---------------------------------------------------------------------------- splits
@@ -500,6 +672,93 @@ def test_zero_val_fraction_gives_empty_validation() -> None:
     assert split_random(synthetic_manifest(), val_fraction=0.0).val == []
 
 
+def synthetic_pool(
+    corpora: tuple[str, ...] = ("a", "b", "c"), n_speakers: int = 4, lacking: dict[str, str] | None = None
+) -> Manifest:
+    """Corpora whose speakers share the codes S0, S1, ...; ``lacking``: corpus -> an emotion it has none of."""
+    lacking = lacking or {}
+    clips = [
+        Clip(Path(f"/c/{c}/S{s}_w{w}_{e}.wav"), c, f"S{s}", f"w{w}", e)
+        for c in corpora
+        for s in range(n_speakers)
+        for w in range(10)
+        for e in EMOTIONS
+        if lacking.get(c) != e
+    ]
+    return Manifest(sorted(clips), Path("/c"), [])
+
+
+def test_corpus_folds_never_train_or_validate_on_the_test_corpus() -> None:
+    manifest = synthetic_pool()
+    folds = make_splits(manifest, "corpus", seed=3)
+    assert [fold.description for fold in folds] == [
+        "leave one corpus out: train b+c, test a",
+        "leave one corpus out: train a+c, test b",
+        "leave one corpus out: train a+b, test c",
+    ]
+    for fold, corpus in zip(folds, ("a", "b", "c"), strict=True):
+        assert_disjoint(fold)
+        assert {clip.corpus for clip in fold.test} == {corpus} and len(fold.test) == len(manifest) / 3
+        assert corpus not in {clip.corpus for clip in fold.train + fold.val}
+        assert {clip.corpus for clip in fold.val} == {"a", "b", "c"} - {corpus}  # every training corpus validates
+        assert fold.kind == "corpus"
+    with pytest.raises(DatasetError, match="leaving one corpus out needs at least 2 corpora"):
+        corpus_folds(synthetic_manifest())
+
+
+def test_speaker_folds_of_a_pool_group_corpus_qualified_speakers() -> None:
+    manifest = synthetic_pool()  # 3 corpora x S0-S3: 12 people, 4 codes
+    folds = make_splits(manifest, "speaker", seed=1)
+    assert len(folds) == 5
+    tested = [{clip.speaker_id for clip in fold.test} for fold in folds]
+    assert sorted(len(group) for group in tested) == [2, 2, 2, 3, 3]
+    assert sorted(i for group in tested for i in group) == sorted({clip.speaker_id for clip in manifest.clips})
+    for fold, group in zip(folds, tested, strict=True):
+        assert_disjoint(fold)
+        assert not group & {clip.speaker_id for clip in fold.train + fold.val}
+        assert len({clip.corpus for clip in fold.test}) >= 2  # each fold mixes corpora
+        assert fold.description.startswith("speaker-independent, fold ")
+        assert ", ".join(sorted(group)) in fold.description
+    again = [{c.speaker_id for c in fold.test} for fold in make_splits(manifest, "speaker", seed=1)]
+    assert again == tested
+    assert [{c.speaker_id for c in f.test} for f in make_splits(manifest, "speaker", seed=2)] != tested
+    assert len(speaker_folds(manifest, n_folds=12)) == 12
+    assert len(speaker_folds(manifest, n_folds=13)) == 12  # fewer speakers than folds: leave one out
+    with pytest.raises(DatasetError, match="n_folds of 2 or more"):
+        speaker_folds(manifest, n_folds=1)
+
+
+@pytest.mark.parametrize("kind", ["speaker", "corpus", "random", "words", "none"])
+def test_a_pool_where_one_corpus_lacks_an_emotion_splits(kind: str) -> None:
+    manifest = synthetic_pool(corpora=("emodb", "tess"), lacking={"emodb": "surprise"})
+    for fold in make_splits(manifest, kind, seed=4):
+        assert_disjoint(fold)
+        assert len(fold.train) + len(fold.val) + len(fold.test) == len(manifest)
+        val = Counter(clip.emotion for clip in fold.val)
+        assert set(val) >= set(EMOTIONS) - {"surprise"}
+        assert all(clip.corpus == "tess" for clip in fold.train + fold.val + fold.test if clip.emotion == "surprise")
+
+
+def test_two_names_of_one_ravdess_recording_stay_together() -> None:
+    same = ("03-01-03-01-02-01-07", "03-01-03-01-02-02-07")  # upstream, the very same recording
+    clips = [parse_path(f"/r/Actor_07/{stem}.flac") for stem in same]
+    clips += [parse_path(f"/r/Actor_07/03-01-03-01-{s}-{r}-07.flac") for s in ("01", "02") for r in ("01", "02")]
+    clips += [parse_path(f"/r/Actor_08/03-01-03-01-{s}-{r}-08.flac") for s in ("01", "02") for r in ("01", "02")]
+    manifest = Manifest(sorted(set(clips)), Path("/r"), [])
+    assert len(manifest) == 8 and len({clip.recording for clip in manifest.clips}) == 7
+    for seed in range(30):
+        split = split_random(manifest, test_fraction=0.3, val_fraction=0.3, seed=seed)
+        parts = [{clip.path.stem for clip in part} for part in (split.train, split.val, split.test)]
+        assert sum(set(same) <= part for part in parts) == 1, parts
+
+
+def test_applicable_protocols() -> None:
+    assert applicable_protocols(synthetic_pool()) == ["speaker", "corpus", "random", "words", "none"]
+    assert applicable_protocols(synthetic_manifest()) == ["speaker", "random", "words", "none"]
+    untexted = Manifest([Clip(Path("/c/a.wav"), "csv", "unknown", "", "happy")], Path("/c/x.csv"), [])
+    assert applicable_protocols(untexted) == ["random", "none"]
+
+
 # ---------------------------------------------------------------------------- real corpora
 
 
@@ -539,3 +798,32 @@ def test_demo_corpus() -> None:
     assert len(manifest.speakers) >= 2
     assert len(manifest) > 0
     assert len(make_splits(manifest, "speaker")) == len(manifest.speakers)
+
+
+@requires_emodb
+def test_real_emodb() -> None:
+    manifest = discover(EMODB_DIR)
+    assert len(manifest) == 535 and manifest.unmatched == [] and manifest.corpora == ["emodb"]
+    assert manifest.speakers == ["03", "08", "09", "10", "11", "12", "13", "14", "15", "16"]
+    assert manifest.summary()["emotions"] == {
+        "neutral": 79, "happy": 71, "sad": 62, "angry": 127, "fear": 69, "disgust": 46, "boredom": 81,
+    }  # fmt: skip
+    assert "surprise" not in manifest.emotions
+
+
+@requires_data
+def test_real_corpora_side_by_side() -> None:
+    manifest = discover(DATA_DIR)
+    summary = manifest.summary()
+    assert manifest.corpora == ["emodb", "ravdess", "tess"]
+    assert len(manifest.speakers) == 28 and manifest.speakers[:2] == ["emodb/03", "emodb/08"]
+    assert summary["clips_per_corpus"] == {"emodb": 535, "ravdess": 960, "tess": 2240}
+    assert summary["n_modelled"] == 3526
+    assert summary["not_modelled"] == {"calm": 128, "boredom": 81}
+    assert manifest.unmatched == [] and manifest.duplicates == []
+    assert discover(DATA_DIR / "tess", DATA_DIR / "ravdess", DATA_DIR / "emodb").clips == manifest.clips
+    folds = make_splits(manifest, "corpus")
+    assert [len(fold.test) for fold in folds] == [535, 960, 2240]
+    speaker = make_splits(manifest, "speaker")
+    assert len(speaker) == 5
+    assert sum(len({clip.speaker_id for clip in fold.test}) for fold in speaker) == 28

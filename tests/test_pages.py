@@ -566,6 +566,6 @@ def test_adapting_is_not_offered_as_a_training_protocol(served):
     app = page("pages/train.py")
     assert app.selectbox[1].label == "Evaluation protocol"
     assert app.selectbox[1].options == [
-        "speaker-independent (leave one speaker out)", "random split (speaker-dependent)", "held-out words",
+        "speaker-independent (held-out speakers)", "random split (speaker-dependent)", "held-out words",
         "none (every clip trains)",
     ]  # fmt: skip

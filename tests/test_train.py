@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from ser.config import RunHooks, TrainConfig
-from ser.datasets import make_splits
 from ser.errors import ConfigError, ModelError, TrainingError
 from ser.evaluation import compute_metrics, evaluate_bundle
 from ser.model import load_bundle, predict_proba
 from ser.prepare import prepare
 from ser.registry import read_card
+from ser.splits import make_splits
 from ser.train import fit, train
 from tests.conftest import ROOT, tiny_manifest
 
