@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import importlib.util
+from pathlib import Path
 
 # pylibsrtp (aiortc's SRTP, under streamlit-webrtc) segfaults when its bundled OpenSSL is loaded
 # after TensorFlow's; loaded first, both work. Every entry point imports ``ser`` before anything
@@ -10,5 +13,22 @@ import contextlib
 # here settles the order once for all of them (25 ms).
 with contextlib.suppress(ImportError):  # only the Live page needs it
     import pylibsrtp  # noqa: F401
+
+
+def _load_opensmile_first() -> None:
+    """openSMILE's library (eGeMAPS, ser.functionals) corrupts the heap ("malloc(): invalid size")
+    when it is loaded after TensorFlow's, like pylibsrtp above; loaded first, both work. Only the
+    shared library is loaded here (a few ms), not the opensmile package and its pandas stack."""
+    spec = importlib.util.find_spec("opensmile")
+    if spec is None or not spec.submodule_search_locations:
+        return
+    for folder in spec.submodule_search_locations:
+        for library in sorted(Path(folder).glob("core/bin/*/libSMILEapi.so")):
+            with contextlib.suppress(OSError):
+                ctypes.CDLL(str(library))
+                return
+
+
+_load_opensmile_first()
 
 __version__ = "0.1.0"

@@ -13,31 +13,69 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-import keras
 import numpy as np
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
+from ser import svm
 from ser.config import RunHooks
 from ser.datasets import Manifest
 from ser.errors import TrainingError
-from ser.model import Bundle, predict_proba
+from ser.model import Bundle, Model, predict_proba
 from ser.predict import clip_probabilities
 from ser.prepare import Features, prepare
+from ser.profile import Normalisation, VoiceProfile
+
+ZERO_SHOT = "zero-shot: each clip alone, normalised by the model's fall-back statistics"
+PER_SPEAKER = "per speaker: each speaker's clips normalised by that speaker's own unlabelled clips (transductive)"
+SELF_NORMALISED = "each clip normalised by itself (this model takes no voice profile)"
 
 
-def clip_scores(model: keras.Model, data: Features) -> np.ndarray:
-    """Each clip's probabilities. Returns np.ndarray [shape=(n_clips, n_labels)]"""
-    window_probs = predict_proba(model, data.centre)
+def speaker_profiles(data: Features, space: str) -> dict[str, VoiceProfile]:
+    """Each speaker's voice profile from their speech windows in ``data`` (unlabelled: transductive)."""
+    speakers = np.array([data.clips[i].speaker_id for i in data.clip_of])
+    rows = data.rows
+    return svm.speaker_profiles(data.centre[rows].reshape(len(rows), -1), speakers[rows], space)
+
+
+def window_scores(
+    model: Model, data: Features, normalisation: Normalisation | None, *, per_speaker: bool
+) -> np.ndarray:
+    """Each window's probabilities, zero-shot or normalised by each speaker's own profile.
+    Returns np.ndarray [shape=(n_windows, n_labels)]"""
+    if normalisation is None or not per_speaker:
+        return predict_proba(model, data.centre, normalisation=normalisation)
+    probs = np.zeros((len(data.clip_of), _n_labels(model)), dtype=np.float32)
+    speakers = np.array([data.clips[i].speaker_id for i in data.clip_of])
+    for speaker, profile in speaker_profiles(data, normalisation.space).items():
+        mine = speakers == speaker
+        probs[mine] = predict_proba(model, data.centre[mine], normalisation=normalisation, profile=profile)
+    return probs
+
+
+def _n_labels(model: Model) -> int:
+    return len(model.classes_) if hasattr(model, "classes_") else model.output_shape[-1]
+
+
+def clip_scores(
+    model: Model, data: Features, normalisation: Normalisation | None = None, *, per_speaker: bool = False
+) -> np.ndarray:
+    """Each clip's probabilities, as ``predict`` answers it. Returns np.ndarray [shape=(n_clips, n_labels)]"""
+    window_probs = window_scores(model, data, normalisation, per_speaker=per_speaker)
     order = np.argsort(data.clip_of, kind="stable")
     bounds = np.searchsorted(data.clip_of[order], np.arange(len(data.y) + 1))
     return np.array(
         [clip_probabilities(window_probs[order[a:b]], data.speech[order[a:b]]) for a, b in itertools.pairwise(bounds)]
-    ).reshape(len(data.y), model.output_shape[-1])
+    ).reshape(len(data.y), _n_labels(model))
 
 
-def score(model: keras.Model, data: Features, labels: Sequence[str]) -> dict[str, Any]:
-    """``compute_metrics`` of ``model`` on the clips of ``data``, each answered as ``predict`` would."""
-    return compute_metrics(data.y, clip_scores(model, data).argmax(axis=1), labels)
+def score(
+    model: Model, data: Features, labels: Sequence[str], normalisation: Normalisation | None = None, *,
+    per_speaker: bool = False,
+) -> dict[str, Any]:  # fmt: skip
+    """``compute_metrics`` of ``model`` on the clips of ``data``, each answered as ``predict`` would:
+    zero-shot, or (``per_speaker``) each speaker normalised by their own unlabelled clips."""
+    probs = clip_scores(model, data, normalisation, per_speaker=per_speaker)
+    return compute_metrics(data.y, probs.argmax(axis=1), labels)
 
 
 def compute_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str]) -> dict[str, Any]:
@@ -61,15 +99,35 @@ def compute_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str
 
 
 def summarise(fold_metrics: Sequence[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
-    """Mean accuracy, macro-F1 and UAR over folds, with each fold's metrics under its description."""
+    """Mean accuracy, macro-F1 and UAR over folds, with each fold's metrics under its description.
+    Folds scored per speaker too (a speaker-normalised model) get the same summary of those under
+    "per_speaker"; the top level is zero-shot."""
     if not fold_metrics:
         return {}
-    mean = {key: float(np.mean([m[key] for _, m in fold_metrics])) for key in ("accuracy", "macro_f1", "uar")}
-    return {**mean, "folds": [{"split": description, **m} for description, m in fold_metrics]}
+    plain = [(d, {k: v for k, v in m.items() if k != "per_speaker"}) for d, m in fold_metrics]
+    mean = {key: float(np.mean([m[key] for _, m in plain])) for key in ("accuracy", "macro_f1", "uar")}
+    summary = {**mean, "folds": [{"split": description, **m} for description, m in plain]}
+    if all("per_speaker" in m for _, m in fold_metrics):
+        summary["normalisation"] = ZERO_SHOT
+        summary["per_speaker"] = {
+            **summarise([(d, m["per_speaker"]) for d, m in fold_metrics]),
+            "normalisation": PER_SPEAKER,
+        }
+    return summary
 
 
-def evaluate_bundle(bundle: Bundle, manifest: Manifest, *, hooks: RunHooks = RunHooks()) -> dict[str, Any]:
-    """Score a bundle on every clip of a corpus whose emotion it knows; report what was skipped and why."""
+def normalisation_used(bundle: Bundle, per_speaker: bool) -> str:
+    """How ``evaluate`` normalised the clips, in words (the ``normalisation`` key of its report)."""
+    if bundle.normalisation is None:
+        return SELF_NORMALISED
+    return PER_SPEAKER if per_speaker else ZERO_SHOT
+
+
+def evaluate_bundle(
+    bundle: Bundle, manifest: Manifest, *, per_speaker: bool = False, hooks: RunHooks = RunHooks()
+) -> dict[str, Any]:
+    """Score a bundle on every clip of a corpus whose emotion it knows, zero-shot or (``per_speaker``)
+    with each of the manifest's speakers normalised by their own clips; report what was skipped and why."""
     labels = bundle.labels
     data = prepare(manifest.clips, labels, bundle.feature_config, augment=False, audio_config=bundle.card.audio_config,
                    hooks=hooks)  # fmt: skip
@@ -82,8 +140,10 @@ def evaluate_bundle(bundle: Bundle, manifest: Manifest, *, hooks: RunHooks = Run
         )
     return {
         "model": bundle.name,
-        **score(bundle.model, data, labels),
+        **score(bundle.model, data, labels, bundle.normalisation, per_speaker=per_speaker),
         "policy": bundle.card.evaluation_policy,
+        "normalisation": normalisation_used(bundle, per_speaker),
+        "transductive": per_speaker and bundle.normalisation is not None,
         "skipped": {"n": sum(reasons.values()), "reasons": reasons, "examples": data.errors[:5]},
     }
 

@@ -26,6 +26,7 @@ from ser.errors import ModelError
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"  # bundled models and active.json
 MODELS_DIR_ENV = "SER_MODELS_DIR"  # where the app reads and writes bundles, when set
 MODEL_FILE = "model.keras"
+SVM_FILE = "model.skops"  # the model file of the "svm" family (ser.svm), instead of MODEL_FILE
 CARD_FILE = "card.json"
 ACTIVE_FILE = "active.json"
 
@@ -56,6 +57,7 @@ class ModelCard:
     versions: dict[str, str] = field(default_factory=dict)
     created_at: str = ""  # ISO 8601, UTC
     command: str = ""  # the command line (or page action) that made it
+    normalisation: dict[str, Any] | None = None  # ser.profile.Normalisation, for a speaker-normalised model
     adaptation: dict[str, Any] | None = None  # ser.adapt: base model, speaker, clips, before/after
     base_evaluation: dict[str, dict[str, Any]] | None = None  # an adapted card: its base's evaluation
     schema_version: int = SCHEMA_VERSION
@@ -213,16 +215,24 @@ def new_bundle_path(models_dir: Path, name: str) -> Path:
     return target
 
 
+def model_file_name(card: ModelCard) -> str:
+    """The model file of a bundle: ``model.keras`` for a network, ``model.skops`` for an SVM."""
+    from ser.archs import ARCHITECTURES
+
+    arch = ARCHITECTURES.get(card.architecture)
+    return SVM_FILE if arch is not None and arch.family == "svm" else MODEL_FILE
+
+
 def check_bundle(path: Path) -> ModelCard:
     """The card of a bundle whose files are whole: a readable card and a ``model.keras`` archive
     that is a complete zip with matching checksums (a half-written or truncated file fails).
     Reads no Keras, so the app can vet bundles before TensorFlow loads. Raises ModelError."""
     card = read_card(path)
-    model_file = Path(path) / MODEL_FILE
+    model_file = Path(path) / model_file_name(card)
     try:
         stat = model_file.stat()
     except FileNotFoundError as e:
-        raise ModelError(f"{path} has no {MODEL_FILE}; the bundle is incomplete") from e
+        raise ModelError(f"{path} has no {model_file.name}; the bundle is incomplete") from e
     _check_archive(model_file, stat.st_size, stat.st_mtime_ns)
     return card
 

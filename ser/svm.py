@@ -19,8 +19,8 @@ from sklearn.svm import SVC
 from ser.datasets import Clip
 from ser.errors import ModelError
 from ser.profile import Normalisation, ProfileBuilder, VoiceProfile
+from ser.registry import SVM_FILE
 
-SVM_FILE = "model.skops"
 C = 0.3  # chosen on inner leave-one-corpus-out folds of the training corpora only (bench/README)
 GAMMA_SCALE = 0.125  # the RBF's gamma is GAMMA_SCALE / n_dims on z-scored features
 CALIBRATION_FOLDS = 3
@@ -76,7 +76,10 @@ def fit_svm(
     everyone.add(vectors, speech_s=float(len(vectors)))
     svm = SVC(C=C, gamma=GAMMA_SCALE / vectors.shape[1], random_state=seed, cache_size=500)
     # Probabilities by Platt scaling on cross-validated folds; the final SVM is fitted on everything.
-    clf = CalibratedClassifierCV(svm, cv=CALIBRATION_FOLDS, ensemble=False)
+    fewest = int(np.bincount(y)[np.unique(y)].min())
+    if fewest < 2:
+        raise ModelError("an SVM needs at least 2 training windows of every emotion; add clips")
+    clf = CalibratedClassifierCV(svm, cv=min(CALIBRATION_FOLDS, fewest), ensemble=False)
     weights = balance_weights(np.asarray(corpora)[order], np.asarray(speakers)[order], y[order])
     clf.fit(Z, y[order], sample_weight=weights)
     # The level (last) dimension means something only against the speaker's own: zero-shot leaves it at 0.

@@ -27,10 +27,12 @@ from ser.config import EMOTIONS, STRATEGIES, AudioConfig, FeatureConfig, RunHook
 from ser.datasets import Manifest
 from ser.errors import ConfigError, TrainingError
 from ser.evaluation import score, summarise
-from ser.model import build_model, predict_proba, save_bundle
+from ser.model import Model, build_model, predict_proba, save_bundle
 from ser.prepare import Features, prepare
+from ser.profile import Normalisation, feature_space
 from ser.registry import MODELS_DIR, ModelCard, bundle_name, library_versions, new_bundle_path, utc_now
 from ser.splits import PROTOCOLS, Split, make_splits
+from ser.svm import BALANCE, fit_svm
 
 
 @dataclass
@@ -209,6 +211,7 @@ class FoldResult:
     metrics: dict[str, Any] | None  # on the test part; None when the split has no test part
     n_train: int
     n_val: int
+    normalisation: Normalisation | None = None  # of a speaker-normalised model
 
 
 def run_fold(
@@ -223,9 +226,32 @@ def run_fold(
                 progress=part is split.train)
         for part in (split.train, split.val, split.test)
     )  # fmt: skip
-    model, history = fit(train_data, val_data, labels, feature_config, config, hooks=hooks)
-    metrics = score(model, test_data, labels) if split.test else None
-    return FoldResult(split, model, history, metrics, len(train_data.y), len(val_data.y))
+    if get_architecture(config.arch).family == "svm":
+        model, normalisation, history = *fit_speaker_svm(train_data, feature_config, config, labels), []
+    else:
+        model, history = fit(train_data, val_data, labels, feature_config, config, hooks=hooks)
+        normalisation = None
+    metrics = None
+    if split.test:
+        metrics = score(model, test_data, labels, normalisation)
+        if normalisation is not None:
+            metrics["per_speaker"] = score(model, test_data, labels, normalisation, per_speaker=True)
+    return FoldResult(split, model, history, metrics, len(train_data.y), len(val_data.y), normalisation)
+
+
+def fit_speaker_svm(
+    data: Features, feature_config: FeatureConfig, config: TrainConfig, labels: Sequence[str]
+) -> tuple[Model, Normalisation]:
+    """The speaker-normalised SVM on the training windows (``ser.svm``); validation is not needed."""
+    rows = data.rows
+    clips = [data.clips[i] for i in data.clip_of[rows]]
+    missing = [labels[i] for i in range(len(labels)) if i not in set(data.y_rows.tolist())]
+    if missing:
+        raise TrainingError(f"the training part has no clips of {', '.join(missing)}; an SVM cannot learn them")
+    space = feature_space(feature_config.kind, feature_config.n_bins, feature_config.window_s)
+    vectors = data.centre[rows].reshape(len(rows), -1)
+    return fit_svm(vectors, data.y_rows, [c.speaker_id for c in clips], [c.corpus for c in clips], space=space,
+                   seed=config.seed)  # fmt: skip
 
 
 def build_card(
@@ -241,6 +267,7 @@ def build_card(
         "trained_on": fold.split.description,
         "n_train": fold.n_train,
         "n_val": fold.n_val,
+        "balance": BALANCE if get_architecture(config.arch).family == "svm" else "none (every clip counts once)",
     }
     history = tuple(dataclasses.asdict(e) for e in fold.history)
     return ModelCard(
@@ -249,6 +276,7 @@ def build_card(
         history=history, best_epoch=int(np.argmin([e.val_loss for e in fold.history])) + 1 if history else None,
         evaluation=evaluation, train_time_s=round(train_time_s, 1), versions=library_versions(),
         created_at=utc_now(), command=command,
+        normalisation=None if fold.normalisation is None else fold.normalisation.to_dict(),
     )  # fmt: skip
 
 
