@@ -8,7 +8,7 @@ import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 from ser.audio import frame_to_array
-from ser.predict import StreamClassifier
+from ser.stream import StreamClassifier
 from ser.ui import (
     active_bundle_path,
     cached_predictor,

@@ -15,12 +15,12 @@ import shlex
 import signal
 import sys
 from pathlib import Path
-from typing import Any
 
 from ser.archs import ARCHITECTURES, DEFAULT_ARCH
 from ser.config import STRATEGIES, RunHooks, TrainConfig
 from ser.errors import ConfigError, SERError
 from ser.registry import ModelCard, active_name, list_bundles, models_folder, serving_bundle, set_active
+from ser.reports import format_report, prediction_json, prediction_text
 from ser.splits import PROTOCOLS
 
 # Everything above is cheap (no TensorFlow, no librosa): --help, argument errors and `models`
@@ -57,11 +57,23 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("data", type=Path, nargs="+", help=DATA_HELP)
     evaluate.add_argument("--model", type=Path, default=None, help="bundle folder (default: the active model)")
     evaluate.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    evaluate.add_argument(
+        "--per-speaker", action="store_true",
+        help="normalise each speaker's clips by that speaker's own (unlabelled) clips: transductive",
+    )  # fmt: skip
 
     predict = sub.add_parser("predict", help="classify audio files")
     predict.add_argument("files", nargs="+", type=Path)
     predict.add_argument("--model", type=Path, default=None, help="bundle folder (default: the active model)")
     predict.add_argument("--json", action="store_true", help="one JSON object per line")
+    predict.add_argument(
+        "--same-speaker", action="store_true",
+        help="the files are one speaker: their pooled speech (a voice profile) normalises each of them",
+    )  # fmt: skip
+    predict.add_argument(
+        "--profile", type=Path, help="a voice profile (JSON) to normalise by, e.g. from --save-profile"
+    )
+    predict.add_argument("--save-profile", type=Path, help="with --same-speaker: write the files' voice profile here")
     predict.add_argument(
         "--timeline", action="store_true",
         help="also each window's emotion, for a clip longer than the model's window (\"pause\": no speech)",
@@ -175,7 +187,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from ser.features import terminal_progress
 
     manifest = discover(*args.data)
-    report = evaluate_bundle(_bundle(args.model), manifest, hooks=RunHooks(progress=terminal_progress("features")))
+    hooks = RunHooks(progress=terminal_progress("features"))
+    report = evaluate_bundle(_bundle(args.model), manifest, per_speaker=args.per_speaker, hooks=hooks)
     if args.json:
         print(json.dumps(report))
     else:
@@ -195,38 +208,16 @@ def _bundle(path: Path | None):
     return load_bundle(path)
 
 
-def format_report(report: dict[str, Any]) -> str:
-    labels = report["labels"]
-    lines = [
-        f"model {report['model']}  on {report['n_clips']} clips",
-        f"accuracy {report['accuracy']:.3f}   macro-F1 {report['macro_f1']:.3f}",
-        "",
-        f"{'':>10} {'precision':>9} {'recall':>7} {'f1':>6} {'n':>5}",
-    ]
-    for label in labels:
-        c = report["per_class"][label]
-        lines.append(f"{label:>10} {c['precision']:9.3f} {c['recall']:7.3f} {c['f1']:6.3f} {c['support']:5d}")
-    width = max(7, *(len(x) + 1 for x in labels))  # headers in full: "surprise", not "surpri"
-    lines += ["", "confusion (rows: true, columns: predicted)", " " * 10 + "".join(f"{x:>{width}}" for x in labels)]
-    for label, row in zip(labels, report["confusion"], strict=True):
-        lines.append(f"{label:>10}" + "".join(f"{n:{width}d}" for n in row))
-    skipped = report["skipped"]
-    lines.append(f"\nskipped {skipped['n']} clips")
-    for reason, n in skipped["reasons"].items():
-        lines.append(f"  {n:5d}  {reason}")
-    lines += [f"         {example}" for example in skipped.get("examples", [])]  # which files, and why
-    return "\n".join(lines)
-
-
 def cmd_predict(args: argparse.Namespace) -> int:
     from ser.predict import Predictor, classify
 
     predictor = Predictor(_bundle(args.model))
+    profile = _profile(args, predictor)
     failures = 0
     for path in args.files:
         release_freed_memory()  # the last file's buffers, before the next is decoded
         try:
-            result = classify(path, predictor)
+            result = classify(path, predictor, profile=profile)
         except SERError as e:
             failures += 1
             _print_prediction_error(path, e, as_json=args.json)
@@ -234,31 +225,38 @@ def cmd_predict(args: argparse.Namespace) -> int:
         if result.note:
             print(f"{path}: warning: {result.note}", file=sys.stderr)
         print(
-            _prediction_json(path, result, args.timeline)
-            if args.json
-            else _prediction_text(path, result, args.timeline)
+            prediction_json(path, result, args.timeline) if args.json else prediction_text(path, result, args.timeline)
         )
     return 1 if failures else 0
 
 
-def _prediction_json(path: Path, result, with_timeline: bool) -> str:
-    prediction = result.prediction
-    row = {"file": str(path), "label": prediction.label, "confidence": prediction.confidence}
-    row.update(truncated=result.truncated, probabilities=prediction.probabilities, duration_s=prediction.duration_s)
-    if with_timeline:
-        row["timeline"] = result.timeline.rows() if result.timeline else []
-    return json.dumps(row)
+def _profile(args: argparse.Namespace, predictor):
+    """The voice profile --profile or --same-speaker asks for (None: each file on its own)."""
+    from ser.audio import load_audio_head
+    from ser.profile import VoiceProfile
 
-
-def _prediction_text(path: Path, result, with_timeline: bool) -> str:
-    prediction = result.prediction
-    top = sorted(prediction.probabilities.items(), key=lambda kv: -kv[1])[:3]
-    lines = [f"{path}: {prediction.label} ({prediction.confidence:.0%})  " + "  ".join(f"{k} {p:.2f}" for k, p in top)]
-    if with_timeline and result.timeline:
-        for window in result.timeline.rows():
-            share = f" ({window[window['emotion']]:.0%})" if window["emotion"] in prediction.probabilities else ""
-            lines.append(f"  {window['start_s']:8.2f}-{window['end_s']:8.2f} s  {window['emotion']}{share}")
-    return "\n".join(lines)
+    if (args.profile or args.same_speaker or args.save_profile) and not predictor.takes_profiles:
+        raise SERError(f"{predictor.bundle.name} normalises each clip by itself and takes no voice profile")
+    if args.profile:
+        try:
+            return VoiceProfile.from_json(args.profile.read_bytes(), space=predictor.normalisation.space)
+        except OSError as e:
+            raise SERError(f"cannot read the voice profile {args.profile}: {e.strerror or e}") from e
+    if args.save_profile and not args.same_speaker:
+        raise SERError("--save-profile needs --same-speaker: the profile is built from the files given")
+    if not args.same_speaker:
+        return None
+    builder = predictor.profile_builder(f"{len(args.files)} files marked as one speaker")
+    for path in args.files:
+        with contextlib.suppress(SERError):  # a file that cannot be used is reported when it is classified
+            builder.add_waveform(load_audio_head(path, config=predictor.audio_config).waveform)
+    profile = builder.profile()
+    if profile is None:
+        raise SERError("--same-speaker: none of the files holds speech to learn the voice from")
+    if args.save_profile:
+        args.save_profile.write_text(profile.to_json() + "\n")
+        print(f"saved the voice profile ({profile.speech_s:.0f} s of speech) to {args.save_profile}", file=sys.stderr)
+    return profile
 
 
 def release_freed_memory() -> None:

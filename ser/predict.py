@@ -1,4 +1,4 @@
-"""Serving a bundle: waveform -> emotion probabilities, per clip, per window, or streaming.
+"""Serving a bundle: waveform -> emotion probabilities, per clip and per window (streams: ser.stream).
 
 Every setting comes from the bundle's card (labels, feature config), never from defaults.
 A ``Predictor`` is read-only after construction and safe to share between threads.
@@ -7,19 +7,22 @@ A ``Predictor`` is read-only after construction and safe to share between thread
 from __future__ import annotations
 
 import threading
-import time
-from collections import deque
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ser.audio import AudioSource, format_duration, load_audio_head, to_mono_16k, validate
+from ser.audio import AudioSource, format_duration, load_audio_head, validate
 from ser.config import PAUSE, AudioConfig
-from ser.errors import AudioContentError
-from ser.features import iter_features
+from ser.errors import AudioContentError, ModelError
+from ser.features import Windows, iter_features
 from ser.model import Bundle, load_bundle, predict_proba
+from ser.profile import Normalisation, ProfileBuilder, VoiceProfile
 from ser.registry import MODELS_DIR, serving_bundle
+
+SELF_PROFILE_S = 20.0  # seconds of speech after which a recording is normalised by its own windows
+ZERO_SHOT = "zero-shot (no voice profile)"
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,7 @@ class Prediction:
     probabilities: dict[str, float]  # every label of the model, in the card's order
     duration_s: float  # length of the audio that was classified
     n_windows: int  # windows averaged: 1 for a clip that fits the model's window; pauses not counted
+    normalisation: str = ""  # how the speaker's voice was taken out, in words ("zero-shot", "your voice profile")
 
     @property
     def confidence(self) -> float:
@@ -79,6 +83,7 @@ class Predictor:
         self.labels = bundle.labels
         self.feature_config = bundle.feature_config
         self.audio_config: AudioConfig = bundle.card.audio_config  # trimming as in training
+        self._normalisation = bundle.normalisation
         self._lock = threading.Lock()  # Keras models are not documented as thread-safe for calls
 
     @classmethod
@@ -87,39 +92,126 @@ class Predictor:
         when that is damaged; see ``ser.registry.serving_bundle``)."""
         return cls(load_bundle(Path(path) if path else serving_bundle(models_dir)[0]))
 
-    def probabilities(self, features: np.ndarray) -> np.ndarray:
-        """Features [shape=(n, n_bins, n_frames)] -> probabilities [shape=(n, n_labels)]"""
-        with self._lock:
-            return predict_proba(self.bundle.model, features)
+    @property
+    def normalisation(self) -> Normalisation | None:
+        """The bundle's speaker normalisation; None for a model that normalises each clip by itself."""
+        return self._normalisation
 
-    def predict(self, waveform: np.ndarray) -> Prediction:
+    @property
+    def takes_profiles(self) -> bool:
+        return self._normalisation is not None
+
+    def probabilities(self, features: np.ndarray, profile: VoiceProfile | None = None) -> np.ndarray:
+        """Features [shape=(n, n_bins, n_frames)] -> probabilities [shape=(n, n_labels)], in the
+        speaker's terms when ``profile`` is given (else zero-shot, for a speaker-normalised model)."""
+        with self._lock:
+            return predict_proba(self.bundle.model, features, normalisation=self._normalisation, profile=profile)
+
+    def predict(self, waveform: np.ndarray, *, profile: VoiceProfile | None = None) -> Prediction:
         """Classify a 16 kHz mono waveform (validated, silence trimmed); a clip longer than the
         window is the mean of its speech windows' probabilities."""
-        return self.analyse(waveform)[0]
+        return self.analyse(waveform, profile=profile)[0]
 
-    def analyse(self, waveform: np.ndarray, *, validated: bool = False) -> tuple[Prediction, Timeline | None]:
+    def analyse(
+        self, waveform: np.ndarray, *, validated: bool = False, profile: VoiceProfile | None = None
+    ) -> tuple[Prediction, Timeline | None]:
         """``predict`` and, for speech longer than the model's window, its ``Timeline``, from one
         pass over the windows of the speech (``ser.features.iter_features``: leading and trailing
         silence trimmed, windows inside a pause marked and left out of the mean); the timeline's
         times count from the start of ``waveform``, so they line up with a plot of it.
-        ``validated``: the waveform comes from ``load_audio``, which has checked it already."""
+
+        A speaker-normalised model reads the speaker's ``profile`` when given; without one, a
+        recording with at least ``SELF_PROFILE_S`` of speech is normalised by its own windows, and
+        a shorter one is classified zero-shot. ``validated``: the waveform comes from ``load_audio``."""
         if not validated:
             waveform = validate(waveform, config=self.audio_config)
-        parts = [
-            (self.probabilities(w.features[:, 0]), w.starts_s, w.ends_s, w.speech)
-            for w in iter_features(waveform, self.feature_config, self.audio_config)
-        ]
+        return self.answer(iter_features(waveform, self.feature_config, self.audio_config), profile=profile)
+
+    def answer(
+        self, chunks: Iterable[Windows], *, profile: VoiceProfile | None = None
+    ) -> tuple[Prediction, Timeline | None]:
+        """``analyse`` of windows already computed (``ser.features.iter_features``)."""
+        if self.takes_profiles:  # functionals: a few hundred bytes a window, so all are kept at once
+            chunks = list(chunks)
+            profile, how = self._profile_for(chunks, profile)
+        else:
+            how = "each window normalised by itself"
+        parts = [(self.probabilities(w.features[:, 0], profile), w.starts_s, w.ends_s, w.speech) for w in chunks]
         probs, starts_s, ends_s, speech = (np.concatenate(column) for column in zip(*parts, strict=True))
         speech = speech if speech.any() else np.ones_like(speech)  # never an empty mean
         duration_s = float(ends_s[-1] - starts_s[0])  # of the trimmed speech
-        prediction = self._prediction(clip_probabilities(probs, speech), duration_s, int(speech.sum()))
+        prediction = self._prediction(clip_probabilities(probs, speech), duration_s, int(speech.sum()), how)
         if len(starts_s) == 1:
             return prediction, None
         return prediction, Timeline(starts_s, self.feature_config.window_s, probs, self.labels, speech)
 
-    def _prediction(self, probs: np.ndarray, duration_s: float, n_windows: int) -> Prediction:
+    def _profile_for(self, chunks: list[Windows], profile: VoiceProfile | None) -> tuple[VoiceProfile | None, str]:
+        if profile is not None:
+            return profile, f"voice profile ({profile.source or 'given'}, {profile.speech_s:.0f} s of speech)"
+        own = self.profile_builder("the recording's own speech")
+        for windows in chunks:
+            own.add_windows(windows)
+        if own.speech_s >= SELF_PROFILE_S:
+            return own.profile(), f"normalised by its own {own.speech_s:.0f} s of speech"
+        return None, ZERO_SHOT
+
+    def profile_builder(self, source: str = "") -> SpeakerProfileBuilder:
+        """An empty profile of this model's feature space, to fill with a speaker's audio."""
+        if not self.takes_profiles:
+            raise ModelError(f"{self.bundle.name} normalises each clip by itself and takes no voice profile")
+        return SpeakerProfileBuilder(self, source)
+
+    def build_profile(self, waveforms: Sequence[np.ndarray], source: str = "") -> VoiceProfile:
+        """A voice profile from recordings of one speaker (validated 16 kHz waveforms). Raises
+        AudioContentError when they hold no speech at all."""
+        builder = self.profile_builder(source)
+        for waveform in waveforms:
+            builder.add_waveform(waveform)
+        profile = builder.profile()
+        if profile is None:
+            raise AudioContentError("none of the recordings holds speech to learn the voice from")
+        return profile
+
+    def _prediction(self, probs: np.ndarray, duration_s: float, n_windows: int, how: str = "") -> Prediction:
         label = self.labels[int(np.argmax(probs))]
-        return Prediction(label, {k: float(p) for k, p in zip(self.labels, probs, strict=True)}, duration_s, n_windows)
+        probabilities = {k: float(p) for k, p in zip(self.labels, probs, strict=True)}
+        return Prediction(label, probabilities, duration_s, n_windows, how)
+
+
+class SpeakerProfileBuilder:
+    """A voice profile in a predictor's feature space, grown from a speaker's audio as it comes:
+    files marked as one speaker, a "my voice" recording, a live stream. Only speech windows count."""
+
+    def __init__(self, predictor: Predictor, source: str = "") -> None:
+        self.predictor = predictor
+        config = predictor.feature_config
+        self._builder = ProfileBuilder(predictor.normalisation.space, config.n_bins * config.n_frames, source=source)
+
+    @property
+    def speech_s(self) -> float:
+        return self._builder.speech_s
+
+    def add_windows(self, windows: Windows, *, new_s: float | None = None) -> None:
+        """The speech windows of ``windows``; ``new_s``: seconds of audio they add (a stream's
+        windows overlap), else their own length."""
+        speech = windows.speech
+        if not speech.any():
+            return
+        vectors = windows.features[speech, 0].reshape(int(speech.sum()), -1)
+        seconds = float(np.sum(windows.ends_s[speech] - windows.starts_s[speech])) if new_s is None else new_s
+        self._builder.add(vectors, seconds)
+
+    def add_waveform(self, waveform: np.ndarray) -> None:
+        """Every speech window of a validated waveform (one with too little sound adds nothing)."""
+        predictor = self.predictor
+        try:
+            for windows in iter_features(waveform, predictor.feature_config, predictor.audio_config):
+                self.add_windows(windows)
+        except AudioContentError:
+            return
+
+    def profile(self) -> VoiceProfile | None:
+        return self._builder.profile()
 
 
 @dataclass(frozen=True)
@@ -142,94 +234,12 @@ class Classification:
         return f"only the first {format_duration(self.cap_s)}{whole} were classified"
 
 
-def classify(source: AudioSource, predictor: Predictor) -> Classification:
+def classify(source: AudioSource, predictor: Predictor, *, profile: VoiceProfile | None = None) -> Classification:
     """Decode any supported file (path, bytes or file object) and classify it: the one road from
     a recording to its emotion, for the command line, the pages and the tests. A recording longer
-    than the cap is cut there (``truncated``). Raises SERError for input that cannot be used."""
+    than the cap is cut there (``truncated``). ``profile``: the speaker's voice profile, for a
+    model that takes one. Raises SERError for input that cannot be used."""
     head = load_audio_head(source, config=predictor.audio_config)
-    prediction, timeline = predictor.analyse(head.waveform, validated=True)
+    prediction, timeline = predictor.analyse(head.waveform, validated=True, profile=profile)
     cap_s = predictor.audio_config.max_duration_s
     return Classification(prediction, timeline, head.waveform, head.truncated, head.duration_s, cap_s)
-
-
-class StreamClassifier:
-    """A thread-safe ring buffer of the latest audio, classified on demand.
-
-    Audio frames arrive on another thread (e.g. a WebRTC callback) through ``push``; the page
-    polls ``latest`` on its own schedule. No Streamlit call happens here.
-    """
-
-    def __init__(self, predictor: Predictor, *, min_s: float = 1.0, history_s: float = 60.0) -> None:
-        self.predictor = predictor
-        self.capacity = predictor.feature_config.n_samples  # the model's window, e.g. 3 s
-        self.min_samples = int(min_s * predictor.feature_config.sample_rate)
-        self.history_s = history_s  # how far back ``recent`` reaches
-        self._buffer = np.zeros(self.capacity, dtype=np.float32)
-        self._filled = 0
-        self._history: deque[tuple[float, np.ndarray | None]] = deque()  # (s since the stream began, probabilities)
-        self._started: float | None = None  # time.monotonic() of the first audio since a reset
-        self._lock = threading.Lock()
-
-    def push(self, frames: np.ndarray, sample_rate: int) -> None:
-        """Append raw frames [shape=(n,) or (n, channels)] at any rate."""
-        chunk = to_mono_16k(frames, sample_rate)[-self.capacity :]
-        with self._lock:
-            self._started = time.monotonic() if self._started is None else self._started
-            self._buffer = np.roll(self._buffer, -len(chunk))
-            self._buffer[-len(chunk) :] = chunk
-            self._filled = min(self.capacity, self._filled + len(chunk))
-
-    def reset(self) -> None:
-        """Forget the buffered audio (the stream stopped): a new stream starts from silence rather
-        than from the end of the last one."""
-        with self._lock:
-            self._buffer[:] = 0.0
-            self._filled = 0
-            self._history.clear()
-            self._started = None
-
-    def level_dbfs(self, last_s: float = 0.1) -> float:
-        """RMS level of the most recent audio, dBFS (-120 when nothing has arrived)."""
-        n = int(last_s * self.predictor.feature_config.sample_rate)
-        with self._lock:
-            recent = self._buffer[-n:] if self._filled else np.zeros(1, np.float32)
-        return float(20 * np.log10(np.sqrt(np.mean(recent**2)) + 1e-6))
-
-    def latest(self) -> Prediction | None:
-        """Classify the buffered audio; None until ``min_s`` has arrived or while it is silent."""
-        with self._lock:
-            if self._filled < self.min_samples:
-                return None
-            waveform = self._buffer[-self._filled :].copy()
-        try:
-            return self.predictor.predict(waveform)
-        except AudioContentError:  # silence or too little speech in the window: nothing to show yet
-            return None
-
-    def readout(self, now: float | None = None) -> Prediction | None:
-        """``latest``, remembered for ``recent`` (a pause where there is no speech to classify);
-        ``now`` is a ``time.monotonic()`` reading, taken here when not given."""
-        prediction = self.latest()
-        now = time.monotonic() if now is None else now
-        probabilities = None if prediction is None else np.array(list(prediction.probabilities.values()))
-        with self._lock:
-            if self._started is None:  # no audio yet: nothing to remember
-                return prediction
-            self._history.append((now - self._started, probabilities))
-            while self._history and self._history[0][0] < now - self._started - self.history_s:
-                self._history.popleft()
-        return prediction
-
-    def recent(self) -> Timeline | None:
-        """The readouts of the last ``history_s`` as a ``Timeline`` whose windows end at each
-        readout, in seconds since the stream began (the first window may reach back before it);
-        pauses marked. None before two readouts."""
-        with self._lock:
-            history = list(self._history)
-        if len(history) < 2:
-            return None
-        labels, window_s = self.predictor.labels, self.predictor.feature_config.window_s
-        times = np.array([t for t, _ in history])
-        probabilities = np.array([np.zeros(len(labels)) if p is None else p for _, p in history])
-        speech = np.array([p is not None for _, p in history])
-        return Timeline(times - window_s, window_s, probabilities, labels, speech)

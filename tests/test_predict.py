@@ -10,7 +10,8 @@ from ser.audio import load_audio
 from ser.config import PAUSE
 from ser.errors import AudioContentError
 from ser.model import load_bundle
-from ser.predict import Predictor, StreamClassifier, classify
+from ser.predict import Predictor, classify
+from ser.stream import StreamClassifier
 from ser.ui import timeline_figure
 from tests.conftest import DEMO_DIR, TESS_DIR, requires_tess, tiny_manifest
 

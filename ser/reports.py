@@ -1,0 +1,57 @@
+"""What the command line prints: a prediction as a line of text or JSON, an evaluation as a report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ser.config import SAMPLE_RATE
+
+
+def format_report(report: dict[str, Any]) -> str:
+    labels = report["labels"]
+    lines = [
+        f"model {report['model']}  on {report['n_clips']} clips",
+        f"accuracy {report['accuracy']:.3f}   macro-F1 {report['macro_f1']:.3f}   UAR {report['uar']:.3f}",
+        f"normalisation: {report['normalisation']}",
+        "",
+        f"{'':>10} {'precision':>9} {'recall':>7} {'f1':>6} {'n':>5}",
+    ]
+    for label in labels:
+        c = report["per_class"][label]
+        lines.append(f"{label:>10} {c['precision']:9.3f} {c['recall']:7.3f} {c['f1']:6.3f} {c['support']:5d}")
+    width = max(7, *(len(x) + 1 for x in labels))  # headers in full: "surprise", not "surpri"
+    lines += ["", "confusion (rows: true, columns: predicted)", " " * 10 + "".join(f"{x:>{width}}" for x in labels)]
+    for label, row in zip(labels, report["confusion"], strict=True):
+        lines.append(f"{label:>10}" + "".join(f"{n:{width}d}" for n in row))
+    skipped = report["skipped"]
+    lines.append(f"\nskipped {skipped['n']} clips")
+    for reason, n in skipped["reasons"].items():
+        lines.append(f"  {n:5d}  {reason}")
+    lines += [f"         {example}" for example in skipped.get("examples", [])]  # which files, and why
+    return "\n".join(lines)
+
+
+def prediction_json(path: Path, result, with_timeline: bool) -> str:
+    prediction = result.prediction
+    row = {"file": str(path), "label": prediction.label, "confidence": prediction.confidence}
+    row.update(truncated=result.truncated, probabilities=prediction.probabilities)
+    row.update(speech_s=prediction.duration_s, recording_s=len(result.waveform) / SAMPLE_RATE)
+    row["normalisation"] = prediction.normalisation
+    if with_timeline:
+        row["timeline"] = result.timeline.rows() if result.timeline else []
+    return json.dumps(row)
+
+
+def prediction_text(path: Path, result, with_timeline: bool) -> str:
+    prediction = result.prediction
+    top = sorted(prediction.probabilities.items(), key=lambda kv: -kv[1])[:3]
+    scores = "  ".join(f"{k} {p:.2f}" for k, p in top)
+    how = f"  [{prediction.normalisation}]" if prediction.normalisation else ""
+    lines = [f"{path}: {prediction.label} ({prediction.confidence:.0%})  {scores}{how}"]
+    if with_timeline and result.timeline:
+        for window in result.timeline.rows():
+            share = f" ({window[window['emotion']]:.0%})" if window["emotion"] in prediction.probabilities else ""
+            lines.append(f"  {window['start_s']:8.2f}-{window['end_s']:8.2f} s  {window['emotion']}{share}")
+    return "\n".join(lines)
