@@ -53,7 +53,7 @@ def window_scores(
 
 
 def _n_labels(model: Model) -> int:
-    return len(model.classes_) if hasattr(model, "classes_") else model.output_shape[-1]
+    return model.n_labels_ if hasattr(model, "n_labels_") else model.output_shape[-1]
 
 
 def clip_scores(

@@ -24,7 +24,7 @@ from ser.config import FeatureConfig
 from ser.errors import ModelError, SERError
 from ser.profile import Normalisation, VoiceProfile
 from ser.registry import CARD_FILE, MODEL_FILE, ModelCard, fsync_path, new_bundle_path, read_card, write_card
-from ser.svm import load_svm, save_svm
+from ser.svm import load_svm, save_svm, svm_proba
 
 
 @contextlib.contextmanager
@@ -162,9 +162,7 @@ def predict_proba(
         vectors = X.reshape(len(X), -1)
         if normalisation is not None:
             vectors = normalisation.apply(vectors, profile)
-        if len(X) == 0:
-            return np.zeros((0, len(model.classes_)), dtype=np.float32)
-        return model.predict_proba(vectors).astype(np.float32)
+        return svm_proba(model, vectors)
     if len(X) == 0:
         return np.zeros((0, model.output_shape[-1]), dtype=np.float32)
     X = X.astype(np.float32, copy=False)
@@ -233,9 +231,10 @@ def _svm_bundle(path: Path, card: ModelCard) -> Bundle:
         space = bundle.normalisation.space
     except (KeyError, TypeError, ValueError, SERError) as e:
         raise ModelError(f"the card of {path} has a damaged normalisation ({e})") from e
-    if model.n_features_in_ != card.feature_config.n_bins or len(model.classes_) != len(card.labels):
+    n_labels = getattr(model, "n_labels_", None)
+    if model.n_features_in_ != card.feature_config.n_bins or n_labels != len(card.labels):
         raise ModelError(
-            f"the model in {path} takes {model.n_features_in_} features -> {len(model.classes_)} labels but its "
+            f"the model in {path} takes {model.n_features_in_} features -> {n_labels} labels but its "
             f"card says {card.feature_config.n_bins} ({space}) -> {len(card.labels)}; the bundle is inconsistent"
         )
     return bundle

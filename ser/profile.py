@@ -13,6 +13,7 @@ validated like any other input: a damaged, foreign or hand-edited file is a Prof
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ PROFILE_FORMAT = "ser-voice-profile"  # the "format" field of a profile file
 PROFILE_VERSION = 1
 MAX_PROFILE_BYTES = 1 << 20  # a profile file is a few kB; anything near a megabyte is not one
 MIN_STD = 1e-3  # a dimension that never moved in the speaker's audio is not divided by ~0
+SHRINK_K = 10  # a profile of k windows weighs k / (k + SHRINK_K) against the fall-back (Normalisation.shrunk)
 
 
 @dataclass(frozen=True)
@@ -164,7 +166,16 @@ class Normalisation:
             raise ProfileError(
                 f"the voice profile is of feature space {profile.space!r}; this model reads {self.space!r}"
             )
-        return profile.normalise(vectors)
+        return self.shrunk(profile).normalise(vectors)
+
+    def shrunk(self, profile: VoiceProfile) -> VoiceProfile:
+        """``profile`` blended towards the fall-back by how much audio it holds: weight k / (k + SHRINK_K)
+        for k vectors. A profile of 3 clips is noisy; shrunk, it beat zero-shot from 3 clips where the
+        raw one needed 5, and it is never worse (k0 was fixed beforehand, not tuned: bench/README)."""
+        w = profile.n_vectors / (profile.n_vectors + SHRINK_K)
+        mean = w * profile.mean + (1 - w) * self.fallback.mean
+        std = np.sqrt(w * profile.std**2 + (1 - w) * self.fallback.std**2)
+        return dataclasses.replace(profile, mean=mean, std=std)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -63,10 +63,12 @@ def balance_weights(corpora: Sequence[str], speakers: Sequence[str], y: np.ndarr
 
 
 def fit_svm(
-    vectors: np.ndarray, y: np.ndarray, speakers: Sequence[str], corpora: Sequence[str], *, space: str, seed: int
-) -> tuple[CalibratedClassifierCV, Normalisation]:
-    """Fit on training vectors [shape=(n, n_dims)] with labels [shape=(n,)], each normalised by its
-    speaker's profile. Returns the classifier and the normalisation it expects (fall-back included)."""
+    vectors: np.ndarray, y: np.ndarray, speakers: Sequence[str], corpora: Sequence[str], *, space: str, seed: int,
+    n_labels: int | None = None,
+) -> tuple[CalibratedClassifierCV, Normalisation]:  # fmt: skip
+    """Fit on training vectors [shape=(n, n_dims)] with label indices [shape=(n,)] out of ``n_labels``
+    (default: max + 1), each normalised by its speaker's profile. An emotion with no training
+    window is never answered (probability 0). Returns the classifier and its normalisation."""
     if len(np.unique(y)) < 2:
         raise ModelError("an SVM needs at least two emotions in its training data")
     profiles = speaker_profiles(vectors, speakers, space)
@@ -82,6 +84,7 @@ def fit_svm(
     clf = CalibratedClassifierCV(svm, cv=min(CALIBRATION_FOLDS, fewest), ensemble=False)
     weights = balance_weights(np.asarray(corpora)[order], np.asarray(speakers)[order], y[order])
     clf.fit(Z, y[order], sample_weight=weights)
+    clf.n_labels_ = int(n_labels or y.max() + 1)  # the model's outputs, some perhaps never trained
     # The level (last) dimension means something only against the speaker's own: zero-shot leaves it at 0.
     return clf, Normalisation(space, everyone.profile(), unknown_dims=(vectors.shape[1] - 1,))
 
@@ -111,3 +114,11 @@ def load_svm(folder: Path) -> CalibratedClassifierCV:
 
 def _ours(type_name: str) -> bool:
     return type_name.startswith(("sklearn.calibration.", "sklearn.svm.", "sklearn.preprocessing.", "numpy."))
+
+
+def svm_proba(clf: CalibratedClassifierCV, Z: np.ndarray) -> np.ndarray:
+    """Probabilities over all the model's labels [shape=(n, n_labels)] of normalised vectors Z."""
+    probs = np.zeros((len(Z), clf.n_labels_), dtype=np.float32)
+    if len(Z):
+        probs[:, clf.classes_] = clf.predict_proba(Z)
+    return probs

@@ -1,0 +1,132 @@
+"""The speaker-normalised SVM: balanced, normalised per speaker, trained on a pool, served with a profile."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+from scipy.signal import lfilter
+
+from ser.config import RunHooks, TrainConfig
+from ser.datasets import discover, pool
+from ser.evaluation import evaluate_bundle
+from ser.functionals import egemaps
+from ser.model import load_bundle
+from ser.predict import Predictor, classify
+from ser.profile import ProfileBuilder
+from ser.svm import balance_weights
+from ser.train import train
+from tests.conftest import ROOT, tiny_manifest, voiced
+
+EMODB_LETTERS = {"W": 140, "E": 170, "A": 230, "F": 260, "T": 120, "N": 160}  # no surprise, as in EmoDB
+
+
+def test_balance_gives_each_corpus_speaker_and_emotion_equal_weight():
+    corpora = np.array(["big"] * 100 + ["small"] * 10)
+    speakers = np.array(["a"] * 80 + ["b"] * 20 + ["c"] * 10)
+    y = np.array([0] * 60 + [1] * 20 + [0] * 10 + [1] * 10 + [0] * 5 + [1] * 5)
+    w = balance_weights(corpora, speakers, y)
+    assert w.mean() == pytest.approx(1.0)
+    assert w[corpora == "big"].sum() == pytest.approx(w[corpora == "small"].sum())
+    assert w[speakers == "a"].sum() == pytest.approx(w[speakers == "b"].sum())
+    assert w[(speakers == "a") & (y == 0)].sum() == pytest.approx(w[(speakers == "a") & (y == 1)].sum())
+
+
+def test_speaker_normalisation_takes_out_a_gain_and_an_eq_change():
+    """One speaker's clips through another microphone (-10 dB, a first-order low-pass) give, each
+    normalised by its own recordings' profile, the same normalised features."""
+    clips = [voiced(1.5, f0=f0, seed=i) for i, f0 in enumerate(np.linspace(120, 260, 12))]
+    quieter = [0.3 * clip for clip in clips]
+    muffled = [lfilter([0.5, 0.5], [1.0], clip).astype(np.float32) for clip in quieter]
+    raw, soft, other = (np.stack([egemaps(c) for c in group]) for group in (clips, quieter, muffled))
+
+    def own_terms(vectors: np.ndarray) -> np.ndarray:
+        builder = ProfileBuilder("s", vectors.shape[1])
+        builder.add(vectors, speech_s=18.0)
+        return builder.profile().normalise(vectors)
+
+    # A gain alone moves only the level, and the speaker's own level takes it out entirely.
+    assert np.abs(raw[:, -1] - soft[:, -1]).min() > 1.0
+    np.testing.assert_allclose(own_terms(raw), own_terms(soft), atol=0.02)
+    # An EQ moves the spectral features; normalised per speaker, most of that shift is gone.
+    moved = np.abs(raw - other).mean(axis=0) / (raw.std(axis=0) + 1e-6)
+    after = np.abs(own_terms(raw) - own_terms(other)).mean(axis=0)
+    assert np.median(after) < 0.5 * np.median(moved) and np.median(after) < 0.35
+
+
+@pytest.fixture(scope="module")
+def pooled(tmp_path_factory):
+    """The demo corpus's EF1 and EM1 plus a generated corpus in EmoDB's layout whose speaker
+    names clash with nothing but each other's corpus ("03", "08"), lacking surprise."""
+    folder = tmp_path_factory.mktemp("emodb")
+    for s, speaker in enumerate(("03", "08")):
+        for t, text in enumerate(("a01", "a02", "a04", "a05")):
+            for e, (letter, f0) in enumerate(EMODB_LETTERS.items()):
+                wave = voiced(1.2 + 0.1 * t, f0=f0 * (1.3 if s else 1.0), seed=100 * s + 10 * t + e)
+                sf.write(folder / f"{speaker}{text}{letter}a.wav", wave * (0.2 + 0.1 * e), 16_000)
+    return pool([tiny_manifest(n_words=4), discover(folder)])
+
+
+@pytest.fixture(scope="module")
+def svm_bundle(pooled, tmp_path_factory):
+    models = tmp_path_factory.mktemp("models")
+    cache = tmp_path_factory.mktemp("cache")
+    path, card = train(
+        pooled, split="corpus", config=TrainConfig(arch="egemaps-svm"), models_dir=models, name="pool",
+        command="pytest pooled svm", hooks=RunHooks(cache_dir=cache),
+    )  # fmt: skip
+    return path, card
+
+
+def test_a_pooled_svm_records_both_modes_per_corpus(pooled, svm_bundle):
+    path, card = svm_bundle
+    assert sorted(pooled.corpora) == ["emodb", "tess"] and len(pooled.speakers) == 4
+    corpus = card.evaluation["corpus"]
+    assert len(corpus["folds"]) == 2 and "zero-shot" in corpus["normalisation"]
+    assert "transductive" in corpus["per_speaker"]["normalisation"] and len(corpus["per_speaker"]["folds"]) == 2
+    assert all(0 <= f["uar"] <= 1 for f in corpus["folds"])
+    assert card.normalisation["space"] == "egemaps-89-w3s" and card.data["balance"].startswith("corpus")
+    assert (path / "model.skops").is_file() and not (path / "model.keras").exists()
+
+
+def test_the_svm_bundle_serves_zero_shot_with_a_profile_and_per_speaker(pooled, svm_bundle):
+    path, _ = svm_bundle
+    predictor = Predictor(load_bundle(path))
+    clips = [c for c in pooled.clips if c.speaker_id == "emodb/08"]
+    alone = classify(clips[0].path, predictor).prediction
+    assert alone.normalisation.startswith("zero-shot") and sum(alone.probabilities.values()) == pytest.approx(1)
+    profile = predictor.build_profile([sf.read(c.path, dtype="float32")[0] for c in clips], "emodb 08")
+    known = classify(clips[0].path, predictor, profile=profile).prediction
+    assert "voice profile" in known.normalisation and known.probabilities != alone.probabilities
+    report = evaluate_bundle(predictor.bundle, pooled, per_speaker=True)
+    assert report["transductive"] and "per speaker" in report["normalisation"]
+
+
+def ser(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ser", *args], cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+
+def test_same_speaker_and_per_speaker_through_the_cli(pooled, svm_bundle, tmp_path):
+    path, _ = svm_bundle
+    files = [str(c.path) for c in pooled.clips if c.speaker_id == "emodb/03"][:8]
+    profile_file = tmp_path / "voice.json"
+    done = ser("predict", *files, "--model", str(path), "--same-speaker", "--save-profile", str(profile_file), "--json")
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(rows) == 8 and all("8 files marked as one speaker" in r["normalisation"] for r in rows)
+    again = ser("predict", files[0], "--model", str(path), "--profile", str(profile_file), "--json")
+    assert json.loads(again.stdout)["probabilities"] == pytest.approx(rows[0]["probabilities"], abs=1e-6)
+    plain = ser("predict", files[0], "--model", str(path))
+    assert "zero-shot" in plain.stdout
+    profile_file.write_text(profile_file.read_text().replace('"mean": [', '"mean": ["x", '))
+    bad = ser("predict", files[0], "--model", str(path), "--profile", str(profile_file))
+    assert bad.returncode == 1 and "finite numbers" in bad.stderr and "Traceback" not in bad.stderr
+    folder = str(pooled.clips[-1].path.parent)
+    report = ser("evaluate", folder, "--model", str(path), "--per-speaker", "--json")
+    assert report.returncode == 0, report.stderr[-2000:]
+    data = json.loads(report.stdout)
+    assert data["transductive"] is True and "per speaker" in data["normalisation"]
