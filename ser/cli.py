@@ -37,6 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train a model on a corpus and save it as a new bundle")
     train.add_argument("data", type=Path, nargs="+", help=DATA_HELP)
     train.add_argument(
+        "--leave-out", action="append", default=[], metavar="SPEAKER",
+        help="a speaker to keep out of training (repeatable), e.g. the voice of the example clips",
+    )  # fmt: skip
+    train.add_argument(
         "--arch", default=DEFAULT_ARCH, choices=list(ARCHITECTURES), help=f"architecture (default: {DEFAULT_ARCH})"
     )
     train.add_argument("--split", choices=list(PROTOCOLS), default="none", help="evaluation protocol (default: none)")
@@ -154,7 +158,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ser.features import terminal_progress
     from ser.train import EpochLog, train
 
-    manifest = discover(*args.data)
+    manifest = _leave_out(discover(*args.data), args.leave_out)
     models_dir = args.out or models_folder()
 
     def on_epoch(log: EpochLog) -> None:
@@ -179,6 +183,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         for protocol, result in card.evaluation.items():
             print(f"{protocol:>8}: accuracy {result['accuracy']:.3f}  macro-F1 {result['macro_f1']:.3f}")
     return 0
+
+
+def _leave_out(manifest, speakers: list[str]):
+    """``manifest`` without the clips of ``speakers`` (each must name a speaker it has)."""
+    if not speakers:
+        return manifest
+    out = {manifest.speaker_id(name) for name in speakers}
+    return manifest.filter(speakers=[s for s in {c.speaker_id for c in manifest.clips} if s not in out])
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
