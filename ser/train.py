@@ -226,7 +226,10 @@ def run_fold(
                 progress=part is split.train)
         for part in (split.train, split.val, split.test)
     )  # fmt: skip
-    if get_architecture(config.arch).family == "svm":
+    if get_architecture(config.arch).family == "svm":  # nothing to early-stop: the validation clips train too
+        train_data = prepare([*split.train, *split.val], labels, feature_config, augment=augment,
+                             audio_config=audio_config, hooks=hooks)  # fmt: skip
+        val_data = dataclasses.replace(val_data, clips=[], y=val_data.y[:0])
         model, normalisation, history = *fit_speaker_svm(train_data, feature_config, config, labels), []
     else:
         model, history = fit(train_data, val_data, labels, feature_config, config, hooks=hooks)
@@ -261,7 +264,12 @@ def build_card(
         "root": manifest.root.name,  # no local absolute paths in a card that may be shared
         "clips_per_speaker": manifest.clips_per_speaker(),
         "split": split_kind,
-        "trained_on": fold.split.description,
+        "trained_on": fold.split.description
+        + (
+            "; an SVM is not early-stopped, so the validation clips train it too"
+            if get_architecture(config.arch).family == "svm"
+            else ""
+        ),
         "n_train": fold.n_train,
         "n_val": fold.n_val,
         "balance": BALANCE if get_architecture(config.arch).family == "svm" else "none (every clip counts once)",
