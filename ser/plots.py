@@ -251,15 +251,19 @@ def no_timeline_reason(timeline, speech_s: float) -> str:
     )
 
 
-def timeline_figure(timeline, *, at_end: bool = False, last_s: float | None = None) -> go.Figure:
+def timeline_figure(
+    timeline, *, at_end: bool = False, last_s: float | None = None, end_s: float | None = None
+) -> go.Figure:
     """Stacked areas of each emotion's probability over a long clip (at window centres, or at their
     ends with ``at_end``: when each live readout was made), pauses as grey bands.
 
     Each window holds its value until the next one (a step, not a slope), so a pause is a band
     with straight edges instead of wedges; the areas have no outlines (one colour's outline over
     thousands of points drew the whole chart in it). More than ``TIMELINE_MAX_POINTS`` windows are
-    averaged in bins, the bin width named on the axis. ``last_s``: the axis spans at least that
-    many seconds up to the last readout (the Live page's rolling minute).
+    averaged in bins, the bin width named on the axis. The time axis runs from 0 to ``end_s`` (the
+    clip's length, trailing silence included) or the last window's end, lined up with the clip's
+    waveform; with ``at_end`` and ``last_s``, it spans that many seconds up to the last readout
+    (the Live page's rolling minute).
     """
     times_s = timeline.starts_s + timeline.window_s * (1.0 if at_end else 0.5)
     step = math.ceil(len(times_s) / TIMELINE_MAX_POINTS)
@@ -281,8 +285,8 @@ def timeline_figure(timeline, *, at_end: bool = False, last_s: float | None = No
     if at_end and last_s is not None:
         end = max(float(times_s[-1]), last_s)
         xaxis |= dict(range=[end - last_s, end])
-    elif not at_end:  # from 0 to the last window's end: lined up with the waveform and spectrogram above it
-        xaxis |= dict(range=[0, float(timeline.starts_s[-1]) + timeline.window_s])
+    elif not at_end:
+        xaxis |= dict(range=[0, max(float(timeline.starts_s[-1]) + timeline.window_s, end_s or 0.0)])
     axes = dict(xaxis=xaxis, yaxis=dict(title="probability", range=[0, 1], tickformat=".0%"))
     return go.Figure(traces, layout=_layout(height=300, hovermode="x unified", **axes))
 

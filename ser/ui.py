@@ -260,7 +260,7 @@ def render_clip_result(result: ClipResult, key: str) -> None:
     pauses = int((~timeline.speech).sum())
     note = f", {pauses} in pauses and left out of the clip's emotion" if pauses else ""
     st.caption(f"Emotion over time ({len(timeline.starts_s)} windows of {timeline.window_s:g} s{note})")
-    st.plotly_chart(timeline_figure(timeline), key=f"timeline-{key}")
+    st.plotly_chart(timeline_figure(timeline, end_s=result.duration_s), key=f"timeline-{key}")
     st.download_button(
         "Download the timeline (CSV)", timeline_csv(timeline), f"{Path(result.name).stem}-timeline.csv",
         mime="text/csv", key=f"timeline-csv-{key}",

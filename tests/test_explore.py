@@ -30,7 +30,7 @@ def test_speech_duration_is_what_ser_audio_trims():
     padded = np.concatenate([np.zeros(8_000, np.float32), tone, np.zeros(12_000, np.float32)])
     stats = explore.waveform_stats(padded)
     assert stats.speech_s == len(trim_silence(padded, top_db=explore.VOICED_TOP_DB)) / 16_000
-    assert stats.speech_s == pytest.approx(1.0, abs=0.1) and stats.duration_s == pytest.approx(2.25)
+    assert stats.speech_s == pytest.approx(1.0, abs=0.2) and stats.duration_s == pytest.approx(2.25)
 
 
 def test_spectrograms_have_time_and_frequency_axes(speech_like):

@@ -158,7 +158,9 @@ def test_a_pause_inside_a_short_recording_is_a_band_and_no_emotion_is_drawn_over
         if trace.name != PAUSE:
             assert not np.asarray(trace.y)[~timeline.speech].any()
     assert figure.layout.xaxis.title.text == "time (s, window centre)"  # no bins: each window is a point
-    assert list(figure.layout.xaxis.range) == [0, 29 + 3]  # lined up with the waveform above it
+    assert list(figure.layout.xaxis.range) == [0, 29 + 3]  # to the last window's end
+    # to the clip's end, trailing silence included: lined up with the waveform above it
+    assert list(plots.timeline_figure(timeline, end_s=40.0).layout.xaxis.range) == [0, 40.0]
     assert not any(t.name == PAUSE for t in plots.timeline_figure(make_timeline(30)).data)
 
 
