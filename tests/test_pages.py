@@ -126,6 +126,13 @@ def test_each_explore_view_draws_only_its_own_charts(served, view, n_charts):
     assert not app.error and not app.dataframe  # the overview's table is not sent
 
 
+def test_one_word_gives_each_player_room_for_its_time_and_menu(served):
+    """Seven players side by side were squeezed: their time hidden, their menu clipped."""
+    app = explore_view("One word")
+    players = [c for c in app.columns if c.get("audio")]
+    assert len(players) == 7 and all(c.weight == pytest.approx(1 / 3) for c in players)
+
+
 def test_explore_measures_a_small_corpus(served, tmp_path, monkeypatch):
     for clip in tiny_manifest(n_words=1).clips:
         (tmp_path / clip.path.name).symlink_to(clip.path)
@@ -245,6 +252,32 @@ def classify_a_recording_with_a_pause(clip_path: str, bundle_path: str) -> None:
     buffer = io.BytesIO()
     sf.write(buffer, np.concatenate([speech, np.zeros(10 * 16_000, np.float32), speech]), 16_000, format="WAV")
     render_clip_result(cached_classify("pause.wav", buffer.getvalue(), bundle_path), key="0")
+
+
+def classify_a_short_clip(clip_path: str, bundle_path: str) -> None:
+    import io
+    from pathlib import Path
+
+    import numpy as np
+    import soundfile as sf
+
+    from ser.ui import cached_classify, render_clip_result
+
+    speech = np.tile(sf.read(Path(clip_path), dtype="float32")[0], 3)[: int(3.6 * 16_000)]
+    buffer = io.BytesIO()
+    sf.write(buffer, speech, 16_000, format="WAV")
+    render_clip_result(cached_classify("short.wav", buffer.getvalue(), bundle_path), key="0")
+
+
+def test_a_clip_too_short_for_a_timeline_says_so_instead_of_drawing_a_spike(served):
+    """A 3.2 s clip made two windows 0.2 s apart, drawn as a "timeline" spike."""
+    clip = tiny_manifest(n_words=1).clips[0]
+    app = AppTest.from_function(classify_a_short_clip, args=(str(clip.path), served.path))
+    app.run(timeout=60)
+    assert not app.exception and not app.error
+    (caption,) = [c.value for c in app.caption if c.value.startswith("No emotion timeline: ")]
+    assert "make 2 overlapping 3 s windows" in caption and "it takes 9 s of speech" in caption
+    assert len(app.get("plotly_chart")) == 3 and not app.get("download_button")  # probabilities, waveform, mel
 
 
 def test_a_pause_in_an_upload_is_shown_as_a_pause(served):
