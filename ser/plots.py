@@ -24,8 +24,10 @@ from ser.config import PAUSE
 # disgust bluish green, sad blue), so a timeline's mood shows before its legend is read. The seven
 # are Okabe & Ito's palette for colour-vision deficiency ("Color Universal Design", 2008) without
 # its black; RAVDESS calm and EmoDB boredom (in manifests, never modelled) take two colours of Paul
-# Tol's muted scheme, made for the same purpose. A pause is grey: no speech, so no emotion. None is
-# one of the "#000001".."#0000ff" placeholders Streamlit's chart theme replaces (see MAGMA).
+# Tol's muted scheme, made for the same purpose. With protanopia, deuteranopia or tritanopia
+# simulated, the seven and the pause stay 15 CIELAB units apart or more (tests/test_plots.py).
+# A pause is grey: no speech, so no emotion. None is one of the "#000001".."#0000ff" placeholders
+# Streamlit's chart theme replaces (see MAGMA).
 EMOTION_COLOURS = {
     "angry": "#D55E00",  # vermillion
     "surprise": "#E69F00",  # orange

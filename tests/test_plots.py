@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -14,7 +16,7 @@ from ser.config import ALL_EMOTIONS, EMOTIONS, PAUSE
 from ser.explore import DISPLAY_FEATURES, mel_frequencies, spectrograms
 from ser.plots import EMOTION_COLOURS, emotion_colour
 from ser.predict import Timeline
-from tests.conftest import tiny_manifest, voiced
+from tests.conftest import ROOT, tiny_manifest, voiced
 
 LABELS = list(EMOTIONS)
 HIGH_AROUSAL, LOW_AROUSAL = ("angry", "fear", "happy", "surprise"), ("sad", "neutral", "boredom", "calm")
@@ -65,6 +67,11 @@ def every_figure(speech: np.ndarray) -> dict[str, object]:
     }
 
 
+def test_the_figures_need_no_streamlit():
+    code = "import sys, ser.plots; assert 'streamlit' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+
+
 def test_no_chart_uses_a_colour_streamlit_takes_for_its_own(speech):
     """Streamlit's chart theme swaps the colours #000001..#0000ff for its palette (Magma's black
     drew silence pink); every figure must keep clear of them."""
@@ -98,6 +105,34 @@ def test_the_palette_is_one_distinct_arousal_coherent_colour_per_emotion():
     assert all(rgb[e][2] > rgb[e][0] for e in LOW_AROUSAL)  # cool: more blue than red
     assert sum(rgb["angry"]) > sum(rgb["sad"]) and sum(rgb["happy"]) > sum(rgb["neutral"])  # brighter
     assert emotion_colour("ecstatic") == plots.OTHER_COLOUR
+
+
+# Machado, Oliveira & Fernandes (2009): linear-RGB matrices simulating full protanopia, deuteranopia, tritanopia.
+DICHROMACY = {
+    "protanopia": [[0.152286, 1.052583, -0.204868], [0.114503, 0.786281, 0.099216], [-0.003882, -0.048116, 1.051998]],
+    "deuteranopia": [[0.367322, 0.860646, -0.227968], [0.280085, 0.672501, 0.047413], [-0.01182, 0.04294, 0.968881]],
+    "tritanopia": [[1.255528, -0.076749, -0.178779], [-0.078411, 0.930809, 0.147602], [0.004733, 0.691367, 0.3039]],
+}
+
+
+def cie_lab(hex_colour: str, vision: list | None = None) -> np.ndarray:
+    srgb = np.array([int(hex_colour[i : i + 2], 16) for i in (1, 3, 5)]) / 255
+    linear = np.where(srgb <= 0.04045, srgb / 12.92, ((srgb + 0.055) / 1.055) ** 2.4)
+    linear = np.clip(np.asarray(vision or np.eye(3)) @ linear, 0, 1)
+    xyz = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]) @ linear
+    t = xyz / [0.95047, 1.0, 1.08883]
+    f = np.where(t > 0.008856, np.cbrt(t), 7.787 * t + 16 / 116)
+    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+
+@pytest.mark.parametrize("vision", [None, *DICHROMACY])
+def test_the_modelled_emotions_and_the_pause_stay_apart_with_colour_vision_deficiency(vision):
+    """Every pair at least 12 CIE76 units apart (about 2.3 is just noticeable) even with one cone
+    type missing: measured 15 at the closest (deuteranopia: fear and pause)."""
+    names = [*EMOTIONS, PAUSE]
+    lab = {n: cie_lab(EMOTION_COLOURS[n], DICHROMACY.get(vision)) for n in names}
+    closest = min((float(np.linalg.norm(lab[a] - lab[b])), a, b) for i, a in enumerate(names) for b in names[i + 1 :])
+    assert closest[0] >= 12, closest
 
 
 def test_every_figure_draws_each_emotion_in_its_palette_colour(speech):
