@@ -5,16 +5,15 @@ from __future__ import annotations
 import hashlib
 
 import pandas as pd
-import plotly.express as px
-import plotly.graph_objects as go
 import streamlit as st
 
-from ser import explore
+from ser import explore, plots
 from ser.config import SAMPLE_RATE
 from ser.errors import SERError
-from ser.ui import emotion_row_figure, load_manifest, md, spectrogram_figures, through_app_navigation, waveform_figure
+from ser.ui import load_manifest, md, through_app_navigation
 
 STATS_CHUNK = 20  # clips per cached piece of the corpus-wide pass (the progress bar's step)
+PLAYERS_PER_ROW = 3  # the One word view's audio players: at ~350 px each they show their time and menu
 ALL = "(all)"
 
 
@@ -35,18 +34,14 @@ def clip_waveform(path: str):
     return load_audio(path)
 
 
-@st.cache_resource(show_spinner=False)
-def measured_corpora() -> dict[str, pd.DataFrame]:
-    """Finished corpus-wide statistics by corpus, shared by every session: a later visit reads one
-    table instead of looking up every chunk."""
-    return {}
-
-
 def corpus_stats(clips: list) -> pd.DataFrame:
-    """The per-clip statistics, computed once per clip (cached) with a progress bar."""
+    """The per-clip statistics, computed once per clip (cached across sessions) with a progress
+    bar; the finished table is kept in this session, so a later visit reads one table instead of
+    looking up every chunk."""
+    measured = st.session_state.setdefault("measured_corpora", {})
     key = hashlib.sha1("\n".join(str(c.path) for c in clips).encode()).hexdigest()
-    if key in measured_corpora():
-        return measured_corpora()[key]
+    if key in measured:
+        return measured[key]
     bar = st.progress(0.0, text="Measuring every clip (first time only)…")
     rows = []
     for start in range(0, len(clips), STATS_CHUNK):
@@ -54,8 +49,8 @@ def corpus_stats(clips: list) -> pd.DataFrame:
         done = min(start + STATS_CHUNK, len(clips))
         bar.progress(done / len(clips), text=f"Measured {done} of {len(clips)} clips")
     bar.empty()
-    measured_corpora()[key] = pd.DataFrame(rows)
-    return measured_corpora()[key]
+    measured[key] = pd.DataFrame(rows)
+    return measured[key]
 
 
 through_app_navigation()
@@ -90,9 +85,7 @@ if overview.open:
     with overview:
         st.subheader("Clips per speaker and emotion")
         st.dataframe(pd.DataFrame(explore.counts_table(manifest)).T)
-        balance = pd.DataFrame([{"speaker": s, "emotion": e, "clips": n} for (s, e), n in manifest.counts().items()])
-        fig = px.bar(balance, x="emotion", y="clips", color="speaker", category_orders={"emotion": manifest.emotions})
-        st.plotly_chart(fig.update_layout(title="Class balance"), key="balance")
+        st.plotly_chart(plots.class_balance_figure(manifest.counts(), manifest.emotions), key="balance")
 
 words = sorted({c.text for c in manifest.clips})
 if browser.open:
@@ -116,8 +109,8 @@ if browser.open:
                 st.error(f"{md(clip.path.name)}: {md(e)}")
             else:
                 st.audio(str(clip.path))
-                mel, mfcc = spectrogram_figures(waveform)
-                st.plotly_chart(waveform_figure(waveform, SAMPLE_RATE), key="browser-wave")
+                mel, mfcc = plots.spectrogram_figures(waveform)
+                st.plotly_chart(plots.waveform_figure(waveform, SAMPLE_RATE), key="browser-wave")
                 left, right = st.columns(2)
                 left.plotly_chart(mel.update_layout(title="Mel spectrogram"), key="browser-mel")
                 right.plotly_chart(mfcc.update_layout(title="MFCC"), key="browser-mfcc")
@@ -133,9 +126,9 @@ if one_word.open:
                 same.setdefault(c.emotion, []).append(c)
         if same:
             ordered = sorted(same.items(), key=lambda kv: manifest.emotions.index(kv[0]))
-            cols = st.columns(len(ordered))
+            cells = [cell for _ in range(0, len(ordered), PLAYERS_PER_ROW) for cell in st.columns(PLAYERS_PER_ROW)]
             spectra = {}
-            for col, (emo, takes) in zip(cols, ordered, strict=True):
+            for col, (emo, takes) in zip(cells, ordered, strict=False):
                 col.markdown(f"**{emo}**")
                 problems = []
                 for clip in takes:  # the first take that decodes; a damaged one is named, not shown
@@ -149,7 +142,7 @@ if one_word.open:
                 for problem in problems:
                     col.error(problem)
             if spectra:  # one chart for all of them: each plotly chart costs the browser its own start-up
-                st.plotly_chart(emotion_row_figure(spectra), key="same-word")
+                st.plotly_chart(plots.emotion_row_figure(spectra), key="same-word")
         else:
             st.info(f"{same_speaker} has no recording of '{same_word}'.")
 
@@ -160,21 +153,14 @@ if compared.open:
         if len(failed):
             first = failed.iloc[0]
             st.warning(f"{len(failed)} clips could not be measured, e.g. {first['path']}: {first['error']}")
-        order = {"emotion": manifest.emotions}
+        rows, emotions = stats.to_dict("records"), manifest.emotions
         cols = st.columns(3)
         for col, (column, title) in zip(
             cols,
             [("speech_s", "speech duration (s)"), ("rms_dbfs", "RMS loudness (dBFS)"), ("f0_hz", "median f0 (Hz)")],
             strict=True,
         ):
-            fig = px.box(stats, x="emotion", y=column, color="emotion", category_orders=order, points="outliers")
-            col.plotly_chart(fig.update_layout(showlegend=False, title=title, yaxis_title=None), key=f"box-{column}")
-        mean_mel = explore.mean_mel_per_emotion(stats.to_dict("records"))
+            col.plotly_chart(plots.emotion_box_figure(rows, column, emotions, title=title), key=f"box-{column}")
+        mean_mel = explore.mean_mel_per_emotion(rows)
         freqs = explore.mel_frequencies(explore.DISPLAY_FEATURES)
-        fig = go.Figure()
-        for emo in manifest.emotions:
-            if emo in mean_mel:
-                fig.add_trace(go.Scatter(x=freqs, y=mean_mel[emo], name=emo, mode="lines"))
-        axes = dict(xaxis=dict(title="frequency (Hz)", type="log"), yaxis_title="dB")
-        fig.update_layout(title="Average mel spectrum", **axes)
-        st.plotly_chart(fig, key="mean-mel")
+        st.plotly_chart(plots.mean_spectrum_figure(mean_mel, freqs, emotions), key="mean-mel")

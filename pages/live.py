@@ -8,14 +8,9 @@ import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 from ser.audio import frame_to_array
+from ser.plots import probability_figure, timeline_figure
 from ser.stream import StreamClassifier
-from ser.ui import (
-    active_bundle_path,
-    cached_predictor,
-    probability_figure,
-    through_app_navigation,
-    timeline_figure,
-)
+from ser.ui import active_bundle_path, cached_predictor, through_app_navigation
 
 LEVEL_FLOOR_DBFS = -60.0  # the level meter's empty end
 
@@ -70,7 +65,7 @@ def live_panel() -> None:
     recent = classifier.recent()
     if recent is not None:
         st.caption(f"The last {classifier.history_s:g} s, a readout every half second")
-        st.plotly_chart(timeline_figure(recent, at_end=True), key="live-recent")
+        st.plotly_chart(timeline_figure(recent, at_end=True, last_s=classifier.history_s), key="live-recent")
 
 
 live_panel()

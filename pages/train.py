@@ -12,14 +12,13 @@ from ser.archs import ARCHITECTURES
 from ser.config import TrainConfig
 from ser.errors import SERError
 from ser.jobs import JOB, zip_bundle
+from ser.plots import confusion_figure, history_figure
 from ser.registry import ModelCard, active_name, compare_on_protocol, list_bundles, models_folder, read_card, set_active
 from ser.splits import PROTOCOLS, applicable_protocols
 from ser.ui import (
     active_bundle_path,
     active_model_path,
-    confusion_figure,
     headline_title,
-    history_figure,
     load_manifest,
     md,
     through_app_navigation,

@@ -469,7 +469,7 @@ def _check_loudness(waveform: np.ndarray, config: AudioConfig) -> None:
     top, bottom = float(np.max(waveform)), float(np.min(waveform))  # no copy, unlike np.abs
     peak = max(top, -bottom)
     if peak < floor:
-        level = "every sample is zero" if peak == 0 else f"peak {_dbfs(peak):.0f} dBFS"
+        level = "every sample is zero" if peak == 0 else f"peak {dbfs(peak):.0f} dBFS"
         raise AudioContentError(
             f"the clip is silent ({level}; at least {config.silence_dbfs:.0f} dBFS is needed); "
             "if it was just recorded, check that the microphone is on and not muted, then record again"
@@ -520,8 +520,16 @@ def format_duration(seconds: float) -> str:
     return f"{rough} ({seconds:g} s)"
 
 
-def _dbfs(amplitude: float) -> float:
-    return 20 * math.log10(max(amplitude, 1e-12))
+SILENCE_FLOOR_DBFS = -120.0  # what ``dbfs`` gives for silence: amplitudes of 1e-6 of full scale and below
+
+
+def dbfs(amplitude: float) -> float:
+    """An amplitude (a peak, or an RMS level; 1.0 is full scale) in dBFS, at least SILENCE_FLOOR_DBFS.
+
+    The one dB-of-full-scale conversion: the silence check's message, the corpus statistics'
+    loudness and the Live page's level meter all read levels through it.
+    """
+    return 20 * math.log10(max(float(amplitude), 10 ** (SILENCE_FLOOR_DBFS / 20)))
 
 
 def frame_to_array(frame: av.AudioFrame) -> np.ndarray:

@@ -15,7 +15,7 @@ from pathlib import Path
 import librosa
 import numpy as np
 
-from ser.audio import describe, load_audio
+from ser.audio import TRIM_HOP, dbfs, describe, load_audio, speech_mask, trim_silence
 from ser.config import SAMPLE_RATE, FeatureConfig
 from ser.datasets import Clip, Manifest
 from ser.errors import SERError
@@ -23,7 +23,7 @@ from ser.features import log_mel_spectrogram
 
 F0_MIN_HZ = 60.0  # below the lowest adult male voice
 F0_MAX_HZ = 500.0  # above a raised female voice (TESS fear and surprise reach ~400 Hz)
-VOICED_TOP_DB = 30.0  # frames this far below the loudest frame are not used for f0
+VOICED_TOP_DB = 30.0  # frames this far below the loudest are silence: trimmed, and not used for f0
 DB_PER_NEPER = 10 / math.log(10)  # natural-log power -> dB: 4.343
 DISPLAY_FEATURES = FeatureConfig(n_mels=64, n_mfcc=20, normalize="none")  # finer mel bands to look at
 
@@ -47,15 +47,9 @@ class Spectrograms:
     mel_hz: np.ndarray  # [shape=(n_mels,)] centre frequency of each mel band
 
 
-def rms_dbfs(waveform: np.ndarray) -> float:
-    """RMS level in dBFS (-120 for silence)."""
-    if len(waveform) == 0:
-        return -120.0
-    return float(20 * np.log10(np.sqrt(np.mean(np.square(waveform, dtype=np.float64))) + 1e-6))
-
-
 def median_f0(waveform: np.ndarray, sr: int = SAMPLE_RATE, *, frame_length: int = 1024) -> float:
-    """Median fundamental frequency (librosa.yin) over the frames within VOICED_TOP_DB of the loudest.
+    """Median fundamental frequency (librosa.yin) over the frames within VOICED_TOP_DB of the loudest
+    (``ser.audio.speech_mask``, the trimming's own decision).
 
     Returns Hz, or NaN for a clip too short for one analysis frame.
     """
@@ -63,10 +57,9 @@ def median_f0(waveform: np.ndarray, sr: int = SAMPLE_RATE, *, frame_length: int 
         return math.nan
     hop_length = frame_length // 4
     f0 = librosa.yin(waveform, fmin=F0_MIN_HZ, fmax=F0_MAX_HZ, sr=sr, frame_length=frame_length, hop_length=hop_length)
-    rms = librosa.feature.rms(y=waveform, frame_length=frame_length, hop_length=hop_length)[0]
-    loud = librosa.amplitude_to_db(rms, ref=np.max) > -VOICED_TOP_DB
-    n = min(len(f0), len(loud))
-    voiced = f0[:n][loud[:n]]
+    loud = speech_mask(waveform, top_db=VOICED_TOP_DB).loud
+    # yin's frame i and loudness frame j are centred on samples i * hop_length and j * TRIM_HOP
+    voiced = f0[loud[np.minimum(np.arange(len(f0)) * hop_length // TRIM_HOP, len(loud) - 1)]]
     return float(np.median(voiced)) if len(voiced) else math.nan
 
 
@@ -87,10 +80,11 @@ def waveform_stats(
     waveform: np.ndarray, sr: int = SAMPLE_RATE, *, config: FeatureConfig = DISPLAY_FEATURES
 ) -> ClipStats:
     """Duration, speech duration, loudness, pitch and mean mel spectrum of one clip."""
-    speech, _ = librosa.effects.trim(waveform, top_db=VOICED_TOP_DB)
+    speech = trim_silence(waveform, top_db=VOICED_TOP_DB)
     speech = speech if len(speech) else waveform
     mel_db = DB_PER_NEPER * log_mel_spectrogram(speech, config).mean(axis=1)
-    return ClipStats(len(waveform) / sr, len(speech) / sr, rms_dbfs(speech), median_f0(speech, sr), mel_db)
+    rms_dbfs = dbfs(np.sqrt(np.mean(np.square(speech, dtype=np.float64))))
+    return ClipStats(len(waveform) / sr, len(speech) / sr, rms_dbfs, median_f0(speech, sr), mel_db)
 
 
 def corpus_stats(clips: Sequence[Clip], *, progress: ProgressFn | None = None) -> list[dict]:

@@ -13,7 +13,7 @@ from collections import deque
 
 import numpy as np
 
-from ser.audio import to_mono_16k, validate
+from ser.audio import dbfs, to_mono_16k, validate
 from ser.errors import AudioContentError
 from ser.features import extract_features
 from ser.predict import Prediction, Predictor, Timeline
@@ -68,7 +68,7 @@ class StreamClassifier:
         n = int(last_s * self.predictor.feature_config.sample_rate)
         with self._lock:
             recent = self._buffer[-n:] if self._filled else np.zeros(1, np.float32)
-        return float(20 * np.log10(np.sqrt(np.mean(recent**2)) + 1e-6))
+        return dbfs(np.sqrt(np.mean(np.square(recent, dtype=np.float64))))
 
     def voice_state(self) -> tuple[float, float] | None:
         """(seconds of the speaker's speech learnt, seconds needed before the profile is used), or

@@ -19,7 +19,7 @@ import soundfile as sf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ser.audio import describe, load_audio, resample, to_mono_16k, trim_silence, validate
+from ser.audio import SILENCE_FLOOR_DBFS, dbfs, describe, load_audio, resample, to_mono_16k, trim_silence, validate
 from ser.config import AUDIO_EXTENSIONS, SAMPLE_RATE, AudioConfig
 from ser.errors import AudioContentError, AudioDecodeError, SERError
 from tests.conftest import TESS_DIR, requires_tess, voiced
@@ -543,3 +543,10 @@ def test_speech_bounds_match_librosa_trim(top_db):
         clip += 1e-6 * rng.standard_normal(len(clip)).astype(np.float32)
         _, expected = librosa.effects.trim(clip, top_db=top_db)
         assert speech_bounds(clip, top_db=top_db) == tuple(int(i) for i in expected)
+
+
+@pytest.mark.parametrize(
+    ("amplitude", "level"), [(1.0, 0.0), (0.1, -20.0), (1e-3, -60.0), (1e-6, -120.0), (1e-9, -120.0), (0.0, -120.0)]
+)
+def test_dbfs_of_an_amplitude_stops_at_the_silence_floor(amplitude: float, level: float) -> None:
+    assert dbfs(amplitude) == pytest.approx(level) and dbfs(amplitude) >= SILENCE_FLOOR_DBFS

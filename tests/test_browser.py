@@ -190,6 +190,50 @@ def test_a_long_recording_with_a_pause_gets_a_timeline(page, server, tmp_path):
     assert max(picture.getpixel((picture.width // 2, picture.height // 2))) < 40
 
 
+def test_a_long_recordings_timeline_shows_what_its_numbers_say(page, server, tmp_path):
+    """Issue 12: an hour-long mp3, "disgust (61%)" with fear ~0.0006 a window, drew a timeline that
+    looked mostly teal (fear's outline, over thousands of points) with its pauses as orange spikes.
+    Here 12 minutes of speech with six 20 s pauses: the share of the chart each colour covers must
+    be that emotion's share of the numbers, and the middle of every pause one grey band."""
+    from PIL import Image
+
+    from ser.plots import EMOTION_COLOURS
+
+    clips = tiny_manifest(n_words=2).clips
+    speech = np.concatenate([sf.read(c.path, dtype="float32")[0] for c in clips])
+    stretch, pause_s = np.tile(speech, 4)[: 100 * 16_000], 20
+    path = tmp_path / "hour.flac"
+    sf.write(path, np.tile(np.concatenate([stretch, np.zeros(pause_s * 16_000, np.float32)]), 6), 16_000)
+    visit(page, server, "Classify")
+    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(path))
+    expect(page.get_by_role("heading", name=re.compile(r"^hour\.flac: "))).to_have_text(LABEL_HEADING)
+    wait_until_idle(page)
+    chart = page.get_by_test_id("stPlotlyChart").nth(3)  # probabilities, waveform, mel, timeline
+    expect(chart.locator(".xtitle")).to_contain_text(re.compile(r"each point the mean of 3 windows: 3 s bins"))
+    chart.scroll_into_view_if_needed()
+    page.mouse.move(0, 0)  # no hover label over the plot
+    page.wait_for_timeout(500)
+    screenshot(page, "classify-long-timeline")
+    traces, x_range = chart.locator(".js-plotly-plot").evaluate(
+        "gd => [gd._fullData.map(t => [t.name, Array.from(t.y)]), gd._fullLayout.xaxis.range]"
+    )
+    picture = np.asarray(Image.open(io.BytesIO(chart.locator(".nsewdrag").screenshot())).convert("RGB"), float)
+    palette = np.array([[int(EMOTION_COLOURS[name][i : i + 2], 16) for i in (1, 3, 5)] for name, _ in traces])
+    distance = np.linalg.norm(picture[:, :, None, :] - palette[None, None], axis=-1)
+    nearest = np.where(distance.min(axis=-1) < 12, distance.argmin(axis=-1), -1)  # -1: background, blends
+    drawn = np.array([(nearest == i).sum() for i in range(len(traces))]) / (nearest >= 0).sum()
+    numbers = np.array([np.mean(y) for _, y in traces])
+    for (name, _), seen, said in zip(traces, drawn, numbers, strict=True):
+        assert abs(seen - said) < 0.03, f"{name} covers {seen:.1%} of the chart, its numbers {said:.1%}"
+    label = page.get_by_role("heading", name=re.compile(r"^hour\.flac: ")).inner_text().split(": ")[1].split(" ")[0]
+    names = [name for name, _ in traces]
+    assert names[-1] == "pause" and max(names[:-1], key=lambda n: drawn[names.index(n)]) == label
+    for k in range(5):  # the middle of each pause (the last is trailing silence, trimmed): one grey column
+        middle_s = k * (100 + pause_s) + 100 + pause_s / 2
+        column = round((middle_s - x_range[0]) / (x_range[1] - x_range[0]) * (picture.shape[1] - 1))
+        assert np.mean(nearest[:, column] == len(traces) - 1) > 0.97, f"pause {k} at {middle_s} s"
+
+
 def test_a_file_that_is_not_audio_gets_a_clear_error(page, server):
     visit(page, server, "Classify")
     bogus = {"name": "notes.wav", "mimeType": "audio/wav", "buffer": b"these are my notes, not audio\n" * 20}

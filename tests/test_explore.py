@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from ser import explore
+from ser.audio import trim_silence
 from ser.datasets import discover
 from tests.conftest import DEMO_DIR, tiny_manifest, voiced
 
@@ -21,7 +22,15 @@ def test_waveform_stats_measures_a_voiced_tone():
 
 def test_median_f0_of_a_too_short_clip_is_nan():
     assert math.isnan(explore.median_f0(np.zeros(100, np.float32)))
-    assert explore.rms_dbfs(np.zeros(0, np.float32)) == -120.0
+
+
+def test_speech_duration_is_what_ser_audio_trims():
+    """One silence trimmer: the corpus statistics trim as ser.audio does (they used librosa's own)."""
+    tone = voiced(1.0, f0=220.0)
+    padded = np.concatenate([np.zeros(8_000, np.float32), tone, np.zeros(12_000, np.float32)])
+    stats = explore.waveform_stats(padded)
+    assert stats.speech_s == len(trim_silence(padded, top_db=explore.VOICED_TOP_DB)) / 16_000
+    assert stats.speech_s == pytest.approx(1.0, abs=0.2) and stats.duration_s == pytest.approx(2.25)
 
 
 def test_spectrograms_have_time_and_frequency_axes(speech_like):

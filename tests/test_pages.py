@@ -6,7 +6,6 @@ import io
 import json
 import math
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -127,6 +126,13 @@ def test_each_explore_view_draws_only_its_own_charts(served, view, n_charts):
     assert not app.error and not app.dataframe  # the overview's table is not sent
 
 
+def test_one_word_gives_each_player_room_for_its_time_and_menu(served):
+    """Seven players side by side were squeezed: their time hidden, their menu clipped."""
+    app = explore_view("One word")
+    players = [c for c in app.columns if c.get("audio")]
+    assert len(players) == 7 and all(c.weight == pytest.approx(1 / 3) for c in players)
+
+
 def test_explore_measures_a_small_corpus(served, tmp_path, monkeypatch):
     for clip in tiny_manifest(n_words=1).clips:
         (tmp_path / clip.path.name).symlink_to(clip.path)
@@ -166,7 +172,7 @@ def test_the_finished_run_is_offered_as_the_active_model_while_another_is(served
 
 
 def test_the_job_log_tells_the_folds_apart(served):
-    from ser.ui import history_figure
+    from ser.plots import history_figure
 
     # Two speakers: two speaker-independent fits, each with its own epochs.
     assert [(e.fold_index, e.n_folds, e.epoch) for e in served.logs] == [(1, 2, 1), (1, 2, 2), (2, 2, 1), (2, 2, 2)]
@@ -246,6 +252,32 @@ def classify_a_recording_with_a_pause(clip_path: str, bundle_path: str) -> None:
     buffer = io.BytesIO()
     sf.write(buffer, np.concatenate([speech, np.zeros(10 * 16_000, np.float32), speech]), 16_000, format="WAV")
     render_clip_result(cached_classify("pause.wav", buffer.getvalue(), bundle_path), key="0")
+
+
+def classify_a_short_clip(clip_path: str, bundle_path: str) -> None:
+    import io
+    from pathlib import Path
+
+    import numpy as np
+    import soundfile as sf
+
+    from ser.ui import cached_classify, render_clip_result
+
+    speech = np.tile(sf.read(Path(clip_path), dtype="float32")[0], 3)[: int(3.6 * 16_000)]
+    buffer = io.BytesIO()
+    sf.write(buffer, speech, 16_000, format="WAV")
+    render_clip_result(cached_classify("short.wav", buffer.getvalue(), bundle_path), key="0")
+
+
+def test_a_clip_too_short_for_a_timeline_says_so_instead_of_drawing_a_spike(served):
+    """A 3.2 s clip made two windows 0.2 s apart, drawn as a "timeline" spike."""
+    clip = tiny_manifest(n_words=1).clips[0]
+    app = AppTest.from_function(classify_a_short_clip, args=(str(clip.path), served.path))
+    app.run(timeout=60)
+    assert not app.exception and not app.error
+    (caption,) = [c.value for c in app.caption if c.value.startswith("No emotion timeline: ")]
+    assert "make 2 overlapping 3 s windows" in caption and "it takes 9 s of speech" in caption
+    assert len(app.get("plotly_chart")) == 3 and not app.get("download_button")  # probabilities, waveform, mel
 
 
 def test_a_pause_in_an_upload_is_shown_as_a_pause(served):
@@ -362,34 +394,6 @@ def test_a_recording_past_the_cap_is_classified_over_its_first_part(served):
     assert result.note == "only the first 4.00 s of 9.60 s were classified"
 
 
-def test_no_chart_uses_a_colour_streamlit_takes_for_its_own(served):
-    """Streamlit's chart theme swaps the colours #000001..#0000ff for its palette (Magma's black
-    drew silence pink); every figure ser.ui builds must keep clear of them."""
-    from ser.model import load_bundle
-    from ser.predict import Predictor
-    from ser.ui import (
-        confusion_figure,
-        emotion_row_figure,
-        probability_figure,
-        spectrogram_figures,
-        timeline_figure,
-        waveform_figure,
-    )  # fmt: skip
-
-    speech = np.tile(sf.read(tiny_manifest(n_words=1).clips[0].path, dtype="float32")[0], 3)
-    long = np.concatenate([speech, np.zeros(5 * 16_000, np.float32), speech])
-    prediction, timeline = Predictor(load_bundle(served.path)).analyse(long)
-    figures = [
-        *(f for f in spectrogram_figures(long) if f is not None), emotion_row_figure({"a": speech, "b": speech}),
-        timeline_figure(timeline), probability_figure(prediction.probabilities), waveform_figure(long, 16_000),
-        confusion_figure({"labels": timeline.labels, "confusion": np.eye(len(timeline.labels), dtype=int).tolist()}),
-    ]  # fmt: skip
-    for figure in figures:
-        ours = figure.to_plotly_json()
-        ours["layout"].pop("template", None)  # Streamlit's own template, where the placeholders belong
-        assert not re.findall(r"#0000[0-9a-f]{2}\b", json.dumps(ours, default=str), flags=re.I), figure.data[0].type
-
-
 def test_a_cached_result_keeps_charts_not_the_audio(served):
     """Every upload's result stays in the page's cache: five minutes of audio (19 MB as float32)
     must not be kept with it, only its charts."""
@@ -427,40 +431,6 @@ def test_user_text_is_shown_literally(name):
     assert (
         html == f"<p>{name.replace('&', '&amp;').replace('<', '&lt;').replace('>', '&gt;')}: could not be decoded</p>\n"
     )
-
-
-def test_spectrogram_of_a_long_recording_is_averaged_down_over_the_whole_clip():
-    from ser.ui import spectrogram_figures
-
-    clip = sf.read(tiny_manifest(n_words=1).clips[0].path, dtype="float32")[0]
-    long = np.tile(clip, int(300 * 16_000 / len(clip)) + 1)[: 300 * 16_000]  # 5 minutes
-    mel, mfcc = spectrogram_figures(long, max_columns=1000)
-    times = np.asarray(mel.data[0].x)
-    assert 900 <= len(times) <= 1000 and times[0] < 0.5 and 299 < times[-1] <= 300
-    assert np.all(np.diff(times) > 0) and np.isfinite(np.asarray(mel.data[0].z)).all()
-    np.testing.assert_array_equal(np.asarray(mfcc.data[0].x), times)
-    short_mel, _ = spectrogram_figures(clip)
-    assert len(short_mel.data[0].x) == len(clip) // 320 + 1  # a clip under the cap keeps every frame
-    # frequencies named in full ("2k"), not plotly's log-axis shorthand ("2", "5")
-    assert list(mel.layout.yaxis.ticktext) == ["100", "200", "500", "1k", "2k", "4k"]
-
-
-def test_one_word_row_averages_each_clip_down_to_its_columns():
-    from ser.explore import spectrograms
-    from ser.ui import emotion_row_figure
-
-    clips = {c.emotion: sf.read(c.path, dtype="float32")[0] for c in tiny_manifest(n_words=1).clips[:3]}
-    clips["long"] = np.tile(clips[next(iter(clips))], 4)  # a few seconds: more frames than columns
-    figure = emotion_row_figure(clips, max_columns=50)
-    assert [a.text for a in figure.layout.annotations] == list(clips)
-    for trace, waveform in zip(figure.data, clips.values(), strict=True):
-        spec = spectrograms(waveform)
-        times, z = np.asarray(trace.x), np.asarray(trace.z)
-        assert z.shape == (len(spec.mel_hz), len(times)) and len(times) <= 50
-        assert spec.times_s[0] <= times[0] and times[-1] <= spec.times_s[-1] and np.all(np.diff(times) > 0)
-        # each column is the mean of its frames: the overall level is kept
-        assert abs(z.mean() - spec.mel_db.mean()) < 1.0
-    assert len(figure.data[-1].x) > 25  # the long clip did need averaging, to at most 50 columns
 
 
 def ravdess_and_csv_corpora(root):
