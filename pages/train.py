@@ -18,7 +18,6 @@ from ser.splits import PROTOCOLS, applicable_protocols
 from ser.ui import (
     active_bundle_path,
     active_model_path,
-    headline_title,
     load_manifest,
     md,
     through_app_navigation,
@@ -177,7 +176,11 @@ def show_versions() -> None:
         title = f"{path.name}{'  (active)' if path.name == active else ''} — {card.architecture}"
         headline = card.headline()
         if headline is not None:
-            title += f", {headline_title(card, headline[0]).lower()}: {headline[1]['accuracy']:.1%}"
+            protocol, scores = headline
+            if card.adaptation is not None:
+                title += f", adapted to {card.adaptation.get('speaker', '?')}: {scores['accuracy']:.1%} on their held-out clips"
+            else:
+                title += f", {PROTOCOLS.get(protocol, protocol)} {scores['accuracy']:.1%}"
         with st.expander(title):
             st.caption(f"{card.description}; created {card.created_at or '?'}")
             st.write(f"Trained on {card.data.get('root', '?')}: {card.data.get('trained_on', '?')}")

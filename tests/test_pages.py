@@ -383,7 +383,8 @@ def test_a_recording_past_the_cap_is_classified_over_its_first_part(served):
     from ser.predict import Predictor
     from ser.ui import classify_source
 
-    predictor = Predictor(load_bundle(served.path), audio_config=AudioConfig(max_duration_s=4.0))
+    predictor = Predictor(load_bundle(served.path))
+    predictor.audio_config = AudioConfig(max_duration_s=4.0)
     clips = tiny_manifest(n_words=3).clips
     long = np.concatenate([sf.read(c.path, dtype="float32")[0] for c in clips[:8]])  # 9.6 s
     buffer = io.BytesIO()
