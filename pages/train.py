@@ -178,7 +178,8 @@ def show_versions() -> None:
         if headline is not None:
             protocol, scores = headline
             if card.adaptation is not None:
-                title += f", adapted to {card.adaptation.get('speaker', '?')}: {scores['accuracy']:.1%} on their held-out clips"
+                speaker = card.adaptation.get("speaker", "?")
+                title += f", adapted to {speaker}: {scores['accuracy']:.1%} on their held-out clips"
             else:
                 title += f", {PROTOCOLS.get(protocol, protocol)} {scores['accuracy']:.1%}"
         with st.expander(title):
