@@ -13,6 +13,7 @@ from ser.stream import StreamClassifier
 from ser.ui import active_bundle_path, cached_predictor, through_app_navigation
 
 LEVEL_FLOOR_DBFS = -60.0  # the level meter's empty end
+MICROPHONE = {"autoGainControl": False, "noiseSuppression": False, "echoCancellation": False}
 
 
 def make_callback(classifier: StreamClassifier):
@@ -40,19 +41,27 @@ context = webrtc_streamer(
     key="live",
     mode=WebRtcMode.SENDONLY,
     audio_frame_callback=make_callback(classifier),
-    media_stream_constraints={"audio": True, "video": False},
+    # The upload path has no automatic gain, noise suppression or echo cancellation; nor may the
+    # microphone, or a quiet sad passage arrives pumped up and reads as anger.
+    media_stream_constraints={"audio": MICROPHONE, "video": False},
     rtc_configuration={"iceServers": []},  # localhost needs no STUN server
 )
 
 
 @st.fragment(run_every=0.5)
 def live_panel() -> None:
+    voice = classifier.voice_text()
     if not context.state.playing:
-        # Stopped (or not started): nothing stale on screen, and the next stream starts afresh.
-        classifier.reset()
+        if st.session_state.pop("live_was_playing", False):
+            classifier.reset()  # stopped: nothing stale on screen, and the next stream starts afresh
         st.progress(0.0, text="microphone off")
         st.info("Press START and allow the microphone.")
+        if voice:
+            st.caption(f"Voice profile: {voice}")
         return
+    st.session_state["live_was_playing"] = True
+    if voice:
+        st.caption(f"Voice profile: {voice}")
     level = classifier.level_dbfs()
     fill = float(np.clip((level - LEVEL_FLOOR_DBFS) / -LEVEL_FLOOR_DBFS, 0.0, 1.0))
     st.progress(fill, text=f"input level {level:.0f} dBFS")

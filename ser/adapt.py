@@ -31,7 +31,7 @@ from keras import layers
 
 from ser.config import RunHooks, TrainConfig
 from ser.datasets import Clip, Manifest
-from ser.errors import ConfigError, DatasetError, TrainingError
+from ser.errors import ConfigError, DatasetError, ModelError, TrainingError
 from ser.evaluation import score
 from ser.model import Bundle, save_bundle
 from ser.prepare import Features, prepare
@@ -281,6 +281,11 @@ def adapt(
     labels serve for scoring only. Returns (bundle path or None when ``save`` is False, card, model).
     The base bundle's model is not changed.
     """
+    if not isinstance(bundle.model, keras.Model):
+        raise ModelError(
+            f"{bundle.name} is not adapted by fine-tuning: it takes the speaker's voice profile instead "
+            "(predict --same-speaker or --profile, evaluate --per-speaker, or 'one speaker' on the Classify page)"
+        )
     start = time.perf_counter()
     name = name or adapted_name(bundle.name, speaker)
     if save:

@@ -78,6 +78,17 @@ class StreamClassifier:
         with self._lock:
             return self._voice.speech_s, PROFILE_TARGET_S
 
+    def voice_text(self) -> str | None:
+        """The profile's state for the page: "learning your voice: 12 s of 20", then what it uses;
+        None for a model that takes no profile."""
+        state = self.voice_state()
+        if state is None:
+            return None
+        learnt, needed = state
+        if learnt < needed:
+            return f"learning your voice: {learnt:.0f} s of {needed:.0f} (zero-shot until then)"
+        return f"using your voice profile ({learnt:.0f} s of your speech)"
+
     def latest(self) -> Prediction | None:
         """Classify the buffered audio; None until ``min_s`` has arrived or while it is silent.
         The speech heard so far grows the speaker's voice profile, used once it holds

@@ -22,7 +22,7 @@ from ser.registry import ACTIVE_FILE, MODELS_DIR, active_name, check_bundle, rea
 from tests.conftest import DEMO_DIR, ROOT, TESS_DIR, requires_tess
 
 LABELS = ["neutral", "happy", "sad", "angry", "fear", "disgust", "surprise"]
-BASE = active_name(MODELS_DIR)
+BASE = "cnn-tess-v1"  # the bundled network (the active model takes voice profiles instead of adapting)
 
 
 def ser(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
@@ -259,3 +259,13 @@ def test_fine_tuning_batches_are_equal_not_a_full_one_and_a_scrap(most):
         n_batches = math.ceil(n / size)
         assert size <= most and n_batches == math.ceil(n / most)  # as few steps a pass as the cap allows
         assert n - (n_batches - 1) * size >= size - n_batches + 1  # the last batch is (nearly) as big
+
+
+def test_the_speaker_normalised_model_says_how_it_adapts_instead():
+    from ser.errors import ModelError
+
+    svm = MODELS_DIR / "egemaps-svm-pool-v1"
+    if not svm.is_dir():
+        pytest.skip("the bundled speaker-normalised model is absent")
+    with pytest.raises(ModelError, match="voice profile"):
+        adapt(load_bundle(svm), discover(DEMO_DIR), "EF1", AdaptConfig(shots=1), save=False)

@@ -86,18 +86,25 @@ def test_a_bundle_file_instead_of_its_folder_is_named_as_such(saved):
         load_bundle(path / "model.keras")
 
 
-def test_the_bundled_model_is_complete_and_small():
+def test_the_bundled_model_is_complete_small_and_never_heard_the_example_voice():
     path = active_path(MODELS_DIR)
     size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
     assert size <= 5 * 1024 * 1024
     card = read_card(path)
-    assert card.architecture == "cnn"
-    assert set(card.data["speakers"]) == {"OAF", "YAF"} and card.data["n_clips"] == 2240
+    assert card.architecture == "egemaps-svm" and card.normalisation is not None
+    assert card.data["corpora"] == ["emodb", "ravdess", "tess"] and len(card.data["speakers"]) == 27
+    assert "ravdess/A16" not in card.data["speakers"] and "--leave-out ravdess/A16" in card.command
     assert card.command.startswith("python -m ser train")
-    for protocol in ("speaker", "random"):
-        assert 0 < card.evaluation[protocol]["accuracy"] <= 1
+    for protocol in ("corpus", "speaker"):
+        zero_shot, per_speaker = card.evaluation[protocol], card.evaluation[protocol]["per_speaker"]
+        assert 0 < zero_shot["macro_f1"] < per_speaker["macro_f1"] <= 1
     bundle = load_bundle(path)
-    assert bundle.labels == list(card.labels)
+    assert bundle.labels == list(card.labels) and bundle.normalisation.space == "egemaps-89-w3s"
+
+
+def test_the_tess_cnn_still_ships_for_adaptation():
+    bundle = load_bundle(MODELS_DIR / "cnn-tess-v1")
+    assert bundle.card.architecture == "cnn" and set(bundle.card.data["speakers"]) == {"OAF", "YAF"}
 
 
 def test_predict_proba_is_one_road_for_any_batch_size(rng):

@@ -338,7 +338,9 @@ def test_live_page_renders_and_its_callback_feeds_the_classifier(served, monkeyp
     (kwargs,) = calls
     assert kwargs["mode"] == streamlit_webrtc.WebRtcMode.SENDONLY
     assert kwargs["rtc_configuration"] == {"iceServers": []}
-    assert kwargs["media_stream_constraints"] == {"audio": True, "video": False}
+    # The microphone as it is, like an upload: no automatic gain, noise suppression or echo cancellation.
+    off = {"autoGainControl": False, "noiseSuppression": False, "echoCancellation": False}
+    assert kwargs["media_stream_constraints"] == {"audio": off, "video": False}
 
     # 2 s of speech as 20 ms stereo s16 frames at 48 kHz, the way a browser sends them.
     clip = tiny_manifest(n_words=1).clips[0]
@@ -540,3 +542,34 @@ def test_adapting_is_not_offered_as_a_training_protocol(served):
         "speaker-independent (held-out speakers)", "random split (speaker-dependent)", "held-out words",
         "none (every clip trains)",
     ]  # fmt: skip
+
+
+BUNDLED_SVM = ROOT / "models" / "egemaps-svm-pool-v1"
+
+
+@pytest.mark.skipif(not BUNDLED_SVM.is_dir(), reason="the bundled speaker-normalised model is not in models/")
+def test_live_page_shows_the_voice_profile_learning_from_the_stream(monkeypatch):
+    """The profile grows from the stream; the page says how far ("learning your voice: 12 s of 20")."""
+    import types
+
+    import streamlit_webrtc
+
+    from ser.stream import StreamClassifier
+    from ser.ui import cached_predictor
+
+    monkeypatch.setenv("SER_MODELS_DIR", str(BUNDLED_SVM.parent))
+    stopped = types.SimpleNamespace(state=types.SimpleNamespace(playing=False))
+    monkeypatch.setattr(streamlit_webrtc, "webrtc_streamer", lambda **kwargs: stopped)
+    classifier = StreamClassifier(cached_predictor(str(BUNDLED_SVM)))
+    speech = np.concatenate([sf.read(c.path, dtype="float32")[0] for c in tiny_manifest(n_words=6).clips[:12]])
+    for start in range(0, 12 * 16_000, 8_000):  # 12 s of speech, a readout every half second
+        classifier.push(speech[start : start + 8_000], 16_000)
+        classifier.readout()
+    app = AppTest.from_file(str(ROOT / "pages" / "live.py"), default_timeout=60)
+    app.session_state["live_classifier"] = classifier
+    app.run()
+    assert not app.exception
+    (caption,) = [c.value for c in app.caption if c.value.startswith("Voice profile: ")]
+    learnt, needed = classifier.voice_state()
+    assert 8 <= learnt < needed == 20
+    assert caption == f"Voice profile: learning your voice: {learnt:.0f} s of 20 (zero-shot until then)"

@@ -1,0 +1,34 @@
+"""The live stream: the speaker's voice profile grows from it and takes over from zero-shot."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ser.model import load_bundle
+from ser.predict import Predictor
+from ser.stream import PROFILE_TARGET_S, StreamClassifier
+from tests.conftest import ROOT, voiced
+
+BUNDLED_SVM = ROOT / "models" / "egemaps-svm-pool-v1"
+pytestmark = pytest.mark.skipif(not BUNDLED_SVM.is_dir(), reason="the bundled speaker-normalised model is absent")
+
+
+def test_the_stream_learns_the_voice_then_uses_it_and_stop_forgets_it():
+    stream = StreamClassifier(Predictor(load_bundle(BUNDLED_SVM)))
+    speech = np.concatenate([voiced(1.0, f0=f0, seed=i) for i, f0 in enumerate(np.tile([140, 190, 240], 10))])
+    readouts = []
+    for start in range(0, len(speech), 8_000):  # half a second at a time, a readout after each
+        stream.push(speech[start : start + 8_000], 16_000)
+        readouts.append(stream.readout())
+    learnt, needed = stream.voice_state()
+    assert needed == PROFILE_TARGET_S and learnt >= needed
+    assert readouts[4].normalisation.startswith("zero-shot")
+    assert "voice profile" in readouts[-1].normalisation and stream.voice_text().startswith("using your voice")
+    stream.reset()
+    assert stream.voice_state() == (0.0, PROFILE_TARGET_S)
+
+
+def test_a_model_without_profiles_has_no_voice_state(tiny_bundle):
+    stream = StreamClassifier(Predictor(load_bundle(tiny_bundle)))
+    assert stream.voice_state() is None and stream.voice_text() is None
