@@ -45,18 +45,24 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--loads", type=int, default=5)
+    parser.add_argument("--model", default=None, help="bundle folder (default: the active one)")
     args = parser.parse_args()
 
     load_s = []
     for _ in range(args.loads):
         start = time.perf_counter()
-        bundle = load_bundle(active_path())
+        bundle = load_bundle(args.model or active_path())
         load_s.append(time.perf_counter() - start)
     predictor = Predictor(bundle)
     data = two_second_clip()
     for _ in range(5):  # warm-up: first calls trace the graph
         predictor.predict(load_audio(data))
     stages: dict[str, list[float]] = {"decode_s": [], "predict_s": [], "total_s": []}
+    profile = None
+    if predictor.takes_profiles:  # a voice profile from a few other clips of a voice
+        clips = sorted((ROOT / "assets" / "demo_corpus").rglob("EF1_*.ogg"))[:10]
+        profile = predictor.build_profile([load_audio(c) for c in clips], "bench")
+        stages["total_with_profile_s"] = []
     for _ in range(args.runs):
         t0 = time.perf_counter()
         waveform = load_audio(data)
@@ -66,8 +72,12 @@ def main() -> None:
         stages["decode_s"].append(t1 - t0)
         stages["predict_s"].append(t2 - t1)
         stages["total_s"].append(t2 - t0)
+        if profile is not None:
+            t3 = time.perf_counter()
+            predictor.predict(load_audio(data), profile=profile)
+            stages["total_with_profile_s"].append(time.perf_counter() - t3)
     emit(
-        "latency",
+        f"latency-{bundle.name}" if args.model else "latency",
         {
             "model": bundle.name,
             "clip_s": 2.0,

@@ -10,7 +10,16 @@ import streamlit as st
 from ser.audio import format_duration
 from ser.config import AUDIO_EXTENSIONS, AudioConfig
 from ser.errors import SERError
-from ser.ui import active_bundle_path, cached_classify, md, render_clip_result, through_app_navigation
+from ser.ui import (
+    active_bundle_path,
+    cached_classify,
+    cached_predictor,
+    cached_profile,
+    md,
+    my_voice,
+    render_clip_result,
+    through_app_navigation,
+)
 
 FORMATS = [ext.lstrip(".") for ext in AUDIO_EXTENSIONS]
 
@@ -27,10 +36,18 @@ recording = st.audio_input("…or record one")
 clips = [(u.name, u) for u in uploads or []] + ([("recording", recording)] if recording else [])
 history = st.session_state.setdefault("classify_history", [])
 
+voice = my_voice(path) if path else ""
+one_speaker = path and len(clips) > 1 and cached_predictor(path).takes_profiles
+if one_speaker and st.checkbox("These clips are one speaker", help="their speech becomes the speaker's voice profile"):
+    try:
+        voice = cached_profile(tuple(c.getvalue() for _, c in clips), path, f"{len(clips)} clips marked as one speaker")
+    except SERError as e:
+        st.error(f"Cannot learn the speaker's voice from these clips: {md(e)}")
+
 if path and clips:
     for i, (name, source) in enumerate(clips):
         try:
-            result = cached_classify(name, source.getvalue(), path)
+            result = cached_classify(name, source.getvalue(), path, voice)
         except SERError as e:
             st.error(f"{md(name)}: {md(e)}")
             continue

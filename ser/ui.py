@@ -18,6 +18,7 @@ from typing import Any
 import plotly.graph_objects as go
 import streamlit as st
 
+from ser.config import AUDIO_EXTENSIONS
 from ser.errors import SERError
 from ser.plots import no_timeline_reason, probability_figure, spectrogram_figures, timeline_figure, waveform_figure
 from ser.registry import models_folder, read_card, serving_bundle
@@ -187,6 +188,8 @@ def load_manifest():
         return None
 
 
+FORMATS = [ext.lstrip(".") for ext in AUDIO_EXTENSIONS]
+
 # --- classify -------------------------------------------------------------------------------------
 
 
@@ -214,12 +217,12 @@ class ClipResult:
         }
 
 
-def classify_source(name: str, source: Any, predictor) -> ClipResult:
-    """Decode and classify one upload or recording (``ser.predict.classify``) and draw its charts.
-    Raises SERError for unusable input."""
+def classify_source(name: str, source: Any, predictor, profile=None) -> ClipResult:
+    """Decode and classify one upload or recording (``ser.predict.classify``), with the speaker's
+    voice profile when there is one, and draw its charts. Raises SERError for unusable input."""
     from ser.predict import classify
 
-    result = classify(source, predictor)
+    result = classify(source, predictor, profile=profile)
     sr, waveform = predictor.audio_config.sample_rate, result.waveform
     mel, _ = spectrogram_figures(waveform, with_mfcc=False)
     return ClipResult(
@@ -228,10 +231,87 @@ def classify_source(name: str, source: Any, predictor) -> ClipResult:
 
 
 @st.cache_data(show_spinner="Classifying…", max_entries=64)
-def cached_classify(name: str, data: bytes, bundle_path: str) -> ClipResult:
-    """classify_source with the bundle at ``bundle_path``, cached by the clip's bytes, so that a
-    rerun of the page does not decode and classify every upload again. Raises SERError."""
-    return classify_source(name, data, cached_predictor(bundle_path))
+def cached_classify(name: str, data: bytes, bundle_path: str, profile_json: str = "") -> ClipResult:
+    """classify_source with the bundle at ``bundle_path`` (and the voice profile ``profile_json``,
+    "" for none), cached by the clip's bytes, so that a rerun of the page does not decode and
+    classify every upload again. Raises SERError."""
+    from ser.profile import VoiceProfile
+
+    predictor = cached_predictor(bundle_path)
+    profile = VoiceProfile.from_json(profile_json, space=predictor.normalisation.space) if profile_json else None
+    return classify_source(name, data, predictor, profile)
+
+
+# --- voice profiles: kept in this browser session only ---------------------------------------------
+
+PROFILE_KEY = "voice_profile"  # st.session_state: the user's VoiceProfile as JSON ("my voice")
+
+
+@st.cache_data(show_spinner="Learning the voice…", max_entries=16)
+def cached_profile(clips: tuple[bytes, ...], bundle_path: str, source: str) -> str:
+    """The voice profile (JSON) of recordings of one speaker. Raises SERError."""
+    from ser.audio import load_audio_head
+
+    predictor = cached_predictor(bundle_path)
+    waveforms = [load_audio_head(data, config=predictor.audio_config).waveform for data in clips]
+    return predictor.build_profile(waveforms, source).to_json()
+
+
+def my_voice(bundle_path: str) -> str:
+    """The "my voice" controls: build a profile from a few unlabelled recordings, or load a saved
+    one; download it; forget it. Returns the profile's JSON, "" when there is none."""
+    predictor = cached_predictor(bundle_path)
+    if not predictor.takes_profiles:
+        return ""
+    with st.expander("My voice: a profile for your single clips", expanded=False):
+        st.caption(
+            "A few recordings of your voice, any emotion, no labels, teach the model how you usually sound; later "
+            "clips are then heard against that. It stays in this browser session only (the server keeps nothing), "
+            "and you can download it and load it again another day."
+        )
+        _learn_voice(bundle_path)
+        _load_voice(predictor.normalisation.space)
+        _show_voice()
+    return st.session_state.get(PROFILE_KEY, "")
+
+
+def _learn_voice(bundle_path: str) -> None:
+    recordings = st.file_uploader("Recordings of your voice", type=FORMATS, accept_multiple_files=True,
+                                  key="my_voice_clips")  # fmt: skip
+    if recordings and st.button("Learn my voice", key="my_voice_learn"):
+        clips = tuple(r.getvalue() for r in recordings)
+        try:
+            st.session_state[PROFILE_KEY] = cached_profile(clips, bundle_path, f"{len(clips)} recordings of my voice")
+        except SERError as e:
+            st.error(f"Cannot learn the voice: {md(e)}")
+
+
+def _load_voice(space: str) -> None:
+    """A saved profile, checked whole: a damaged, foreign or edited file changes nothing."""
+    from ser.profile import VoiceProfile
+
+    saved = st.file_uploader("…or load a saved profile (JSON)", type=["json"], key="my_voice_file")
+    if saved is None or st.session_state.get("my_voice_loaded") == saved.file_id:
+        return
+    st.session_state["my_voice_loaded"] = saved.file_id
+    try:
+        st.session_state[PROFILE_KEY] = VoiceProfile.from_json(saved.getvalue(), space=space).to_json()
+    except SERError as e:
+        st.error(f"{md(saved.name)} is not usable, nothing changed: {md(e)}")
+
+
+def _show_voice() -> None:
+    from ser.profile import VoiceProfile
+
+    current = st.session_state.get(PROFILE_KEY, "")
+    if not current:
+        return
+    profile = VoiceProfile.from_json(current)
+    st.success(f"Using your voice profile: {md(profile.source)}, {profile.speech_s:.0f} s of speech.")
+    st.download_button("Download my voice profile", current, "my-voice-profile.json", mime="application/json")
+    if st.button("Forget my voice", key="my_voice_forget"):
+        st.session_state.pop(PROFILE_KEY, None)
+        st.rerun()
 
 
 def timeline_csv(timeline) -> str:
@@ -247,6 +327,8 @@ def render_clip_result(result: ClipResult, key: str) -> None:
     one clip from another's."""
     prediction = result.prediction
     st.subheader(f"{md(result.name)}: {prediction.label} ({prediction.confidence:.0%})")
+    if prediction.normalisation:
+        st.caption(f"Speaker normalisation: {md(prediction.normalisation)}")
     if result.note:
         st.warning(f"{md(result.name)}: {result.note}.")
     left, right = st.columns(2)

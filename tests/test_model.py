@@ -12,8 +12,8 @@ from ser.model import build_model, load_bundle, predict_proba, save_bundle
 from ser.registry import MODELS_DIR, ModelCard, active_path, read_card
 
 
-@pytest.mark.parametrize("name", list(ARCHITECTURES))
-def test_every_architecture_builds_for_its_features(name, rng):
+@pytest.mark.parametrize("name", [n for n, a in ARCHITECTURES.items() if a.family == "keras"])
+def test_every_network_builds_for_its_features(name, rng):
     config = ARCHITECTURES[name].features
     X = rng.standard_normal((6, config.n_bins, config.n_frames)).astype(np.float32)
     model = build_model(name, config, 7, X)
