@@ -20,7 +20,7 @@ import soundfile as sf
 from common import ROOT, TESS_DIR, emit
 
 from ser.audio import load_audio
-from ser.model import load_bundle
+from ser.bundle import load_bundle
 from ser.predict import Predictor
 from ser.registry import active_path
 

@@ -29,11 +29,11 @@ import keras
 import numpy as np
 from keras import layers
 
+from ser.bundle import Bundle, save_bundle
 from ser.config import RunHooks, TrainConfig
 from ser.datasets import Clip, Manifest
 from ser.errors import ConfigError, DatasetError, ModelError, TrainingError
 from ser.evaluation import score
-from ser.model import Bundle, save_bundle
 from ser.prepare import Features, prepare
 from ser.registry import MODELS_DIR, SCHEMA_VERSION, ModelCard, adapted_name, library_versions, new_bundle_path, utc_now
 from ser.train import AugmentedBatches

@@ -210,7 +210,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _bundle(path: Path | None):
     """The bundle at ``path``, or the one the models folder serves (with a warning for what was skipped)."""
-    from ser.model import load_bundle
+    from ser.bundle import load_bundle
 
     if path is not None:
         return load_bundle(path)

@@ -17,10 +17,10 @@ import numpy as np
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 from ser import svm
+from ser.bundle import Bundle, Model, predict_proba
 from ser.config import RunHooks
 from ser.datasets import Manifest
 from ser.errors import TrainingError
-from ser.model import Bundle, Model, predict_proba
 from ser.predict import clip_probabilities
 from ser.prepare import Features, prepare
 from ser.profile import Normalisation, VoiceProfile

@@ -162,7 +162,7 @@ class TrainingJob:
         self, bundle_path: Path, manifest: Manifest, speaker: str, shots: int, seed: int, target: Path, name: str
     ) -> None:
         from ser.adapt import AdaptConfig, adapt
-        from ser.model import load_bundle
+        from ser.bundle import load_bundle
 
         def run() -> tuple[Path | None, ModelCard]:
             path, card, _model = adapt(

@@ -1,30 +1,23 @@
-"""Architectures by name, and the model bundle: ``model.keras`` + ``card.json`` in one folder.
+"""The networks (Keras): architectures by name, built, run, saved and loaded.
 
-A bundle carries everything needed to serve it (label order, feature config,
-normalisation inside the network), so prediction reads nothing from defaults.
-Bundles are written to a temporary folder and renamed into place; the active
-bundle is named in ``models/active.json``, which is replaced atomically.
+Only what builds or runs a network imports this module (it loads TensorFlow); a bundle of
+another family, and everything that only reads cards, never does (``ser.bundle``, ``ser.registry``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import sys
-import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ser.archs import ARCHITECTURES, get_architecture
 from ser.config import FeatureConfig
-from ser.errors import ModelError, SERError
-from ser.profile import Normalisation, VoiceProfile
-from ser.registry import CARD_FILE, MODEL_FILE, ModelCard, fsync_path, new_bundle_path, read_card, write_card
-from ser.svm import load_svm, save_svm, svm_proba
+from ser.errors import ModelError
+from ser.registry import MODEL_FILE
 
 
 @contextlib.contextmanager
@@ -48,9 +41,6 @@ with _native_stderr_silenced():
     import keras
     import tensorflow  # noqa: F401  (loaded here so its native logs are silenced too)
 from keras import layers  # noqa: E402
-from sklearn.calibration import CalibratedClassifierCV  # noqa: E402
-
-Model = keras.Model | CalibratedClassifierCV  # a network, or the speaker-normalised SVM (ser.svm)
 
 # --- architectures ------------------------------------------------------------------------------
 
@@ -149,20 +139,9 @@ def build_model(
     return BUILDERS[name](feature_config.n_bins, feature_config.n_frames, n_classes, features)
 
 
-def predict_proba(
-    model: Model, X: np.ndarray, *, normalisation: Normalisation | None = None, profile: VoiceProfile | None = None,
-    batch_size: int = 64,
-) -> np.ndarray:  # fmt: skip
-    """Class probabilities, the one way every caller runs a model (serving, evaluation, early
-    stopping, adaptation). A speaker-normalised model's features are first put in the speaker's
-    terms: by ``profile``, else by the normalisation's fall-back (zero-shot). ``predict_on_batch``
-    runs a compiled graph: about 1.5 ms for one window against 10 ms for an eager call on 2 cores.
-    X [shape=(n, n_bins, n_frames)] -> [shape=(n, n_classes)]"""
-    if not isinstance(model, keras.Model):  # scikit-learn: one vector per window
-        vectors = X.reshape(len(X), -1)
-        if normalisation is not None:
-            vectors = normalisation.apply(vectors, profile)
-        return svm_proba(model, vectors)
+def network_proba(model: keras.Model, X: np.ndarray, *, batch_size: int = 64) -> np.ndarray:
+    """A network's class probabilities. ``predict_on_batch`` runs a compiled graph: about 1.5 ms for
+    one window against 10 ms for an eager call on 2 cores. X [shape=(n, n_bins, n_frames)] -> [shape=(n, n_classes)]"""
     if len(X) == 0:
         return np.zeros((0, model.output_shape[-1]), dtype=np.float32)
     X = X.astype(np.float32, copy=False)
@@ -171,92 +150,20 @@ def predict_proba(
     )
 
 
-# --- bundles --------------------------------------------------------------------------------------
-
-
-@dataclass
-class Bundle:
-    path: Path
-    model: Model
-    card: ModelCard
-
-    @property
-    def normalisation(self) -> Normalisation | None:
-        """How features are put in the speaker's terms, for a speaker-normalised model; else None."""
-        return None if self.card.normalisation is None else Normalisation.from_dict(self.card.normalisation)
-
-    @property
-    def labels(self) -> list[str]:
-        return list(self.card.labels)
-
-    @property
-    def feature_config(self) -> FeatureConfig:
-        return self.card.feature_config
-
-    @property
-    def name(self) -> str:
-        return self.path.name
-
-
-def load_bundle(path: str | Path) -> Bundle:
-    """Load a bundle folder (safe mode: no arbitrary code from the file) and check it against its card."""
-    path = Path(path)
-    if path.is_file():  # --model DIR/model.keras: the bundle is the folder
-        raise ModelError(f"{path} is a file, not a model bundle: give the folder with {MODEL_FILE} and {CARD_FILE}")
-    if not path.is_dir():
-        raise ModelError(f"model bundle not found: {path}")
-    card = read_card(path)
-    if get_architecture(card.architecture).family == "svm":
-        return _svm_bundle(path, card)
+def load_network(path: Path, config: FeatureConfig, n_labels: int) -> keras.Model:
+    """The network of a bundle folder (safe mode: no code from the file), checked against its card."""
     try:
         model = keras.saving.load_model(path / MODEL_FILE, compile=False, safe_mode=True)
     except Exception as e:  # Keras raises many types for a damaged or foreign file
         raise ModelError(f"the model in {path} cannot be loaded ({type(e).__name__}: {e})") from e
-    config = card.feature_config
     expected = (None, config.n_bins, config.n_frames)
-    if tuple(model.input_shape) != expected or model.output_shape[-1] != len(card.labels):
+    if tuple(model.input_shape) != expected or model.output_shape[-1] != n_labels:
         raise ModelError(
             f"the model in {path} takes {model.input_shape} -> {model.output_shape} but its card says "
-            f"{expected} -> {len(card.labels)} labels; the bundle is inconsistent"
+            f"{expected} -> {n_labels} labels; the bundle is inconsistent"
         )
-    return Bundle(path, model, card)
+    return model
 
 
-def _svm_bundle(path: Path, card: ModelCard) -> Bundle:
-    model = load_svm(path)
-    if card.normalisation is None:
-        raise ModelError(f"the card of {path} lacks the normalisation its speaker-normalised model needs")
-    try:
-        bundle = Bundle(path, model, card)
-        space = bundle.normalisation.space
-    except (KeyError, TypeError, ValueError, SERError) as e:
-        raise ModelError(f"the card of {path} has a damaged normalisation ({e})") from e
-    n_labels = getattr(model, "n_labels_", None)
-    if model.n_features_in_ != card.feature_config.n_bins or n_labels != len(card.labels):
-        raise ModelError(
-            f"the model in {path} takes {model.n_features_in_} features -> {n_labels} labels but its "
-            f"card says {card.feature_config.n_bins} ({space}) -> {len(card.labels)}; the bundle is inconsistent"
-        )
-    return bundle
-
-
-def save_bundle(model: Model, card: ModelCard, models_dir: Path, name: str) -> Path:
-    """Write ``models_dir/name`` completely in a temporary folder, then rename it into place."""
-    target = new_bundle_path(models_dir, name)
-    models_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=models_dir))
-    try:
-        tmp.chmod(0o755)  # mkdtemp makes it private; a bundle is meant to be shared
-        if isinstance(model, keras.Model):
-            model.save(tmp / MODEL_FILE)
-        else:
-            save_svm(model, tmp)
-        write_card(card, tmp)
-        for path in [*tmp.iterdir(), tmp]:
-            fsync_path(path)
-        os.rename(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    fsync_path(models_dir)
-    return target
+def save_network(model: keras.Model, folder: Path) -> None:
+    model.save(Path(folder) / MODEL_FILE)

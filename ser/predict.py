@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from ser.audio import AudioSource, format_duration, load_audio_head, validate
+from ser.bundle import Bundle, load_bundle, predict_proba
 from ser.config import PAUSE, AudioConfig
 from ser.errors import AudioContentError, ModelError
 from ser.features import Windows, iter_features
-from ser.model import Bundle, load_bundle, predict_proba
 from ser.profile import Normalisation, ProfileBuilder, VoiceProfile
 from ser.registry import MODELS_DIR, serving_bundle
 

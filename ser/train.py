@@ -23,11 +23,12 @@ import numpy as np
 import tensorflow as tf
 
 from ser.archs import get_architecture
+from ser.bundle import Model, predict_proba, save_bundle
 from ser.config import EMOTIONS, STRATEGIES, AudioConfig, FeatureConfig, RunHooks, TrainConfig
 from ser.datasets import Manifest
 from ser.errors import ConfigError, TrainingError
 from ser.evaluation import score, summarise
-from ser.model import Model, build_model, predict_proba, save_bundle
+from ser.model import build_model
 from ser.prepare import Features, prepare
 from ser.profile import Normalisation, feature_space
 from ser.registry import MODELS_DIR, ModelCard, bundle_name, library_versions, new_bundle_path, utc_now

@@ -140,7 +140,7 @@ def test_models_says_when_the_folder_is_missing_or_holds_no_bundle(tmp_path):
 
 def test_the_cli_serves_from_ser_models_dir_like_the_app(tiny_bundle, tmp_path, monkeypatch):
     """$SER_MODELS_DIR moves the app's models; the CLI must serve and list the same folder."""
-    from ser.model import load_bundle
+    from ser.bundle import load_bundle
     from ser.predict import Predictor, classify
 
     shutil.copytree(tiny_bundle, tmp_path / "tiny")

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from ser.bundle import load_bundle
 from ser.datasets import Clip, Manifest
 from ser.evaluation import clip_scores, compute_metrics, evaluate_bundle, summarise
-from ser.model import load_bundle
 from ser.predict import Predictor, classify
 from ser.prepare import prepare
 from tests.conftest import voiced

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from ser.archs import ARCHITECTURES
+from ser.bundle import load_bundle, predict_proba, save_bundle
 from ser.config import FeatureConfig
 from ser.errors import ConfigError, ModelError
-from ser.model import build_model, load_bundle, predict_proba, save_bundle
+from ser.model import build_model
 from ser.registry import MODELS_DIR, ModelCard, active_path, read_card
 
 

@@ -296,7 +296,7 @@ def test_a_pause_in_an_upload_is_shown_as_a_pause(served):
 def test_timeline_csv_has_a_row_per_window_with_pauses(served):
     import csv
 
-    from ser.model import load_bundle
+    from ser.bundle import load_bundle
     from ser.predict import Predictor
     from ser.ui import timeline_csv
 
@@ -380,8 +380,8 @@ def test_frame_to_array_gives_samples_by_channels(layout, fmt):
 
 
 def test_a_recording_past_the_cap_is_classified_over_its_first_part(served):
+    from ser.bundle import load_bundle
     from ser.config import AudioConfig
-    from ser.model import load_bundle
     from ser.predict import Predictor
     from ser.ui import classify_source
 
@@ -402,7 +402,7 @@ def test_a_cached_result_keeps_charts_not_the_audio(served):
     must not be kept with it, only its charts."""
     import pickle
 
-    from ser.model import load_bundle
+    from ser.bundle import load_bundle
     from ser.predict import Predictor
     from ser.ui import classify_source
 

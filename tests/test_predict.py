@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from ser.audio import load_audio
+from ser.bundle import load_bundle
 from ser.config import PAUSE
 from ser.errors import AudioContentError
-from ser.model import load_bundle
 from ser.predict import Predictor, classify
 from ser.stream import StreamClassifier
 from tests.conftest import DEMO_DIR, ROOT, TESS_DIR, requires_tess, tiny_manifest

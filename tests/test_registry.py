@@ -6,9 +6,10 @@ import shutil
 import pytest
 
 from ser.archs import ARCHITECTURES
+from ser.bundle import save_bundle
 from ser.config import AudioConfig, FeatureConfig
 from ser.errors import ModelError
-from ser.model import build_model, save_bundle
+from ser.model import build_model
 from ser.registry import (
     MODELS_DIR,
     SCHEMA_VERSION,

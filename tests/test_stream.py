@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ser.model import load_bundle
+from ser.bundle import load_bundle
 from ser.predict import Predictor
 from ser.stream import PROFILE_TARGET_S, StreamClassifier
 from tests.conftest import ROOT, voiced

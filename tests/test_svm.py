@@ -11,11 +11,11 @@ import pytest
 import soundfile as sf
 from scipy.signal import lfilter
 
+from ser.bundle import load_bundle
 from ser.config import RunHooks, TrainConfig
 from ser.datasets import discover, pool
 from ser.evaluation import evaluate_bundle
 from ser.functionals import egemaps
-from ser.model import load_bundle
 from ser.predict import Predictor, classify
 from ser.profile import ProfileBuilder
 from ser.svm import balance_weights

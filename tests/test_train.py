@@ -8,10 +8,10 @@ import textwrap
 import numpy as np
 import pytest
 
+from ser.bundle import load_bundle, predict_proba
 from ser.config import RunHooks, TrainConfig
 from ser.errors import ConfigError, ModelError, TrainingError
 from ser.evaluation import compute_metrics, evaluate_bundle
-from ser.model import load_bundle, predict_proba
 from ser.prepare import prepare
 from ser.registry import read_card
 from ser.splits import make_splits
