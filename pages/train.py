@@ -155,7 +155,7 @@ def job_panel() -> None:
         st.warning(md(job.error))
         if st.button("Dismiss", key="dismiss-interrupted"):
             JOB.dismiss()
-            st.rerun(scope="fragment")
+            st.rerun()
     elif job.status == "done":
         st.success(f"Saved {job.path}")
         show_evaluation(job.card, job.split, key="job")

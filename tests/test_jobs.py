@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import os
 import time
 import zipfile
 from io import BytesIO
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +14,7 @@ from ser.errors import TrainingError
 from ser.jobs import TrainingJob, models_folder, zip_bundle
 from ser.registry import MODELS_DIR
 from tests.conftest import DEMO_DIR, tiny_manifest
+from tests.processes import forked_workers
 
 
 def wait_for(condition, timeout_s: float = 60.0) -> None:
@@ -84,3 +87,5 @@ def test_stop_while_features_are_computed_ends_the_run_then(tmp_path, monkeypatc
     assert state.status == "stopped", state.error
     assert state.logs == [] and state.features_done < state.features_total
     assert not (tmp_path / "models").exists() or not list((tmp_path / "models").iterdir())
+    if Path("/proc/self/stat").exists():  # and the pool's workers are gone: ended, not left to finish
+        assert forked_workers(os.getpid()) == []
