@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import io
 import logging
+import os
 import pickle
 import time
 from pathlib import Path
@@ -33,8 +34,8 @@ import soundfile as sf
 import streamlit.logger
 from common import emit
 
-from ser.model import active_path
-from ser.predict import StreamClassifier
+from ser.registry import active_path
+from ser.stream import StreamClassifier
 from ser.ui import cached_classify, cached_predictor, probability_figure, timeline_figure
 
 FRAME_RATE = 48_000  # WebRTC's audio rate
@@ -176,7 +177,8 @@ def main() -> None:
     predictor = cached_predictor(bundle)
     live = soak_live(predictor, args.minutes)
     classify = soak_classify(bundle, args.clips)
-    emit("soak", {"model": bundle.rsplit("/", 1)[-1], "live": live, "classify": classify})
+    load = os.getloadavg()[0]  # a shared machine: the rates above depend on it, the memory does not
+    emit("soak", {"model": bundle.rsplit("/", 1)[-1], "load_average_at_end": load, "live": live, "classify": classify})
 
 
 if __name__ == "__main__":

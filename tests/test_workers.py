@@ -137,7 +137,7 @@ class Training:
         return True
 
     def _computing_features(self) -> bool:
-        return self._running() and bool(forked_workers(self.process.pid)) and any(self.cache.glob("*.npy"))
+        return self._running() and bool(forked_workers(self.process.pid)) and any(self.cache.rglob("*.np[yz]"))
 
     def _fitting(self) -> bool:
         return self._running() and any(line.startswith("epoch") for line in self.lines)
