@@ -29,6 +29,9 @@ class StreamlitUser:
         self.uploader_id = ""
         self.headings: list[str] = []
         self.errors: list[str] = []  # st.error / st.exception bodies of the last run
+        self.warnings: list[str] = []  # st.warning bodies of the last run
+        self.buttons: dict[str, str] = {}  # label -> widget id, of the last run
+        self.pages: dict[str, str] = {}  # url path ("train") -> page script hash, from st.navigation
         self._cookies = http.cookiejar.CookieJar()
         self._http = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self._cookies))
         self._ws = None
@@ -53,7 +56,7 @@ class StreamlitUser:
         for state in widget_states or []:
             message.rerun_script.widget_states.widgets.append(state)
         await self._ws.send(message.SerializeToString())
-        self.headings, self.errors = [], []
+        self.headings, self.errors, self.warnings, self.buttons = [], [], [], {}
         while True:
             forward = ForwardMsg()
             forward.ParseFromString(await self._ws.recv())
@@ -61,10 +64,23 @@ class StreamlitUser:
             if kind == "new_session":
                 self.session_id = forward.new_session.initialize.session_id
                 self.page_script_hash = forward.new_session.page_script_hash
+            elif kind == "navigation":
+                self.pages = {p.url_pathname: p.page_script_hash for p in forward.navigation.app_pages}
             elif kind == "delta" and forward.delta.WhichOneof("type") == "new_element":
                 self._read(forward.delta.new_element)
             elif kind == "script_finished" and forward.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN:
                 return
+
+    async def open(self, page: str) -> None:
+        """Switch to the page at url path ``page`` (e.g. "train"), as its sidebar link does."""
+        self.page_script_hash = self.pages[page]
+        await self.run()
+
+    async def click(self, label: str) -> None:
+        """Press the button labelled ``label`` of the last run, and read the run it starts."""
+        state = BackMsg().rerun_script.widget_states.widgets.add()
+        state.id, state.trigger_value = self.buttons[label], True
+        await self.run([state])
 
     async def upload(self, name: str, data: bytes) -> None:
         """Put ``data`` in the page's file uploader, as the browser does, and rerun."""
@@ -95,6 +111,10 @@ class StreamlitUser:
         kind = element.WhichOneof("type")
         if kind == "heading":
             self.headings.append(element.heading.body)
+        elif kind == "button":
+            self.buttons[element.button.label] = element.button.id
+        elif kind == "alert" and element.alert.format == element.alert.WARNING:
+            self.warnings.append(element.alert.body)
         elif kind == "file_uploader":
             self.uploader_id = element.file_uploader.id
         elif kind == "alert" and element.alert.format == element.alert.ERROR:

@@ -151,6 +151,11 @@ def job_panel() -> None:
         st.error(f"{what} failed: {md(job.error)}. The active model is unchanged.")
     elif job.status == "stopped":
         st.warning(f"{job.error}")
+    elif job.status == "interrupted":  # by a server restart: ser.jobs.TrainingJob.recover
+        st.warning(md(job.error))
+        if st.button("Dismiss", key="dismiss-interrupted"):
+            JOB.dismiss()
+            st.rerun()
     elif job.status == "done":
         st.success(f"Saved {job.path}")
         show_evaluation(job.card, job.split, key="job")

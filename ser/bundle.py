@@ -21,6 +21,7 @@ from ser.archs import get_architecture
 from ser.config import FeatureConfig
 from ser.errors import ModelError, SERError
 from ser.profile import Normalisation, VoiceProfile
+from ser.recovery import remove_stale_bundles, temp_bundle_prefix
 from ser.registry import CARD_FILE, MODEL_FILE, ModelCard, fsync_path, new_bundle_path, read_card, write_card
 from ser.svm import load_svm, save_svm, svm_proba
 
@@ -106,7 +107,8 @@ def save_bundle(model: Any, card: ModelCard, models_dir: Path, name: str) -> Pat
     """Write ``models_dir/name`` completely in a temporary folder, then rename it into place."""
     target = new_bundle_path(models_dir, name)
     models_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=models_dir))
+    remove_stale_bundles(models_dir)  # what earlier runs that were killed while saving left
+    tmp = Path(tempfile.mkdtemp(prefix=temp_bundle_prefix(name), suffix=".tmp", dir=models_dir))
     try:
         tmp.chmod(0o755)  # mkdtemp makes it private; a bundle is meant to be shared
         if hasattr(model, "predict_on_batch"):

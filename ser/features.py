@@ -14,7 +14,6 @@ import json
 import os
 import sys
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from ser.audio import load_audio, speech_mask
 from ser.config import AudioConfig, FeatureConfig, ProgressFn
 from ser.errors import AudioContentError, SERError
 from ser.functionals import egemaps
+from ser.workers import pool_size, process_pool
 
 LOG_FLOOR = 1e-6  # added to mel power before the log, about -60 dB below a full-scale tone
 CACHE_VERSION = 2  # bump when the feature code changes in a way the config does not capture
@@ -258,20 +258,15 @@ def extract_corpus(
     """
     cache_dir = cache_dir if cache_dir is not None else default_cache_dir()
     jobs = [(Path(p), config, tuple(warps), audio_config, cache_dir) for p in paths]
-    n_jobs = n_jobs or min(len(jobs), os.cpu_count() or 1)
+    n_jobs = n_jobs or pool_size(len(jobs))  # CPUs, and no more workers than free memory holds
     results: list[Windows | str] = []
     if n_jobs <= 1 or len(jobs) < 16:
         iterator = map(_cached_file_features, jobs)
         results = _collect(iterator, len(jobs), progress)
     else:
-        with ProcessPoolExecutor(max_workers=n_jobs) as pool:
-            try:
-                results = _collect(pool.map(_cached_file_features, jobs, chunksize=16), len(jobs), progress)
-            except BaseException:
-                # A progress callback that raises (a stopped run) or Ctrl-C: leaving the pool would
-                # otherwise wait for every clip still queued.
-                pool.shutdown(cancel_futures=True)
-                raise
+        # A progress callback that raises (a stopped run) or Ctrl-C ends the workers at once.
+        with process_pool(n_jobs) as pool:
+            results = _collect(pool.map(_cached_file_features, jobs, chunksize=16), len(jobs), progress)
     return [None if isinstance(r, str) else r for r in results], [r for r in results if isinstance(r, str)]
 
 

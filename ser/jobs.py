@@ -5,6 +5,11 @@ Its state lives behind a lock in a module-level singleton (``JOB``), so every br
 sees the same run, and the run survives a page switch or a closed tab. The job never changes
 the active model: a finished run leaves a bundle, and the user decides whether to serve it.
 
+A running job keeps a small record of itself in the models folder (``.job.json``, see
+``ser.recovery``), so that when the server is killed mid-run, the next server start shows that
+run as interrupted (what it was, when it was last seen, that it saved nothing) instead of
+forgetting it.
+
 Importing this module is cheap: TensorFlow is loaded only when a job starts.
 """
 
@@ -23,12 +28,15 @@ from typing import Any
 from ser.config import RunHooks, TrainConfig
 from ser.datasets import Manifest
 from ser.errors import SERError, TrainingError
-from ser.registry import ModelCard, adapted_name, bundle_name, models_folder
+from ser.recovery import interrupted_job, remove_job_record, remove_stale_bundles, this_process, write_job_record
+from ser.registry import ModelCard, adapted_name, bundle_name, check_bundle, models_folder
 
 log = logging.getLogger(__name__)
 
-# Job statuses: "idle" before any run; "running", "stopping"; then "done", "failed" or "stopped".
-FINISHED = ("done", "failed", "stopped")
+# Job statuses: "idle" before any run; "running", "stopping"; then "done", "failed" or "stopped";
+# "interrupted": a run of an earlier server process that died while it ran (from its record).
+FINISHED = ("done", "failed", "stopped", "interrupted")
+HEARTBEAT_S = 1.0  # a running job rewrites its record at most this often: its last sign of life
 
 
 @dataclass
@@ -69,6 +77,9 @@ class TrainingJob:
         self._state = JobState()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._record_dir: Path | None = None  # the models folder the current run's record is in
+        self._recorded_at = 0.0  # time.monotonic() of the record's last write
+        self._recovered: set[Path] = set()  # models folders ``recover`` has looked at
 
     def start(
         self,
@@ -86,7 +97,7 @@ class TrainingJob:
         name = name or bundle_name(config.arch)
         state = JobState(name=name, data=str(manifest.root), split=split, config=config.to_dict())
         target = Path(models_dir) if models_dir is not None else models_folder()
-        return self._launch(state, self._train, (manifest, split, config, target, name))
+        return self._launch(state, self._train, (manifest, split, config, target, name), target)
 
     def start_adaptation(
         self,
@@ -109,9 +120,10 @@ class TrainingJob:
             config={"shots": shots, "seed": seed}, speaker=speaker, base=bundle_path.name,
         )  # fmt: skip
         target = Path(models_dir) if models_dir is not None else models_folder()
-        return self._launch(state, self._adapt, (bundle_path, manifest, speaker, shots, seed, target, name))
+        return self._launch(state, self._adapt, (bundle_path, manifest, speaker, shots, seed, target, name), target)
 
-    def _launch(self, state: JobState, run, args: tuple) -> str:
+    def _launch(self, state: JobState, run, args: tuple, target: Path) -> str:
+        remove_stale_bundles(target)  # what earlier runs, killed while they saved, left there
         with self._lock:
             if self._state.running:
                 what = "an adaptation" if self._state.kind == "adapt" else "a training run"
@@ -122,6 +134,9 @@ class TrainingJob:
                 )
             self._stop.clear()
             self._state = dataclasses.replace(state, status="running", started_at=time.time())
+            # Recorded before the thread starts: its own later writes can never be overtaken by this one.
+            self._record_dir = target
+            self._save_record(self._state)
             self._thread = threading.Thread(target=run, args=args, name=f"{state.kind}-{state.name}", daemon=True)
             self._thread.start()
         return state.name
@@ -133,6 +148,33 @@ class TrainingJob:
             if self._state.status == "running":
                 self._state.status = "stopping"
                 self._stop.set()
+
+    def recover(self, models_dir: Path | None = None) -> None:
+        """Once per process and models folder (a server's start): remove the bundles that killed
+        runs half-wrote there and, while this process has run no job, take up a job an earlier
+        process left running as "interrupted" (``ser.recovery.interrupted_job``)."""
+        target = Path(models_dir) if models_dir is not None else models_folder()
+        with self._lock:
+            if target in self._recovered:
+                return
+            self._recovered.add(target)
+        remove_stale_bundles(target)
+        record = interrupted_job(target)
+        if record is None:
+            return
+        state = _interrupted_state(record, target)
+        with self._lock:
+            if self._state.status == "idle":
+                self._state, self._record_dir = state, target
+
+    def dismiss(self) -> None:
+        """Forget an interrupted run (its record too): the user has seen it."""
+        with self._lock:
+            if self._state.status != "interrupted":
+                return
+            self._state, target = JobState(), self._record_dir
+        if target is not None:
+            remove_job_record(target, status="interrupted")
 
     def snapshot(self) -> JobState:
         """A copy of the current state, safe to read without the lock."""
@@ -193,14 +235,17 @@ class TrainingJob:
     def _on_step(self, step: int, n_steps: int, loss: float) -> None:
         with self._lock:
             self._state.steps_done, self._state.steps_total = step, n_steps
+        self._heartbeat()
 
     def _on_epoch(self, entry: Any) -> None:
         with self._lock:
             self._state.logs.append(entry)
+        self._heartbeat()
 
     def _on_progress(self, done: int, total: int) -> None:
         with self._lock:
             self._state.features_done, self._state.features_total = done, total
+        self._heartbeat()
         if self._stop.is_set():  # a stop while features are computed ends the run now, not after them
             raise TrainingError("training was stopped while computing features; the active model is unchanged")
 
@@ -209,6 +254,60 @@ class TrainingJob:
             self._state.status, self._state.error, self._state.path = status, error, path
             self._state.card = card
             self._state.finished_at = time.time()
+            target, self._record_dir = self._record_dir, None  # no heartbeat from here on
+        if target is not None:
+            remove_job_record(target)  # the run ended as it should: nothing to recover
+
+    def _heartbeat(self) -> None:
+        """Rewrite the record, at most every ``HEARTBEAT_S`` (called from the job's thread)."""
+        if time.monotonic() - self._recorded_at >= HEARTBEAT_S:
+            self._save_record(self.snapshot())
+
+    def _save_record(self, state: JobState) -> None:
+        """Write ``state`` to the record: from ``_launch`` before the job's thread starts, then only
+        from that thread, so the writes never overtake one another; ``_finish`` removes it."""
+        if self._record_dir is None:
+            return
+        record = {f.name: getattr(state, f.name) for f in dataclasses.fields(state) if f.name not in ("logs", "card")}
+        if state.logs:
+            last = state.logs[-1]
+            record.update(epoch=last.epoch, fold=last.fold, fold_index=last.fold_index, n_folds=last.n_folds)
+        write_job_record(self._record_dir, {**record, "updated_at": time.time(), **this_process()})
+        self._recorded_at = time.monotonic()
+
+
+def _interrupted_state(record: dict[str, Any], models_dir: Path) -> JobState:
+    """The state to show for the record of a run whose process died."""
+    known = {f.name for f in dataclasses.fields(JobState)} - {"logs", "card", "status", "error"}
+    state = JobState(**{k: v for k, v in record.items() if k in known})
+    state.status, state.finished_at = "interrupted", float(record.get("updated_at") or state.started_at)
+    state.error = _interruption(record, state, models_dir)
+    return state
+
+
+def _interruption(record: dict[str, Any], state: JobState, models_dir: Path) -> str:
+    """What the user reads: where the run was, when it was last seen, and what it left."""
+    if record.get("epoch"):
+        fold = f" of fit {record['fold_index']} of {record['n_folds']}" if record.get("n_folds", 1) > 1 else ""
+        where = f"after epoch {record['epoch']} of at most {state.n_epochs}{fold}"
+    elif state.steps_total:
+        where = f"at fine-tuning step {state.steps_done} of {state.steps_total}"
+    elif state.features_total:
+        where = f"while computing features ({state.features_done} of {state.features_total} clips)"
+    else:
+        where = "while it prepared"
+    seen = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(state.finished_at))
+    minutes = max(0.0, state.finished_at - state.started_at) / 60
+    try:
+        check_bundle(models_dir / state.name)
+        saved = f"Its bundle {state.name} had been saved whole just before; the active model is unchanged."
+    except SERError:
+        saved = "Nothing was saved: no bundle was written, and the active model is unchanged."
+    what = "adaptation" if state.kind == "adapt" else "training run"
+    return (
+        f"Interrupted: the server stopped while this {what} ran, {where}. Last seen {seen}, "
+        f"{minutes:.1f} min after it started. {saved}"
+    )
 
 
 def _describe(error: Exception) -> str:

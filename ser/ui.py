@@ -106,6 +106,9 @@ def cached_predictor(path: str):
 
 def sidebar_model_status() -> None:
     """Active model name, architecture and its speaker-independent accuracy from the card."""
+    from ser.jobs import JOB
+
+    JOB.recover(models_folder())  # once per process: what a killed server left in the folder
     with st.sidebar:
         try:
             path, problems = serving_bundle(models_folder())

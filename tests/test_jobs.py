@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import os
 import time
 import zipfile
 from io import BytesIO
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +14,7 @@ from ser.errors import TrainingError
 from ser.jobs import TrainingJob, models_folder, zip_bundle
 from ser.registry import MODELS_DIR
 from tests.conftest import DEMO_DIR, tiny_manifest
+from tests.processes import forked_workers
 
 
 def wait_for(condition, timeout_s: float = 60.0) -> None:
@@ -72,15 +75,18 @@ def test_zip_bundle_holds_the_bundle_files(tmp_path):
         assert archive.read("tiny/model.keras") == b"weights"
 
 
-def test_stop_while_features_are_computed_ends_the_run_then(tmp_path, monkeypatch):
+def test_stop_while_features_are_computed_ends_the_run_then(tmp_path, monkeypatch, capfd):
     """Stop pressed during "Computing features…" waited for every clip's features and a first
     epoch (minutes on a cold TESS); now the clips not started are left undone."""
     monkeypatch.setenv("SER_CACHE_DIR", str(tmp_path / "cache"))  # cold: every clip is computed
     job = TrainingJob()
     job.start(discover(DEMO_DIR), split="none", config=TrainConfig(epochs=1), models_dir=tmp_path / "models")
-    wait_for(lambda: job.snapshot().features_done > 0 or not job.snapshot().running)
+    wait_for(lambda: job.snapshot().features_done > 0 or not job.snapshot().running, timeout_s=180)
     job.stop()
     state = job.wait(timeout=120)
     assert state.status == "stopped", state.error
     assert state.logs == [] and state.features_done < state.features_total
     assert not (tmp_path / "models").exists() or not list((tmp_path / "models").iterdir())
+    if Path("/proc/self/stat").exists():  # and the pool's workers are gone: ended, not left to finish
+        assert forked_workers(os.getpid()) == []
+    assert "Traceback" not in capfd.readouterr().err  # from the workers ended, nor from the pool
