@@ -1,4 +1,8 @@
-"""SER Studio entry point: page config, navigation, and the sidebar (active model, corpus)."""
+"""SER Studio entry point: page config, navigation, and the sidebar (active model, corpus).
+
+Every page has its own address: /explore, /train, /classify, /live; the root (/) opens
+/classify, and an address no page has shows where the pages are.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +10,20 @@ import streamlit as st
 
 st.set_page_config(page_title="SER Studio", page_icon=":studio_microphone:", layout="wide")
 
-page = st.navigation(
-    [
-        st.Page("pages/explore.py", title="Explore", icon=":material/query_stats:"),
-        st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
-        st.Page("pages/classify.py", title="Classify", icon=":material/graphic_eq:", default=True),
-        st.Page("pages/live.py", title="Live", icon=":material/mic:"),
-    ]
+from ser.ui import (  # noqa: E402  (after set_page_config)
+    redirect_page,
+    sidebar_corpus,
+    sidebar_model_status,
+    unknown_address_pages,
 )
 
-from ser.ui import sidebar_corpus, sidebar_model_status  # noqa: E402  (after set_page_config)
-
+PAGES = [
+    st.Page("pages/explore.py", title="Explore", icon=":material/query_stats:", url_path="explore"),
+    st.Page("pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),
+    st.Page("pages/classify.py", title="Classify", icon=":material/graphic_eq:", url_path="classify"),
+    st.Page("pages/live.py", title="Live", icon=":material/mic:", url_path="live"),
+]
+page = st.navigation([redirect_page(PAGES[2]), *PAGES, *unknown_address_pages(PAGES)])
 sidebar_model_status()
 sidebar_corpus()
 page.run()

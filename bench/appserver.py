@@ -36,10 +36,20 @@ def free_port() -> int:
 
 class AppServer:
     """Start the app in ``workdir`` (models copied there, so training never touches the bundled
-    ones); ``stop`` ends it and returns its log."""
+    ones); ``stop`` ends it and returns its log. ``root``: the folder holding the app.py to run;
+    ``watch``: keep the file watcher of its .streamlit/config.toml (off by default: nothing reloads)."""
 
-    def __init__(self, workdir: Path, *, env: dict[str, str] | None = None, timeout_s: float = 60) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        env: dict[str, str] | None = None,
+        timeout_s: float = 60,
+        root: Path = ROOT,
+        watch: bool = False,
+    ) -> None:
         self.workdir = Path(workdir)
+        self.root, self.watch = Path(root), watch
         self.models = self.workdir / "models"
         self.log_path = self.workdir / "streamlit.log"
         self.port = free_port()
@@ -57,10 +67,12 @@ class AppServer:
         env.update(self.env)
         command = [
             sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless=true", f"--server.port={self.port}",
-            "--server.address=127.0.0.1", "--server.fileWatcherType=none", "--browser.gatherUsageStats=false",
+            "--server.address=127.0.0.1", "--browser.gatherUsageStats=false",
         ]  # fmt: skip
+        if not self.watch:
+            command.append("--server.fileWatcherType=none")
         with open(self.log_path, "w") as log:
-            self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(command, cwd=self.root, env=env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + self.timeout_s
         while not self.healthy():
             if self.process.poll() is not None or time.monotonic() > deadline:

@@ -3,6 +3,7 @@
     .venv/bin/python bench/browser.py paint [--servers 3] [--loads 5]
     .venv/bin/python bench/browser.py load [--sessions 1,4,16] [--rounds 5] [--repeats 3] [--client ws|chromium]
     .venv/bin/python bench/browser.py explore [--corpus ../shared/data/tess] [--loads 5]
+    .venv/bin/python bench/browser.py train [--bundles 20] [--loads 5] [--compare PATH]
 
 paint: for each of ``--servers`` fresh servers, the time from opening the app's address in a new
 browser context to the Classify heading being visible, first (cold server) and then ``--loads``
@@ -23,6 +24,13 @@ explore: each of Explore's views opened by its address in a new tab, timed to it
 the first load (the corpus-wide comparison, on a fresh server) and ``--loads`` later loads of each
 view. Targets (issue 3): first load at most 60 s, later loads at most 3 s (the slowest view's median).
 
+train: the Train page with ``--bundles`` model versions (copies of the bundled model, a day apart),
+opened by its address in a new tab, timed until it has settled: every version's section there,
+every chart drawn and no script running. The first load on a fresh server (which imports
+TensorFlow) and ``--loads`` later ones. ``--compare PATH``: another checkout's app (say the code
+before a change, from `git archive`), on a server of its own with the same models, loaded in turn
+with this one's. Target (issue 12): later loads settle within 3 s.
+
 Needs Debian's chromium and playwright (both installed for `make test` by .ci/run).
 """
 
@@ -30,7 +38,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import io
+import os
 import re
 import statistics
 import tempfile
@@ -133,6 +143,78 @@ async def explore(corpus: Path, loads: int) -> dict:
         "first_load_s": first,
         "later_loads_s": {"slowest_view_median": max(medians.values()), "median_by_view": medians, "runs": later},
         "targets_s": {"first": 60, "later": 3},
+    }
+
+
+TRAIN_SETTLED = """(n) => {
+  const charts = [...document.querySelectorAll('[data-testid=stPlotlyChart]')];
+  return document.querySelectorAll('[data-testid=stExpander]').length >= n
+    && charts.every(c => c.querySelector('.main-svg'))
+    && !document.querySelector('[data-testid=stStatusWidget]');
+}"""
+
+
+def add_bundles(models: Path, n: int) -> None:
+    """A copy of models/ at ``models``, with ``n`` copies of the bundled model in it, a day apart."""
+    import datetime as dt
+    import json
+    import shutil
+
+    shutil.copytree(ROOT / "models", models, ignore=shutil.ignore_patterns(".*"))
+    for i in range(n):
+        target = models / f"cnn-copy-{i:02d}"
+        shutil.copytree(ROOT / "models" / "cnn-tess-v1", target)
+        card = json.loads((target / "card.json").read_text())
+        card["created_at"] = (dt.datetime(2025, 1, 1, tzinfo=dt.UTC) + dt.timedelta(days=i)).isoformat()
+        (target / "card.json").write_text(json.dumps(card))
+
+
+async def train_load(context, url: str, n_sections: int) -> tuple[float, int]:
+    """Seconds from opening the Train page to its having settled, and the charts it drew."""
+    page = await context.new_page()
+    start = time.perf_counter()
+    await page.goto(f"{url}/train")
+    await page.get_by_role("heading", name="Model versions").wait_for(timeout=600_000)
+    while not await page.evaluate(TRAIN_SETTLED, n_sections):
+        if time.perf_counter() - start > 600:
+            raise TimeoutError(f"{url}/train did not settle in 600 s")
+        await asyncio.sleep(0.02)
+    seconds = time.perf_counter() - start
+    n_charts = await page.locator("[data-testid=stPlotlyChart]").count()
+    await page.close()
+    return seconds, n_charts
+
+
+async def train(n_bundles: int, loads: int, roots: list[Path]) -> dict:
+    """The Train page of each checkout in ``roots`` (this one first), one server each, all up at
+    once and loaded in turn, so that a busy machine slows each of them alike."""
+    results = {}
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        with contextlib.ExitStack() as stack:
+            servers = {}
+            for root in roots:
+                tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+                add_bundles(tmp / "models", n_bundles)
+                servers[root] = stack.enter_context(AppServer(tmp, root=root))
+            context = await browser.new_context(viewport={"width": 1280, "height": 900})
+            for root, server in servers.items():
+                first, n_charts = await train_load(context, server.url, n_bundles + 1)
+                results[str(root)] = {"first_load_s": first, "charts_drawn": n_charts, "later_loads_s": []}
+            for _ in range(loads):
+                for root, server in servers.items():
+                    results[str(root)]["later_loads_s"].append(
+                        (await train_load(context, server.url, n_bundles + 1))[0]
+                    )
+            await context.close()
+        await browser.close()
+    for result in results.values():
+        result["later_median_s"] = statistics.median(result["later_loads_s"])
+    return {
+        "bundles": n_bundles + 1,
+        "by_checkout": results,
+        "load_average_1min": os.getloadavg()[0],
+        "target_s": 3.0,
     }
 
 
@@ -245,6 +327,13 @@ def main() -> None:
     p_explore = sub.add_parser("explore")
     p_explore.add_argument("--corpus", type=Path, default=TESS_DIR)
     p_explore.add_argument("--loads", type=int, default=5)
+    p_train = sub.add_parser("train")
+    p_train.add_argument("--bundles", type=int, default=20)
+    p_train.add_argument("--loads", type=int, default=5)
+    p_train.add_argument(
+        "--compare", type=Path, action="append", default=[],
+        help="another checkout to load in turn with this one (say the code before a change)",
+    )  # fmt: skip
     p_load = sub.add_parser("load")
     p_load.add_argument("--sessions", default="1,4,16")
     p_load.add_argument("--rounds", type=int, default=5)
@@ -260,6 +349,8 @@ def main() -> None:
         emit("first_paint", asyncio.run(paint(args.servers, args.loads)))
     elif args.what == "explore":
         emit("explore", asyncio.run(explore(args.corpus, args.loads)))
+    elif args.what == "train":
+        emit("train_page", asyncio.run(train(args.bundles, args.loads, [ROOT, *(c.resolve() for c in args.compare)])))
     else:
         sizes = [int(n) for n in args.sessions.split(",")]
         runs = [asyncio.run(load(sizes, args.rounds, args.client)) for _ in range(args.repeats)]

@@ -20,7 +20,7 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 class StreamlitUser:
     """One browser session: connect, run the page, upload a file into its uploader, read the
-    headings the script wrote."""
+    headings and section labels the script wrote."""
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -64,10 +64,14 @@ class StreamlitUser:
             if kind == "new_session":
                 self.session_id = forward.new_session.initialize.session_id
                 self.page_script_hash = forward.new_session.page_script_hash
-            elif kind == "navigation":
+            elif kind == "navigation":  # the page that runs: / opens /classify
                 self.pages = {p.url_pathname: p.page_script_hash for p in forward.navigation.app_pages}
+                self.page_script_hash = forward.navigation.page_script_hash
             elif kind == "delta" and forward.delta.WhichOneof("type") == "new_element":
                 self._read(forward.delta.new_element)
+            elif kind == "delta" and forward.delta.WhichOneof("type") == "add_block":
+                if forward.delta.add_block.WhichOneof("type") == "expandable":  # a clip's result is its label
+                    self.headings.append(forward.delta.add_block.expandable.label)
             elif kind == "script_finished" and forward.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN:
                 return
 

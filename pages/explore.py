@@ -10,7 +10,7 @@ import streamlit as st
 from ser import explore, plots
 from ser.config import SAMPLE_RATE
 from ser.errors import SERError
-from ser.ui import load_manifest, md, through_app_navigation
+from ser.ui import DEMO_NOTE, is_demo_corpus, load_manifest, md, through_app_navigation
 
 STATS_CHUNK = 20  # clips per cached piece of the corpus-wide pass (the progress bar's step)
 PLAYERS_PER_ROW = 3  # the One word view's audio players: at ~350 px each they show their time and menu
@@ -58,6 +58,8 @@ st.title("Explore")
 manifest = load_manifest()
 if manifest is None:
     st.stop()
+if is_demo_corpus(manifest.root):
+    st.info(DEMO_NOTE)
 
 duration_s, header_problems = total_duration(tuple(c.path for c in manifest.clips))
 cols = st.columns(4)

@@ -7,10 +7,17 @@ count, comes out as a validated mono float32 waveform at 16 kHz.
 Two decoders, no system ffmpeg:
 
 - soundfile (libsndfile) first: wav (8/16/24/32-bit PCM, float, u-law, a-law), flac,
-  ogg (vorbis, opus), aiff and mp3. It detects the format from the header, so an AIFF
+  ogg (vorbis, opus) and aiff. It detects the format from the header, so an AIFF
   file named ``.wav`` (as TESS ships one) reads fine.
-- PyAV (the ffmpeg libraries bundled in its wheel) for what soundfile cannot open:
-  m4a/mp4 (aac, alac), webm/mkv (opus, vorbis), adts aac, and the rest of ffmpeg's formats.
+- PyAV (the ffmpeg libraries bundled in its wheel) for mp3 (recognised by its first bytes)
+  and what soundfile cannot open: m4a/mp4 (aac, alac), webm/mkv (opus, vorbis), adts aac, and
+  the rest of ffmpeg's formats. In an mp3, a packet it cannot decode is skipped, as ffmpeg's own
+  command does, so a stream recorder's dropout does not lose the recording. For mp3 soundfile
+  (libmpg123) is the fall-back only: it printed "Note: Illegal Audio-MPEG-Header" lines to the
+  terminal for such files, and stopped at the first of several concatenated parts.
+
+A file that is plainly something else (a photo, a PDF, an archive, text), told by its first
+bytes, is refused as what it is before any decoder tries it.
 
 Every decoder error is re-raised as ``AudioDecodeError`` and every unusable result as
 ``AudioContentError``, both with a message meant for the person who supplied the file.
@@ -18,11 +25,16 @@ Every decoder error is re-raised as ``AudioDecodeError`` and every unusable resu
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import math
 import os
+import re
 import stat
+import sys
+import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -43,6 +55,29 @@ MAX_CHANNELS = 64  # more "channels" than this in a raw array means it was passe
 # What soundfile and PyAV raise for input they cannot read (LibsndfileError is a RuntimeError;
 # some FFmpegErrors are also ValueError/OSError/EOFError).
 _DECODER_ERRORS = (RuntimeError, ValueError, OSError, EOFError, av.FFmpegError)
+
+SNIFF_BYTES = 16  # how much of a file's start tells what it is
+# The first bytes of files that are not audio, and what to call them (WebP's "WEBP" follows a
+# RIFF header at byte 8, HEIC's/AVIF's brand an ISO "ftyp" box at byte 4: see _not_audio).
+NOT_AUDIO_MAGIC = {
+    b"\x89PNG\r\n\x1a\n": "a PNG image",
+    b"\xff\xd8\xff": "a JPEG image",
+    b"GIF87a": "a GIF image",
+    b"GIF89a": "a GIF image",
+    b"II*\x00": "a TIFF image",
+    b"MM\x00*": "a TIFF image",
+    b"%PDF-": "a PDF document",
+    b"PK\x03\x04": "a ZIP archive (or a Word, Excel or other office document)",
+    b"\x1f\x8b": "a gzip archive",
+    b"7z\xbc\xaf\x27\x1c": "a 7-Zip archive",
+    b"Rar!\x1a\x07": "a RAR archive",
+    b"\x7fELF": "a program",
+}
+# Headers libsndfile knows: anything else it probes as MPEG audio, through libmpg123, which writes
+# its complaints ("Note: Illegal Audio-MPEG-Header ...") straight to the process' stderr.
+SOUNDFILE_MAGIC = (b"RIFF", b"RIFX", b"RF64", b"fLaC", b"OggS", b"FORM", b".snd", b"caff", b"wvpk", b"NIST")
+LIBMPG123_NOISE = re.compile(rb"^(Note: |Warning: |\[src/libmpg123/|\[.*mpg123.*\] )")
+IMAGE_CODECS = {"png", "mjpeg", "jpegls", "gif", "bmp", "tiff", "webp", "jpeg2000", "apng"}  # PyAV's names
 
 DEFAULTS = AudioConfig()  # frozen, so one instance serves as every default
 
@@ -240,8 +275,16 @@ def describe(source: AudioSource) -> dict[str, Any]:
     the container does not say, e.g. a browser's webm), "format": str, "codec": str}
     """
     src, subject = _open_source(source)
+    start = _first_bytes(src)
+    _refuse_not_audio(start, subject)
+    if _is_mpeg_audio(start):
+        try:
+            return _describe_pyav(_rewind(src), subject)
+        except _DECODER_ERRORS:
+            pass  # soundfile may still read it
     try:
-        info = sf.info(_rewind(src))
+        with _libmpg123_quiet() if not start.startswith(SOUNDFILE_MAGIC) else contextlib.nullcontext():
+            info = sf.info(_rewind(src))
         return {
             "sample_rate": info.samplerate,
             "n_channels": info.channels,
@@ -311,7 +354,19 @@ def _rewind(src: str | BinaryIO) -> str | BinaryIO:
 
 
 def _decode(src: str | BinaryIO, subject: str, config: AudioConfig, *, truncate: bool = False) -> Head:
-    """soundfile first, then PyAV; a decoder's own errors become one AudioDecodeError."""
+    """soundfile first, then PyAV (the other way round for mp3); a decoder's own errors become
+    one AudioDecodeError, and a file that is not audio at all is named for what it is."""
+    start = _first_bytes(src)
+    _refuse_not_audio(start, subject)
+    if _is_mpeg_audio(start):
+        try:
+            return _decode_pyav(_rewind(src), subject, config, truncate, skip_bad_packets=True)
+        except _DECODER_ERRORS as e:
+            av_error = e
+        try:
+            return _decode_soundfile(_rewind(src), subject, config, truncate)
+        except _DECODER_ERRORS as e:
+            raise _undecodable(subject, e, av_error) from e
     try:
         return _decode_soundfile(_rewind(src), subject, config, truncate)
     except _DECODER_ERRORS as e:
@@ -322,8 +377,81 @@ def _decode(src: str | BinaryIO, subject: str, config: AudioConfig, *, truncate:
         raise _undecodable(subject, sf_error, e) from e
 
 
+_stderr_lock = threading.Lock()
+_stderr_users = 0  # decodes under way with the process' stderr set aside
+_stderr_saved: tuple[int, Any] | None = None  # (the real stderr's fd, the file holding what was written)
+
+
+@contextlib.contextmanager
+def _libmpg123_quiet():
+    """Set the process' stderr (fd 2) aside while libsndfile may hand data to libmpg123, then
+    write back what was written meanwhile, less libmpg123's lines: other threads' messages are
+    delayed, not lost. Decodes in several threads share one redirection (the last one out ends it)."""
+    global _stderr_users, _stderr_saved
+    with _stderr_lock:
+        if _stderr_users == 0:
+            sys.stderr.flush()
+            held = tempfile.TemporaryFile()  # noqa: SIM115  (closed by the last decode out, below)
+            _stderr_saved = (os.dup(2), held)
+            os.dup2(held.fileno(), 2)
+        _stderr_users += 1
+    try:
+        yield
+    finally:
+        with _stderr_lock:
+            _stderr_users -= 1
+            if _stderr_users == 0:
+                real, held = _stderr_saved
+                sys.stderr.flush()
+                os.dup2(real, 2)
+                os.close(real)
+                held.seek(0)
+                kept = [line for line in held.read().splitlines(keepends=True) if not LIBMPG123_NOISE.match(line)]
+                held.close()
+                if kept:
+                    os.write(2, b"".join(kept))
+
+
+def _first_bytes(src: str | BinaryIO) -> bytes:
+    if isinstance(src, str):
+        with open(src, "rb") as file:
+            return file.read(SNIFF_BYTES)
+    start = _rewind(src).read(SNIFF_BYTES)
+    src.seek(0)
+    return start
+
+
+def _is_mpeg_audio(start: bytes) -> bool:
+    """An ID3 tag, or an MPEG audio frame header (11 sync bits, a layer other than ADTS' 00)."""
+    if start.startswith(b"ID3"):
+        return True
+    return len(start) >= 2 and start[0] == 0xFF and start[1] & 0xE0 == 0xE0 and (start[1] >> 1) & 0x3 != 0
+
+
+def _not_audio(start: bytes) -> str | None:
+    """What a file is, from its first bytes, when it is plainly not audio; None otherwise."""
+    for magic, what in NOT_AUDIO_MAGIC.items():
+        if start.startswith(magic):
+            return what
+    if start[:4] == b"RIFF" and start[8:12] == b"WEBP":
+        return "a WebP image"
+    if start[4:8] == b"ftyp" and start[8:12] in (b"heic", b"heix", b"mif1", b"avif"):
+        return "a HEIC or AVIF image"
+    return None
+
+
+def _refuse_not_audio(start: bytes, subject: str) -> None:
+    what = _not_audio(start)
+    if what is not None:
+        raise AudioDecodeError(
+            f"{subject} could not be decoded as audio: it is {what}, not a recording; "
+            f"choose an audio file ({SUPPORTED_FORMATS})"
+        )
+
+
 def _decode_soundfile(src: str | BinaryIO, subject: str, config: AudioConfig, truncate: bool) -> Head:
-    with sf.SoundFile(src) as f:
+    quiet = _libmpg123_quiet() if not _first_bytes(src).startswith(SOUNDFILE_MAGIC) else contextlib.nullcontext()
+    with quiet, sf.SoundFile(src) as f:
         duration_s = f.frames / max(f.samplerate, 1)
         sink = _Resampler(f.samplerate, subject, config, duration_s=duration_s, truncate=truncate)
         block = np.empty((max(1, BLOCK_SAMPLES // f.channels), f.channels), dtype=np.float32)
@@ -333,32 +461,55 @@ def _decode_soundfile(src: str | BinaryIO, subject: str, config: AudioConfig, tr
     return sink.finish(duration_s)
 
 
-def _decode_pyav(src: str | BinaryIO, subject: str, config: AudioConfig, truncate: bool) -> Head:
+def _decode_pyav(
+    src: str | BinaryIO, subject: str, config: AudioConfig, truncate: bool, *, skip_bad_packets: bool = False
+) -> Head:
+    """``skip_bad_packets``: go on past a packet that does not decode (mp3: a recording's dropout),
+    as long as most do; otherwise the file is refused."""
     if isinstance(src, str):  # ffmpeg would read "name:rest" as a protocol ("concat:", "http:")
         with open(src, "rb") as file:
-            return _decode_pyav(file, subject, config, truncate)
+            return _decode_pyav(file, subject, config, truncate, skip_bad_packets=skip_bad_packets)
     with av.open(src, metadata_errors="ignore") as container:
         stream = _audio_stream(container, subject)
         duration_s = _pyav_duration_s(container, stream)
         sink = _Resampler(stream.sample_rate, subject, config, duration_s=duration_s, truncate=truncate)
         to_planar_float = av.AudioResampler(format="fltp")  # keeps the rate and channels
-        for frame in container.decode(stream):
-            for converted in to_planar_float.resample(frame):
-                sink.push(converted.to_ndarray().T)
+        n_packets = n_bad = 0
+        for packet in container.demux(stream):  # the last, empty packet flushes the decoder
+            n_packets += 1
+            try:
+                frames = packet.decode()
+            except av.InvalidDataError:  # a damaged frame: skipped, as the ffmpeg command does
+                if not skip_bad_packets:
+                    raise
+                n_bad += 1
+                continue
+            for frame in frames:
+                for converted in to_planar_float.resample(frame):
+                    sink.push(converted.to_ndarray().T)
             if sink.full:
                 break
         else:
             for converted in to_planar_float.resample(None):
                 sink.push(converted.to_ndarray().T)
+    if n_bad > n_packets // 2:  # mostly undecodable: not a recording's dropouts, but not audio
+        raise ValueError(f"{n_bad} of {n_packets} packets are not valid {stream.codec_context.name}")
     return sink.finish(duration_s)
 
 
 def _audio_stream(container: av.container.InputContainer, subject: str) -> av.AudioStream:
     if not container.streams.audio:
-        found = ", ".join(sorted({s.type for s in container.streams})) or "nothing"
+        codecs = {s.codec_context.name for s in container.streams.video if s.codec_context is not None}
+        if codecs and codecs <= IMAGE_CODECS:  # ffmpeg reads a picture as a one-frame video
+            what = f"an image ({', '.join(sorted(c.upper() for c in codecs))})"
+        elif container.streams.video:
+            what = "a video without sound (no audio stream)"
+        else:
+            found = ", ".join(sorted({s.type for s in container.streams})) or "nothing"
+            what = f"a file with no audio stream (found: {found})"
         raise AudioDecodeError(
-            f"{subject} could not be decoded as audio: it holds no audio stream (found: {found}); "
-            f"supported formats: {SUPPORTED_FORMATS}"
+            f"{subject} could not be decoded as audio: it is {what}, not a recording; "
+            f"choose an audio file ({SUPPORTED_FORMATS})"
         )
     stream = container.streams.audio[0]
     if stream.codec_context is None:  # ffmpeg has no decoder for the codec the header names
@@ -488,12 +639,17 @@ def _short(duration_s: float) -> str:
 
 
 def _too_long(subject: str, config: AudioConfig, duration_s: float | None) -> AudioContentError:
-    limit = format_duration(config.max_duration_s)
+    limit = _exactly(config.max_duration_s)
     if duration_s is None:
         return AudioContentError(f"{subject} is longer than {limit}, the limit; cut it into shorter parts")
     return AudioContentError(
-        f"{subject} is {format_duration(duration_s)} long; the limit is {limit}; cut it into shorter parts"
+        f"{subject} is {_exactly(duration_s)} long; the limit is {limit}; cut it into shorter parts"
     )
+
+
+def _exactly(seconds: float) -> str:
+    """A duration as a person reads it, with the seconds exactly where that rounds: '1 h (3601 s)'."""
+    return format_duration(seconds) if seconds < 60 else f"{format_duration(seconds)} ({seconds:g} s)"
 
 
 def _undecodable(subject: str, sf_error: Exception, av_error: Exception) -> AudioDecodeError:
@@ -511,13 +667,34 @@ def _reason(error: Exception) -> str:
 
 
 def format_duration(seconds: float) -> str:
-    """3600 -> '1 h 0 min (3600 s)'; 95.5 -> '1 min 36 s (95.5 s)'; 4.25 -> '4.25 s'"""
+    """A duration as a person writes it: 3600 -> '1 h'; 4330 -> '1 h 12 min' (seconds left out
+    past an hour); 95.5 -> '1 min 36 s'; 120 -> '2 min'; 4.25 -> '4.25 s'. No zero parts."""
     if seconds < 60:
         return f"{seconds:.2f} s"
     minutes, secs = divmod(round(seconds), 60)
     hours, minutes = divmod(minutes, 60)
-    rough = f"{hours} h {minutes} min" if hours else f"{minutes} min {secs} s"
-    return f"{rough} ({seconds:g} s)"
+    if hours:
+        minutes += secs >= 30  # to the nearest minute
+        hours, minutes = hours + minutes // 60, minutes % 60
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    return f"{minutes} min {secs} s" if secs else f"{minutes} min"
+
+
+def format_span(seconds: float) -> str:
+    """A cap as said after "the first": 3600 -> 'hour', 7200 -> '2 hours', 60 -> 'minute',
+    1800 -> '30 minutes', otherwise format_duration's form ('4.00 s', '1 min 30 s')."""
+    for unit, name in ((3600, "hour"), (60, "minute")):
+        if seconds >= unit and seconds % unit == 0:
+            n = int(seconds // unit)
+            return name if n == 1 else f"{n} {name}s"
+    return format_duration(seconds)
+
+
+def cut_note(cap_s: float, duration_s: float | None) -> str:
+    """What the user is told of a recording cut at the cap (``load_audio_head``'s ``truncated``):
+    'only the first hour of this 1 h 12 min recording was classified'."""
+    whole = f" {format_duration(duration_s)}" if duration_s else ""
+    return f"only the first {format_span(cap_s)} of this{whole} recording was classified"
 
 
 SILENCE_FLOOR_DBFS = -120.0  # what ``dbfs`` gives for silence: amplitudes of 1e-6 of full scale and below

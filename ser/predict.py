@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ser.audio import AudioSource, format_duration, load_audio_head, validate
+from ser.audio import AudioSource, cut_note, load_audio_head, validate
 from ser.bundle import Bundle, load_bundle, predict_proba
 from ser.config import PAUSE, AudioConfig
 from ser.errors import AudioContentError, ModelError
@@ -228,10 +228,7 @@ class Classification:
     @property
     def note(self) -> str:
         """What the user must be told about the input, e.g. that a long recording was cut."""
-        if not self.truncated:
-            return ""
-        whole = f" of {format_duration(self.recording_s)}" if self.recording_s else ""
-        return f"only the first {format_duration(self.cap_s)}{whole} were classified"
+        return cut_note(self.cap_s, self.recording_s) if self.truncated else ""
 
 
 def classify(source: AudioSource, predictor: Predictor, *, profile: VoiceProfile | None = None) -> Classification:

@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -221,6 +222,27 @@ def model_file_name(card: ModelCard) -> str:
 
     arch = ARCHITECTURES.get(card.architecture)
     return SVM_FILE if arch is not None and arch.family == "svm" else MODEL_FILE
+
+
+def delete_bundle(name: str, models_dir: Path = MODELS_DIR) -> Path:
+    """Remove the bundle folder ``models_dir/name``; returns the path it had. Renamed aside first,
+    so no listing sees half a bundle. The active pointer is left as it is (serving falls back to
+    another bundle; make one active). Raises ModelError for a name that is not a bundle folder
+    directly inside ``models_dir`` (a path, a link, a file, a folder without a card or model)."""
+    folder = Path(models_dir)
+    path = folder / name
+    if not name or name != Path(name).name or name.startswith(".") or path.is_symlink() or not path.is_dir():
+        raise ModelError(f"{name!r} is not a model bundle in {folder}; nothing was deleted")
+    files = (CARD_FILE, MODEL_FILE, SVM_FILE)
+    if path.resolve().parent != folder.resolve() or not any((path / f).is_file() for f in files):
+        raise ModelError(f"{path} has no {CARD_FILE} and no model file: not a model bundle; nothing was deleted")
+    aside = folder / f".{name}.{os.getpid()}.deleted.tmp"
+    try:
+        os.replace(path, aside)
+    except OSError as e:
+        raise ModelError(f"{path} could not be deleted ({e.strerror})") from e
+    shutil.rmtree(aside, ignore_errors=True)  # what is left is a dot-folder, which no listing shows
+    return path
 
 
 def check_bundle(path: Path) -> ModelCard:

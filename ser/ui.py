@@ -49,6 +49,12 @@ def _keep_keras_state_across_reruns() -> None:
 _keep_keras_state_across_reruns()
 
 DEMO_CORPUS = Path(__file__).resolve().parent.parent / "assets" / "demo_corpus"
+EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "assets" / "examples"  # one RAVDESS clip per emotion
+DEMO_NOTE = (
+    "This is the bundled demo corpus: synthetic voices made with a speech synthesiser, for trying the "
+    "workbench (exploring, training, adapting), not a test of the model. To see how a model does on real "
+    "speech, set the corpus folder in the sidebar to a real corpus (TESS, RAVDESS, CREMA-D, ...)."
+)
 DATA_DIR_ENV = "SER_DATA_DIR"  # a corpus folder to use instead of the bundled demo corpus
 DATA_DIR_KEY = "data_dir"  # st.session_state key of the sidebar's corpus field
 
@@ -75,6 +81,45 @@ def through_app_navigation() -> None:
     if getattr(PagesManager, "uses_pages_directory", False):
         PagesManager.uses_pages_directory = False
         st.rerun()
+
+
+def requested_page() -> str:
+    """The page named by the address a browser opened ("xyz" for /xyz): "" at the root, and when
+    the app's own links chose the page (by its hash, not its name)."""
+    try:
+        from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
+
+        pages = get_script_run_ctx().pages_manager
+        return "" if pages.intended_page_script_hash else (pages.intended_page_name or "")
+    except (ImportError, AttributeError):  # no script run (bare Python), or a Streamlit laid out differently
+        return ""
+
+
+def redirect_page(target: st.Page) -> st.Page:
+    """A hidden default page that opens ``target`` at its own address: the root (/) leads to
+    /classify, so a page has one address that works whichever way it was reached."""
+
+    def open_target() -> None:
+        st.switch_page(target)
+
+    return st.Page(open_target, title=target.title, url_path="home", default=True, visibility="hidden")
+
+
+def unknown_address_pages(pages: list[st.Page]) -> list[st.Page]:
+    """A hidden "Page not found" page at the address a browser asked for, when no page has it (a
+    typo, an old link): it names the address and links to every page, where Streamlit would show
+    its bare "Page not found" dialog over the default page. [] for a known address."""
+    name = requested_page()
+    if not name or "/" in name or name in {p.url_path for p in pages} | {"home"}:
+        return []
+
+    def page_not_found() -> None:
+        st.title("Page not found")
+        st.markdown(f"SER Studio has no page at **/{md(name)}**. Its pages are:")
+        for page in pages:
+            st.page_link(page, label=f"{page.title}  (/{page.url_path})", icon=page.icon or None)
+
+    return [st.Page(page_not_found, title="Page not found", url_path=name, visibility="hidden")]
 
 
 def active_model_path(models_dir: Path | None = None) -> Path:
@@ -127,6 +172,15 @@ def sidebar_model_status() -> None:
         headline = card.headline()
         if headline is not None:
             st.metric(headline_title(card, headline[0]), f"{headline[1]['accuracy']:.1%}")
+            st.caption(headline_caption(card, headline[0]))
+
+
+def _voice(card) -> str:
+    """Whom a card's speaker-independent score is about: TESS is two actresses, one scored by a
+    model trained on the other; the demo corpus is laid out as TESS but its voices are synthetic."""
+    if Path(str(card.data.get("root", ""))).name == DEMO_CORPUS.name:
+        return "a synthetic voice"
+    return "an actress" if card.data.get("corpora") == ["tess"] else "voices"
 
 
 def headline_title(card, protocol: str) -> str:
@@ -135,8 +189,32 @@ def headline_title(card, protocol: str) -> str:
         return f"Accuracy on {(card.adaptation or {}).get('speaker', '?')}, adapted"
     return {
         "corpus": "Accuracy on corpora it never heard",
-        "speaker": "Accuracy on voices it never heard",
+        "speaker": f"Accuracy on {_voice(card)} it never heard",
     }.get(protocol, f"Accuracy ({protocol})")
+
+
+def headline_caption(card, protocol: str) -> str:
+    """Where and how the headline was measured: "TESS, leave one speaker out: ..."."""
+    from ser.layouts import LAYOUTS
+    from ser.splits import N_SPEAKER_FOLDS
+
+    data = card.data
+    names = {layout.lower(): layout for layout in LAYOUTS}  # "emodb" -> "EmoDB"
+    corpora = ", ".join(names.get(c, c) for c in data.get("corpora", [])) or "its corpus"
+    if Path(str(data.get("root", ""))).name == DEMO_CORPUS.name:
+        corpora = "the demo corpus"
+    speakers = data.get("speakers", [])
+    if protocol == "speaker" and 0 < len(speakers) < N_SPEAKER_FOLDS:
+        who = f"each of its {len(speakers)} speakers"
+        return f"{corpora}, leave one speaker out: {who} scored by a model trained without them"
+    if protocol == "speaker":
+        return f"{corpora}, held-out speakers: each speaker scored by a model trained without them"
+    if protocol == "corpus":
+        return f"{corpora}, leave one corpus out: each corpus scored by a model trained on the others"
+    if protocol == "speaker-adapted":
+        speaker = (card.adaptation or {}).get("speaker", "?")
+        return f"on {speaker}'s own held-out clips, after adapting to {speaker}'s voice"
+    return f"{corpora}, {protocol} split"
 
 
 # --- corpus ---------------------------------------------------------------------------------------
@@ -157,12 +235,18 @@ def sidebar_corpus() -> None:
             "or the bundled demo corpus.",
         )
         chosen, configured = corpus_path(), os.environ.get(DATA_DIR_ENV, "").strip()
-        if Path(chosen).resolve() == DEMO_CORPUS.resolve():
-            st.caption("Using the bundled demo corpus (synthetic speech).")
+        if is_demo_corpus(chosen):
+            st.caption(
+                "Using the bundled demo corpus: synthetic voices for trying the workbench, not a test of the model."
+            )
         elif configured and Path(chosen).expanduser().resolve() == Path(configured).expanduser().resolve():
             st.caption(f"From ${DATA_DIR_ENV}.")
         else:
             st.caption("Set in this session.")
+
+
+def is_demo_corpus(path: str | Path) -> bool:
+    return Path(path).expanduser().resolve() == DEMO_CORPUS.resolve()
 
 
 def corpus_path() -> str:
@@ -317,6 +401,20 @@ def _show_voice() -> None:
         st.rerun()
 
 
+@st.cache_data(show_spinner=False)
+def example_clips() -> dict[str, str]:
+    """The bundled example clips (assets/examples, RAVDESS names) by their true emotion, in the
+    model's emotion order: {"neutral": path, ...}; {} when the folder is missing."""
+    from ser.config import EMOTIONS
+    from ser.datasets import discover
+
+    try:
+        clips = {c.emotion: str(c.path) for c in discover(EXAMPLES_DIR).clips}
+    except SERError:
+        return {}
+    return {emotion: clips[emotion] for emotion in EMOTIONS if emotion in clips}
+
+
 def timeline_csv(timeline) -> str:
     """A timeline's windows as CSV text (ser.predict.Timeline.rows)."""
     import pandas as pd
@@ -324,12 +422,18 @@ def timeline_csv(timeline) -> str:
     return pd.DataFrame(timeline.rows()).to_csv(index=False)
 
 
-def render_clip_result(result: ClipResult, key: str) -> None:
-    """Predicted emotion and confidence, probabilities, waveform, spectrogram, and a timeline when
-    the speech is long enough for one (else a caption says why not); ``key`` tells the charts of
-    one clip from another's."""
+def clip_label(result: ClipResult, truth: str | None = None) -> str:
+    """A clip's result in one line, "angry.flac: fear (82%)", with its true emotion when known."""
     prediction = result.prediction
-    st.subheader(f"{md(result.name)}: {prediction.label} ({prediction.confidence:.0%})")
+    label = f"{md(result.name)}: {prediction.label} ({prediction.confidence:.0%})"
+    return f"{label}, true emotion {truth}" if truth else label
+
+
+def render_clip_result(result: ClipResult, key: str) -> None:
+    """A clip's details under its label (``clip_label``): the probabilities, waveform, spectrogram,
+    and a timeline when the speech is long enough for one (else a caption says why not); ``key``
+    tells the charts of one clip from another's."""
+    prediction = result.prediction
     if prediction.normalisation:
         st.caption(f"Speaker normalisation: {md(prediction.normalisation)}")
     if result.note:

@@ -41,6 +41,35 @@ def speech_like() -> np.ndarray:
     return voiced(2.0)
 
 
+def bundle_folders(models_dir: Path) -> set[str]:
+    """The folders in a models folder (bundles, and bundles being written)."""
+    return {p.name for p in models_dir.iterdir() if p.is_dir()} if models_dir.is_dir() else set()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_models_folder(tmp_path_factory):
+    """Every test serves from and trains into a copy of models/ ($SER_MODELS_DIR), never the
+    repository's own; a test that leaves a new folder in models/ anyway fails the session."""
+    import os
+    import shutil
+
+    from ser.registry import MODELS_DIR, MODELS_DIR_ENV
+
+    before = bundle_folders(MODELS_DIR)
+    private = tmp_path_factory.mktemp("session") / "models"
+    shutil.copytree(MODELS_DIR, private, ignore=shutil.ignore_patterns(".*"))
+    old = os.environ.get(MODELS_DIR_ENV)
+    os.environ[MODELS_DIR_ENV] = str(private)
+    yield private
+    if old is None:
+        os.environ.pop(MODELS_DIR_ENV, None)
+    else:
+        os.environ[MODELS_DIR_ENV] = old
+    left = sorted(bundle_folders(MODELS_DIR) - before)
+    if left:
+        pytest.fail(f"tests left {', '.join(left)} in {MODELS_DIR}; train into tmp_path or $SER_MODELS_DIR")
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _private_feature_cache(tmp_path_factory):
     """Tests never read or fill the user's feature cache."""

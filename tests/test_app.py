@@ -1,10 +1,16 @@
 from __future__ import annotations
 
+import asyncio
+import shutil
 import subprocess
 import sys
+import tomllib
+from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
+from bench.appserver import AppServer
 from tests.conftest import ROOT
 
 
@@ -46,3 +52,76 @@ def test_a_streamlit_rerun_leaves_the_training_threads_keras_state_alone():
     thread.start()
     thread.join()
     assert names == ["re_lu", "re_lu_1"]
+
+
+def inotify_watches(pid: int) -> int:
+    """How many inotify watches the process holds (Linux: one "inotify wd:" line per watch)."""
+    count = 0
+    for info in Path(f"/proc/{pid}/fdinfo").iterdir():
+        try:
+            count += info.read_text().count("inotify wd:")
+        except OSError:  # an fd closed meanwhile
+            continue
+    return count
+
+
+async def watches_and_a_change_seen(server: AppServer, change, timeout_s: float = 15.0) -> tuple[int, bool]:
+    """Open the app as a browser would (Streamlit watches files only while a session is open),
+    count the server's inotify watches, make ``change``, and wait for the server to say the
+    source changed on disk (what the browser shows as "Source file changed. Rerun")."""
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    from bench.wsclient import StreamlitUser
+
+    user = StreamlitUser(server.url)
+    await user.connect()
+    try:
+        await user.run()
+        watches = inotify_watches(server.process.pid)
+        change()
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while (left := deadline - asyncio.get_running_loop().time()) > 0:
+            forward = ForwardMsg()
+            try:
+                forward.ParseFromString(await asyncio.wait_for(user._ws.recv(), left))
+            except TimeoutError:
+                break
+            if forward.WhichOneof("type") == "session_event" and forward.session_event.script_changed_on_disk:
+                return watches, True
+        return watches, False
+    finally:
+        await user.close()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/fdinfo").is_dir(), reason="counts inotify watches through Linux's /proc")
+def test_the_server_watches_the_apps_sources_and_not_the_venv(tmp_path):
+    """`make run` filled its log with "Inotify queue overflowed": Streamlit's watchdog watched the
+    project folder recursively, .venv with it. The app's config polls its own sources instead;
+    an edited page still tells the browser to rerun."""
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())["server"]
+    assert config["fileWatcherType"] == "poll"
+    assert ".venv" in config["folderWatchBlacklist"]
+
+    app = tmp_path / "app"  # a copy of the app's sources, so the test can edit one
+    for name in ("pages", "ser", ".streamlit"):
+        shutil.copytree(ROOT / name, app / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "app.py", app / "app.py")
+    (app / "assets").symlink_to(ROOT / "assets")
+    venv = app / ".venv" / "lib"
+    for i in range(300):  # a virtual environment's worth of folders
+        (venv / f"package{i}").mkdir(parents=True)
+
+    def churn_the_venv_then_edit_a_page() -> None:
+        for n in range(5):  # what `pip install` does to .venv while the server runs
+            for folder in venv.iterdir():
+                (folder / f"module{n}.py").write_text("x = 1\n")
+        with open(app / "pages" / "classify.py", "a") as page:
+            page.write("\n# edited while the server runs\n")
+
+    with AppServer(tmp_path / "work", root=app, watch=True) as server:
+        watches, reloads = asyncio.run(watches_and_a_change_seen(server, churn_the_venv_then_edit_a_page))
+        log = server.stop()
+    assert watches == 0  # watchdog held one per folder of the project, .venv's included
+    assert reloads
+    assert "Inotify queue overflowed" not in log and "Traceback" not in log, log[-3000:]

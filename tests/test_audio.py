@@ -237,7 +237,7 @@ BAD_INPUTS = {
     "random .mp3": ("noise.mp3", _RANDOM, AudioDecodeError, "'.*noise.mp3' could not be decoded as audio"),
     "random .flac": ("noise.flac", _RANDOM, AudioDecodeError, "'.*noise.flac' could not be decoded as audio"),
     "unknown codec": ("clip.wav", _UNKNOWN_CODEC, AudioDecodeError, "codec is unknown or not supported"),
-    "png": ("photo.png", _PNG, AudioDecodeError, r"no audio stream \(found: video"),
+    "png": ("photo.png", _PNG, AudioDecodeError, "it is a PNG image, not a recording"),
     "text": ("notes.txt", b"this is not audio\n" * 40, AudioDecodeError, "could not be decoded as audio"),
     "zip": ("clips.zip", _zip_of_a_wav(), AudioDecodeError, "could not be decoded as audio"),
     "0.05 s": (
@@ -550,3 +550,77 @@ def test_speech_bounds_match_librosa_trim(top_db):
 )
 def test_dbfs_of_an_amplitude_stops_at_the_silence_floor(amplitude: float, level: float) -> None:
     assert dbfs(amplitude) == pytest.approx(level) and dbfs(amplitude) >= SILENCE_FLOOR_DBFS
+
+
+# ----------------------------------------------------------------------------- what a person reads
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(4.25, "4.25 s"), (60, "1 min"), (95.5, "1 min 36 s"), (3600, "1 h"), (3601, "1 h"), (4330, "1 h 12 min"),
+     (7170, "2 h"), (7200, "2 h")],
+)  # fmt: skip
+def test_format_duration_reads_as_a_person_writes_it(seconds: float, text: str) -> None:
+    from ser.audio import format_duration
+
+    assert format_duration(seconds) == text  # it said "1 h 0 min (3600 s)"
+
+
+def test_the_note_of_a_recording_cut_at_the_cap() -> None:
+    from ser.audio import cut_note
+
+    assert cut_note(3600, 4330) == "only the first hour of this 1 h 12 min recording was classified"
+    assert cut_note(3600, None) == "only the first hour of this recording was classified"
+    assert cut_note(7200, 9000) == "only the first 2 hours of this 2 h 30 min recording was classified"
+    assert cut_note(4.0, 9.6) == "only the first 4.00 s of this 9.60 s recording was classified"
+
+
+def _image(fmt: str) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(buf, format=fmt)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("make", "what"),
+    [(lambda: _image("PNG"), "a PNG image"), (lambda: _image("JPEG"), "a JPEG image"),
+     (lambda: _image("GIF"), "a GIF image"), (lambda: _image("TIFF"), "a TIFF image"),
+     (lambda: _image("WEBP"), "a WebP image"), (lambda: _image("BMP"), "an image (BMP)"),
+     (lambda: b"%PDF-1.7\n" + _RANDOM, "a PDF document"), (_zip_of_a_wav, "a ZIP archive")],
+    ids=["png", "jpeg", "gif", "tiff", "webp", "bmp", "pdf", "zip"],
+)  # fmt: skip
+def test_a_file_that_is_not_audio_is_called_what_it_is(tmp_path: Path, capfd, make, what: str) -> None:
+    """A PNG renamed .mp3 was "holds no audio stream (found: video)"; and soundfile, trying a
+    picture as MPEG audio, left libmpg123's notes in the terminal."""
+    path = tmp_path / "song.mp3"
+    path.write_bytes(make())
+    for call in (load_audio, describe):
+        with pytest.raises(
+            AudioDecodeError, match=rf"'.*song\.mp3' could not be decoded as audio: it is {re.escape(what)}"
+        ):
+            call(path)
+    assert "MPEG" not in capfd.readouterr().err
+
+
+def _mp3_parts(n_parts: int, cut_bytes: int = 0, **options: str) -> bytes:
+    """``n_parts`` 10 s mp3 streams one after the other, each cut short by ``cut_bytes`` (a stream
+    recorder's dropouts), as one file."""
+    part = encode_av(voiced(10.0, sr=44_100), 44_100, "mp3", "libmp3lame", **options)
+    return part[: len(part) - cut_bytes] * n_parts
+
+
+@pytest.mark.parametrize(
+    ("data", "seconds"),
+    [(lambda: _mp3_parts(3, cut_bytes=300, write_xing="0", id3v2_version="0"), 29.9), (lambda: _mp3_parts(3), 30.0)],
+    ids=["dropouts", "parts with their own headers"],
+)  # fmt: skip
+def test_a_long_mp3_decodes_whole_and_quietly(capfd, data, seconds: float) -> None:
+    """soundfile's libmpg123 wrote "Note: Illegal Audio-MPEG-Header ..." lines to the terminal for a
+    recording with dropouts, and stopped after the first part of one made of several (each with a
+    Xing header); ffmpeg decodes both cleanly, and now decodes mp3."""
+    waveform = load_audio(data())
+    assert len(waveform) / SAMPLE_RATE == pytest.approx(seconds, abs=0.2)
+    err = capfd.readouterr().err
+    assert "MPEG" not in err and "resync" not in err and "Xing" not in err, err

@@ -116,6 +116,12 @@ def screenshot(page, name: str) -> None:
     page.set_viewport_size(size)
 
 
+def clip_result(page, name: str):
+    """A clip's result on the Classify page: the label of its section, "name: emotion (NN%)"."""
+    labels = page.get_by_test_id("stExpander").locator("summary").get_by_test_id("stMarkdownContainer")
+    return labels.filter(has_text=re.compile(rf"^{re.escape(name)}: "))
+
+
 def no_exception(page) -> None:
     expect(page.get_by_test_id("stException")).to_have_count(0)
 
@@ -127,6 +133,7 @@ def test_every_page_renders(page, server):
     sidebar = page.get_by_test_id("stSidebar")
     expect(sidebar).to_contain_text("egemaps-svm-pool-v1")
     expect(sidebar).to_contain_text("never heard")
+    expect(sidebar).to_contain_text("leave one corpus out")  # what the accuracy measures
     pages = [re.compile(f"{title}$") for title in ("Explore", "Train", "Classify", "Live")]
     expect(sidebar.get_by_role("link")).to_have_text(pages)
     expect(page.get_by_test_id("stMetric").filter(has_text="Clips")).to_contain_text("560")
@@ -157,8 +164,7 @@ def test_upload_a_clip_and_see_its_emotion(page, server):
     visit(page, server, "Classify")
     clip = tiny_manifest(n_words=1).clips[0]
     page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(clip.path))
-    heading = page.get_by_role("heading", name=re.compile(rf"^{re.escape(clip.path.name)}: "))
-    expect(heading).to_have_text(LABEL_HEADING)
+    expect(clip_result(page, clip.path.name)).to_have_text(LABEL_HEADING)
     expect(page.get_by_test_id("stPlotlyChart").first.locator(".main-svg").first).to_be_visible()
     assert page.get_by_test_id("stPlotlyChart").count() >= 3  # probabilities, waveform, spectrogram
     expect(page.get_by_test_id("stDataFrame")).to_be_visible()  # the session history
@@ -174,7 +180,7 @@ def test_a_long_recording_with_a_pause_gets_a_timeline(page, server, tmp_path):
     sf.write(path, np.concatenate([speech, np.zeros(8 * 16_000, np.float32), speech]), 16_000)
     visit(page, server, "Classify")
     page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(path))
-    expect(page.get_by_role("heading", name=re.compile(r"^interview\.flac: "))).to_have_text(LABEL_HEADING)
+    expect(clip_result(page, "interview.flac")).to_have_text(LABEL_HEADING)
     expect(page.get_by_text(re.compile(r"Emotion over time \(\d+ windows of 3 s, \d+ in pauses"))).to_be_visible()
     expect(page.get_by_role("button", name="Download the timeline (CSV)")).to_be_visible()
     wait_until_idle(page)
@@ -247,8 +253,7 @@ def test_record_with_the_microphone_and_see_a_prediction(page, server):
     page.get_by_role("button", name="Record").click()
     page.wait_for_timeout(3_000)  # the fake microphone loops speech.wav
     page.get_by_test_id("stAudioInputActionButton").click()  # stop
-    heading = page.get_by_role("heading", name=re.compile(r"^recording: "))
-    expect(heading).to_have_text(LABEL_HEADING)
+    expect(clip_result(page, "recording")).to_have_text(LABEL_HEADING)
     expect(page.get_by_test_id("stPlotlyChart").first.locator(".main-svg").first).to_be_visible()
     wait_until_idle(page)
     no_exception(page)
@@ -303,3 +308,52 @@ def test_train_a_small_model_from_the_train_page(page, server):
     page.get_by_role("button", name=f"Make {name} the active model").click()
     expect(page.get_by_test_id("stSidebar")).to_contain_text(name)
     assert (models / "active.json").read_text().strip() == f'{{"model": "{name}"}}'
+
+
+@pytest.mark.parametrize(
+    ("path", "title"), [("", "Classify"), ("classify", "Classify"), ("explore", "Explore"), ("train", "Train"),
+                        ("live", "Live")],
+)  # fmt: skip
+def test_every_page_has_an_address_that_works(page, server, path, title):
+    """/classify showed "Page not found": Classify was the default page, served only at /."""
+    page.goto(f"{server[0]}/{path}")
+    expect(page.get_by_role("heading", name=title, exact=True)).to_be_visible()
+    expect(page).to_have_url(re.compile(rf"/{title.lower()}$"))  # / opens /classify: one address per page
+    wait_until_idle(page)
+    expect(page.get_by_role("dialog")).to_have_count(0)  # Streamlit's "Page not found" dialog
+    no_exception(page)
+
+
+def test_an_unknown_address_names_itself_and_links_to_every_page(page, server):
+    page.goto(f"{server[0]}/clasify")
+    expect(page.get_by_role("heading", name="Page not found", exact=True)).to_be_visible()
+    expect(page.get_by_text("SER Studio has no page at /clasify.")).to_be_visible()
+    wait_until_idle(page)
+    expect(page.get_by_role("dialog")).to_have_count(0)
+    links = page.get_by_test_id("stMain").get_by_test_id("stPageLink")
+    titles = ("Explore", "Train", "Classify", "Live")
+    expect(links).to_have_text([re.compile(rf"{t}\s+\(/{t.lower()}\)") for t in titles])
+    screenshot(page, "page-not-found")
+    links.filter(has_text="Train").click()
+    expect(page.get_by_role("heading", name="Train", exact=True)).to_be_visible()
+    expect(page).to_have_url(re.compile(r"/train$"))
+    no_exception(page)
+
+
+def test_nine_uploads_show_the_table_first_and_the_newest_clip_open(page, server):
+    """Nine uploads made a page 9,079 px tall, the session's table at its bottom."""
+    clips = tiny_manifest(n_words=2).clips[:9]
+    visit(page, server, "Classify")
+    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files([str(c.path) for c in clips])
+    expect(clip_result(page, clips[-1].path.name)).to_have_text(LABEL_HEADING)
+    wait_until_idle(page)
+    sections = page.get_by_test_id("stExpander")
+    expect(sections).to_have_count(9)
+    table = page.get_by_test_id("stDataFrame")
+    assert table.bounding_box()["y"] < sections.first.bounding_box()["y"]  # the summary first
+    expect(page.get_by_test_id("stPlotlyChart")).to_have_count(3)  # the newest clip's, drawn in its open section
+    expect(sections.last.get_by_test_id("stPlotlyChart")).to_have_count(3)
+    height = page.evaluate("document.querySelector('[data-testid=stMain]').scrollHeight")
+    assert height < 3000, height
+    screenshot(page, "classify-nine-clips")
+    no_exception(page)

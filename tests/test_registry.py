@@ -108,3 +108,33 @@ def test_cards_compare_on_one_protocol():
         "corpus": "tess", "speakers": "OAF, YAF", "clips": 2240,
     }  # fmt: skip
     assert rows[1]["model"] == "old" and rows[1]["accuracy"] is None and rows[1]["corpus"] == "demo"
+
+
+def test_delete_bundle_removes_one_bundle_folder_and_nothing_else(tmp_path):
+    from ser.registry import delete_bundle, list_bundles
+
+    models = tmp_path / "models"
+    for name in ("keep", "old"):
+        shutil.copytree(MODELS_DIR / "cnn-tess-v1", models / name)
+    assert delete_bundle("old", models) == models / "old"
+    assert [p.name for p, _ in list_bundles(models)] == ["keep"]
+    assert sorted(p.name for p in models.iterdir()) == ["keep"]  # nothing set aside is left
+
+
+@pytest.mark.parametrize("name", ["", ".", "..", "../models", "keep/card.json", "/etc", ".hidden", "missing", "link",
+                                  "notes.txt", "empty"])  # fmt: skip
+def test_delete_bundle_refuses_what_is_not_a_bundle_folder_in_the_models_folder(tmp_path, name):
+    from ser.registry import delete_bundle
+
+    models, elsewhere = tmp_path / "models", tmp_path / "elsewhere"
+    shutil.copytree(MODELS_DIR / "cnn-tess-v1", models / "keep")
+    shutil.copytree(MODELS_DIR / "cnn-tess-v1", elsewhere)
+    shutil.copytree(MODELS_DIR / "cnn-tess-v1", models / ".hidden")
+    (models / "link").symlink_to(elsewhere)
+    (models / "notes.txt").write_text("not a bundle")
+    (models / "empty").mkdir()
+    before = sorted(p.name for p in models.iterdir())
+    with pytest.raises(ModelError, match="nothing was deleted"):
+        delete_bundle(name, models)
+    assert sorted(p.name for p in models.iterdir()) == before
+    assert (elsewhere / "card.json").is_file() and (models / "keep" / "card.json").is_file()

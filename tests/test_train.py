@@ -4,6 +4,7 @@ import dataclasses
 import subprocess
 import sys
 import textwrap
+import threading
 
 import numpy as np
 import pytest
@@ -159,3 +160,28 @@ def test_unknown_strategy_is_refused():
 
     with pytest.raises(ConfigError, match="unknown distribution strategy"):
         make_strategy("quantum")
+
+
+def test_a_stop_during_an_epoch_ends_the_run_within_that_epoch(tmp_path):
+    """Stop was looked at only when an epoch ended (seconds on TESS, after Stop was pressed); now
+    after every batch. Stop is pressed at the third batch of the first of three 12-batch epochs:
+    the run ends in that epoch (looked at per epoch, all three epochs would have run)."""
+    features_ready, calls = threading.Event(), []
+
+    def progress(done: int, total: int) -> None:
+        if done == total:
+            features_ready.set()
+
+    def should_stop() -> bool:
+        if features_ready.is_set():
+            calls.append(1)
+        return len(calls) >= 3
+
+    epochs = []
+    with pytest.raises(TrainingError, match="stopped"):
+        train(
+            tiny_manifest(n_words=4), config=TrainConfig(epochs=3, batch_size=4), models_dir=tmp_path,
+            hooks=RunHooks(on_epoch=epochs.append, should_stop=should_stop, progress=progress),
+        )  # fmt: skip
+    assert [e.epoch for e in epochs] == [1]
+    assert not list(tmp_path.iterdir())
