@@ -171,8 +171,16 @@ def sidebar_model_status() -> None:
         st.caption(f"architecture: {card.architecture}")
         headline = card.headline()
         if headline is not None:
-            st.metric(headline_title(card, headline[0]), f"{headline[1]['accuracy']:.1%}")
-            st.caption(headline_caption(card, headline[0]))
+            scores = headline[1]
+            st.metric(headline_title(card, headline[0]), f"{scores['accuracy']:.1%}")
+            per_speaker = scores.get("per_speaker")
+            if per_speaker:  # a model that takes voice profiles: both ways, zero-shot first
+                st.caption(
+                    f"{headline_caption(card, headline[0])}. That is zero-shot, one clip alone; with the speaker's "
+                    f"voice profile (a few of their recordings): {per_speaker['accuracy']:.1%}. Chance is 14%."
+                )
+            else:
+                st.caption(headline_caption(card, headline[0]))
 
 
 def _voice(card) -> str:
