@@ -148,7 +148,7 @@ def test_activate_switches_the_active_model_and_text_output_shows_both_scores(ad
     ],
 )
 def test_cli_errors_are_one_line_messages(tmp_path, args, message):
-    done = ser("adapt", str(DEMO_DIR), *args, "--out", str(tmp_path))
+    done = ser("adapt", str(DEMO_DIR), *args, "--model", str(MODELS_DIR / BASE), "--out", str(tmp_path))
     assert done.returncode == (2 if "--shots must" in message else 1)  # 2: an argument error, caught by the parser
     assert message in done.stderr and "Traceback" not in done.stderr
     assert list(tmp_path.iterdir()) == []  # nothing written
@@ -187,7 +187,10 @@ def test_cli_refuses_a_speaker_missing_an_emotion(tmp_path):
         f"{p},{p.stem.split('_')[2]},EF1" for p in sorted(DEMO_DIR.glob("EF1_*/*.ogg")) if "_sad" not in p.stem
     ]
     (tmp_path / "clips.csv").write_text("\n".join(rows) + "\n")
-    done = ser("adapt", str(tmp_path / "clips.csv"), "--speaker", "EF1", "--out", str(tmp_path / "models"))
+    done = ser(
+        "adapt", str(tmp_path / "clips.csv"), "--speaker", "EF1", "--model", str(MODELS_DIR / BASE),
+        "--out", str(tmp_path / "models"),
+    )  # fmt: skip
     assert done.returncode == 1
     assert "speaker EF1 has no clips of sad" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "models").exists()
