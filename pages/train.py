@@ -261,7 +261,12 @@ def adaptation_form(manifest, job: JobState) -> None:
         help="0: no labels, only the BatchNorm statistics from all the speaker's clips, scored on those same clips",
     )  # fmt: skip
     base = active_bundle_path()
-    if base is not None:
+    if base is not None and ARCHITECTURES[read_card(Path(base)).architecture].family != "keras":
+        st.info(
+            f"The active model, {md(Path(base).name)}, is not fine-tuned to a speaker: it takes the speaker's voice "
+            "profile instead (Classify: 'My voice' or 'These clips are one speaker'); make a network active to adapt."
+        )
+    elif base is not None:
         cols[2].markdown(f"Base model  \n`{md(Path(base).name)}`")
         st.button(
             f"Adapt to {speaker}", key="adapt", disabled=job.running, on_click=start_adaptation, args=(base, manifest)
