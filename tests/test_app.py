@@ -19,7 +19,22 @@ def test_app_starts_and_shows_the_active_model():
     assert not app.exception
     assert "Classify" in [t.value for t in app.title]
     sidebar = " ".join(m.value for m in app.sidebar.markdown)
-    assert "cnn" in sidebar
+    from ser.registry import active_name, models_folder
+
+    assert active_name(models_folder()) in sidebar
+
+
+def test_opensmile_works_after_tensorflow():
+    """openSMILE's library corrupts the heap when loaded after TensorFlow's ("malloc(): invalid
+    size"); importing ``ser`` loads it first, so eGeMAPS works in a process that runs a network."""
+    code = (
+        "import numpy as np, ser.model\n"
+        "from ser.functionals import egemaps\n"
+        "t = np.arange(16000) / 16000\n"
+        "print(egemaps((0.1 * np.sin(2 * np.pi * 180 * t)).astype(np.float32)).shape)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == "(89,)", done.stderr[-2000:]
 
 
 def test_pylibsrtp_and_tensorflow_load_in_either_order():
