@@ -310,9 +310,9 @@ def assert_probabilities(label: str, probabilities: dict[str, float], labels: li
 def test_library(case: Case, corpus, cli_started, predictor) -> None:
     # cli_started: the command line (door b) works on the same files meanwhile
     path = corpus[case.id]
-    if not case.good:
+    if not case.good:  # refused on decoding, or (a click: no speech) when it is classified
         with pytest.raises(case.error, match=case.match):
-            load_audio(path)
+            predictor.predict(load_audio(path))
         return
     waveform = load_audio(path)
     assert waveform.dtype == np.float32 and waveform.ndim == 1 and np.isfinite(waveform).all()
@@ -486,7 +486,7 @@ def test_page_ten_minute_recording_gets_a_result_and_a_timeline(page_ten_minutes
     app = page_ten_minutes
     (subheader,) = _starting_with(_results(app), TEN_MINUTES.name)
     assert "%" in subheader and not app.error
-    assert app.caption and "windows of" in app.caption[0].value  # the emotion timeline
+    assert any("windows of" in c.value for c in app.caption)  # the emotion timeline
 
 
 def test_page_charts_of_a_ten_minute_recording_stay_small(page_ten_minutes) -> None:
