@@ -145,9 +145,14 @@ def network_proba(model: keras.Model, X: np.ndarray, *, batch_size: int = 64) ->
     if len(X) == 0:
         return np.zeros((0, model.output_shape[-1]), dtype=np.float32)
     X = X.astype(np.float32, copy=False)
-    return np.concatenate(
-        [np.asarray(model.predict_on_batch(X[i : i + batch_size])) for i in range(0, len(X), batch_size)]
-    )
+    return np.concatenate([_batch_proba(model, X[i : i + batch_size]) for i in range(0, len(X), batch_size)])
+
+
+def _batch_proba(model: keras.Model, X: np.ndarray) -> np.ndarray:
+    probs = np.asarray(model.predict_on_batch(X))
+    if len(probs) != len(X):  # a model built under a mirrored strategy answers once per replica
+        probs = np.asarray(model(X, training=False))
+    return probs
 
 
 def load_network(path: Path, config: FeatureConfig, n_labels: int) -> keras.Model:
