@@ -71,8 +71,8 @@ def measure_train(corpus: Path, epochs: int) -> dict:
     """One cold `python -m ser train CORPUS --split none`, sampled until it exits."""
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "SER_CACHE_DIR": f"{tmp}/cache"}
-        command = [sys.executable, "-m", "ser", "train", str(corpus), "--split", "none", "--epochs", str(epochs),
-                   "--out", f"{tmp}/models"]  # fmt: skip
+        command = [sys.executable, "-m", "ser", "train", str(corpus), "--arch", "cnn", "--split", "none",
+                   "--epochs", str(epochs), "--out", f"{tmp}/models"]  # fmt: skip
         start = time.monotonic()
         process = subprocess.Popen(
             command, cwd=ROOT, env=env, text=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE

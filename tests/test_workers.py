@@ -98,8 +98,8 @@ class Training:
         self.cache = folder / "cache"  # fresh: every clip's features are computed
         self.models = folder / "models"
         self.phase, self.sig = phase, sig
-        command = [PYTHON, "-m", "ser", "train", str(corpus), "--split", "none", "--epochs", str(epochs),
-                   "--out", str(self.models)]  # fmt: skip
+        command = [PYTHON, "-m", "ser", "train", str(corpus), "--arch", "cnn", "--split", "none",
+                   "--epochs", str(epochs), "--out", str(self.models)]  # fmt: skip
         self.process = subprocess.Popen(
             command, cwd=ROOT, env={**os.environ, "SER_CACHE_DIR": str(self.cache)}, start_new_session=True,
             text=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
