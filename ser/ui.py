@@ -358,7 +358,10 @@ def my_voice(bundle_path: str) -> str:
     predictor = cached_predictor(bundle_path)
     if not predictor.takes_profiles:
         return ""
-    with st.expander("My voice: a profile for your single clips", expanded=False):
+    on = bool(st.session_state.get(PROFILE_KEY))
+    if not st.toggle("My voice: a profile for your single clips", value=on, key="my_voice_open"):
+        return st.session_state.get(PROFILE_KEY, "")  # closed: its controls are not drawn
+    with st.container(border=True):
         st.caption(
             "A few recordings of your voice, any emotion, no labels, teach the model how you usually sound; later "
             "clips are then heard against that. It stays in this browser session only (the server keeps nothing), "
