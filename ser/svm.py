@@ -16,7 +16,6 @@ import numpy as np
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.svm import SVC
 
-from ser.datasets import Clip
 from ser.errors import ModelError
 from ser.profile import Normalisation, ProfileBuilder, VoiceProfile
 from ser.registry import SVM_FILE
@@ -25,11 +24,6 @@ C = 0.3  # chosen on inner leave-one-corpus-out folds of the training corpora on
 GAMMA_SCALE = 0.125  # the RBF's gamma is GAMMA_SCALE / n_dims on z-scored features
 CALIBRATION_FOLDS = 3
 BALANCE = "corpus, speaker within corpus, emotion within speaker: equal weight each"
-
-
-def speaker_key(clip: Clip) -> str:
-    """The speaker a clip's statistics are pooled over, named per corpus (two corpora's "03" differ)."""
-    return f"{clip.corpus}/{clip.speaker}"
 
 
 def speaker_profiles(vectors: np.ndarray, speakers: Sequence[str], space: str) -> dict[str, VoiceProfile]:
