@@ -26,7 +26,7 @@ class StreamlitUser:
         self.url = url
         self.session_id = ""
         self.page_script_hash = ""
-        self.uploader_id = ""
+        self.uploader_id = ""  # the page's first file uploader (Classify's clips, not its profile loader)
         self.headings: list[str] = []
         self.errors: list[str] = []  # st.error / st.exception bodies of the last run
         self.warnings: list[str] = []  # st.warning bodies of the last run
@@ -35,6 +35,7 @@ class StreamlitUser:
         self._cookies = http.cookiejar.CookieJar()
         self._http = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self._cookies))
         self._ws = None
+        self._uploader_seen = False
 
     async def connect(self) -> None:
         await asyncio.to_thread(self._http.open, f"{self.url}/_stcore/health")  # sets the XSRF cookie
@@ -57,6 +58,7 @@ class StreamlitUser:
             message.rerun_script.widget_states.widgets.append(state)
         await self._ws.send(message.SerializeToString())
         self.headings, self.errors, self.warnings, self.buttons = [], [], [], {}
+        self._uploader_seen = False
         while True:
             forward = ForwardMsg()
             forward.ParseFromString(await self._ws.recv())
@@ -119,8 +121,8 @@ class StreamlitUser:
             self.buttons[element.button.label] = element.button.id
         elif kind == "alert" and element.alert.format == element.alert.WARNING:
             self.warnings.append(element.alert.body)
-        elif kind == "file_uploader":
-            self.uploader_id = element.file_uploader.id
+        elif kind == "file_uploader" and not self._uploader_seen:
+            self.uploader_id, self._uploader_seen = element.file_uploader.id, True
         elif kind == "alert" and element.alert.format == element.alert.ERROR:
             self.errors.append(element.alert.body)
         elif kind == "exception":
