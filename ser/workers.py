@@ -41,7 +41,7 @@ PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 WATCHDOG_POLL_S = 0.25  # how often a worker looks for its parent where the kernel does not tell it
 # Memory one feature-extraction worker adds to the machine (its private pages, USS; the rest it
 # shares with the parent it was forked from), at its peak in bench/memory.py: 108 MB on the demo
-# corpus, 109 MB over all of TESS (2,800 clips, one a 96 kHz recording). Over twice that, so a
+# corpus, 113 MB over all of TESS (2,800 clips, one a 96 kHz recording). Over twice that, so a
 # machine short of memory runs fewer workers rather than swap.
 WORKER_MB = 250
 RESERVE_MB = 1024  # left free for the parent (it collects every clip's features) and the rest of the machine
