@@ -221,16 +221,16 @@ def run_fold(
 ) -> FoldResult:  # fmt: skip
     """Features, fit and test for one split."""
     augment = config.augment and get_architecture(config.arch).augment
+    svm = get_architecture(config.arch).family == "svm"
+    # An SVM is not early-stopped, so its validation clips train it too.
+    parts = ([*split.train, *split.val], [], split.test) if svm else (split.train, split.val, split.test)
     # The test part gets the training warps too, so another fold that trains on its clips finds them cached.
     train_data, val_data, test_data = (
         prepare(part, labels, feature_config, augment=augment, audio_config=audio_config, hooks=hooks,
-                progress=part is split.train)
-        for part in (split.train, split.val, split.test)
+                progress=i == 0)
+        for i, part in enumerate(parts)
     )  # fmt: skip
-    if get_architecture(config.arch).family == "svm":  # nothing to early-stop: the validation clips train too
-        train_data = prepare([*split.train, *split.val], labels, feature_config, augment=augment,
-                             audio_config=audio_config, hooks=hooks)  # fmt: skip
-        val_data = dataclasses.replace(val_data, clips=[], y=val_data.y[:0])
+    if svm:
         model, normalisation, history = *fit_speaker_svm(train_data, feature_config, config, labels), []
     else:
         model, history = fit(train_data, val_data, labels, feature_config, config, hooks=hooks)
