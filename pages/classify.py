@@ -8,7 +8,6 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from ser.audio import format_span
 from ser.config import AUDIO_EXTENSIONS, AudioConfig
 from ser.errors import SERError
 from ser.ui import (
@@ -23,6 +22,7 @@ from ser.ui import (
     render_clip_result,
     through_app_navigation,
 )
+from ser.units import format_span
 
 FORMATS = [ext.lstrip(".") for ext in AUDIO_EXTENSIONS]
 SEEN = "classify_seen"  # session key: every clip's id in the order it first came (the last is the active one)

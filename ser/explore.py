@@ -15,11 +15,14 @@ from pathlib import Path
 import librosa
 import numpy as np
 
-from ser.audio import TRIM_HOP, dbfs, describe, load_audio, speech_mask, trim_silence
+from ser.audio import load_audio
 from ser.config import SAMPLE_RATE, FeatureConfig
 from ser.datasets import Clip, Manifest
+from ser.decode import describe
 from ser.errors import SERError
 from ser.features import log_mel_spectrogram
+from ser.speech import TRIM_HOP, speech_mask, trim_silence
+from ser.units import dbfs
 
 F0_MIN_HZ = 60.0  # below the lowest adult male voice
 F0_MAX_HZ = 500.0  # above a raised female voice (TESS fear and surprise reach ~400 Hz)

@@ -20,10 +20,11 @@ from pathlib import Path
 import librosa
 import numpy as np
 
-from ser.audio import load_audio, speech_mask
+from ser.audio import load_audio
 from ser.config import AudioConfig, FeatureConfig, ProgressFn
 from ser.errors import AudioContentError, SERError
 from ser.functionals import egemaps
+from ser.speech import speech_mask
 from ser.workers import pool_size, process_pool
 
 LOG_FLOOR = 1e-6  # added to mel power before the log, about -60 dB below a full-scale tone

@@ -13,13 +13,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ser.audio import AudioSource, cut_note, load_audio_head, validate
+from ser.audio import load_audio_head, validate
 from ser.bundle import Bundle, load_bundle, predict_proba
 from ser.config import PAUSE, AudioConfig
 from ser.errors import AudioContentError, ModelError
 from ser.features import Windows, iter_features
 from ser.profile import Normalisation, ProfileBuilder, VoiceProfile
 from ser.registry import MODELS_DIR, serving_bundle
+from ser.sources import AudioSource
+from ser.units import cut_note
 
 SELF_PROFILE_S = 20.0  # seconds of speech after which a recording is normalised by its own windows
 ZERO_SHOT = "zero-shot (no voice profile)"

@@ -13,10 +13,11 @@ from collections import deque
 
 import numpy as np
 
-from ser.audio import dbfs, to_mono_16k, validate
+from ser.audio import to_mono_16k, validate
 from ser.errors import AudioContentError
 from ser.features import extract_features
 from ser.predict import Prediction, Predictor, Timeline
+from ser.units import dbfs
 
 PROFILE_TARGET_S = 20.0  # seconds of the speaker's speech before the live readout uses their profile
 

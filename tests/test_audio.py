@@ -19,9 +19,12 @@ import soundfile as sf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ser.audio import SILENCE_FLOOR_DBFS, dbfs, describe, load_audio, resample, to_mono_16k, trim_silence, validate
+from ser.audio import load_audio, resample, to_mono_16k, validate
 from ser.config import AUDIO_EXTENSIONS, SAMPLE_RATE, AudioConfig
+from ser.decode import describe
 from ser.errors import AudioContentError, AudioDecodeError, SERError
+from ser.speech import trim_silence
+from ser.units import SILENCE_FLOOR_DBFS, dbfs
 from tests.conftest import TESS_DIR, requires_tess, voiced
 
 FRAME = SAMPLE_RATE // 100  # one 10 ms frame at 16 kHz: the tolerance on lossless durations
@@ -535,7 +538,7 @@ def test_a_recording_past_the_cap_is_cut_there_not_refused(tmp_path, fmt):
 def test_speech_bounds_match_librosa_trim(top_db):
     import librosa
 
-    from ser.audio import speech_bounds
+    from ser.speech import speech_bounds
 
     rng = np.random.default_rng(top_db)
     for n_lead, n_tail in [(0, 0), (3000, 1234), (511, 4097)]:
@@ -561,13 +564,13 @@ def test_dbfs_of_an_amplitude_stops_at_the_silence_floor(amplitude: float, level
      (7170, "2 h"), (7200, "2 h")],
 )  # fmt: skip
 def test_format_duration_reads_as_a_person_writes_it(seconds: float, text: str) -> None:
-    from ser.audio import format_duration
+    from ser.units import format_duration
 
     assert format_duration(seconds) == text  # it said "1 h 0 min (3600 s)"
 
 
 def test_the_note_of_a_recording_cut_at_the_cap() -> None:
-    from ser.audio import cut_note
+    from ser.units import cut_note
 
     assert cut_note(3600, 4330) == "only the first hour of this 1 h 12 min recording was classified"
     assert cut_note(3600, None) == "only the first hour of this recording was classified"

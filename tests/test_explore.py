@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from ser import explore
-from ser.audio import trim_silence
 from ser.datasets import discover
+from ser.speech import trim_silence
 from tests.conftest import DEMO_DIR, tiny_manifest, voiced
 
 

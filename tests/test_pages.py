@@ -722,8 +722,9 @@ def test_many_clips_show_the_table_first_and_only_the_newest_clip_open(served):
 
 
 def test_the_examples_are_one_voice_in_every_emotion_with_their_licence():
-    from ser.audio import describe, load_audio
+    from ser.audio import load_audio
     from ser.datasets import discover
+    from ser.decode import describe
     from ser.ui import EXAMPLES_DIR
 
     clips = discover(EXAMPLES_DIR).clips

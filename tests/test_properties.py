@@ -87,7 +87,7 @@ def test_window_features_are_finite_and_of_the_configured_shape(waveform: np.nda
 @given(waveform=usable_waveforms(max_s=8.0), config=st.sampled_from(CONFIGS))
 @SETTINGS
 def test_extract_features_covers_the_speech_with_finite_windows(waveform: np.ndarray, config: FeatureConfig) -> None:
-    from ser.audio import speech_bounds
+    from ser.speech import speech_bounds
 
     try:
         windows = extract_features(waveform, config)
