@@ -67,7 +67,7 @@ def live_panel() -> None:
     st.progress(fill, text=f"input level {level:.0f} dBFS")
     prediction = classifier.readout()
     if prediction is None:
-        st.info("Waiting for speech…")
+        st.info(classifier.waiting)
     else:
         st.subheader(f"{prediction.label} ({prediction.confidence:.0%})")
         st.plotly_chart(probability_figure(prediction.probabilities), key="live-probs")

@@ -22,7 +22,7 @@ EXTRA_EMOTIONS = ("calm", "boredom")
 ALL_EMOTIONS = EMOTIONS + EXTRA_EMOTIONS
 
 SAMPLE_RATE = 16_000  # Hz, the one rate inside the library
-PAUSE = "pause"  # a timeline window with too little speech to classify (see ser.predict.Timeline)
+NO_SPEECH = "no speech"  # a timeline window with too little speech to classify (see ser.predict.Timeline)
 # Names of audio files, in a corpus and in the Classify page's uploader: what ser.audio decodes.
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".aiff", ".aif", ".mp3", ".m4a", ".aac", ".webm", ".opus")
 FEATURE_KINDS = ("logmel", "mfcc", "egemaps")
@@ -38,6 +38,9 @@ class AudioConfig:
     max_duration_s: float = 3600.0  # longer recordings are refused with a message
     silence_dbfs: float = -60.0  # a clip whose peak is below this is called silent
     trim_top_db: float = 30.0  # leading/trailing parts this far below the peak are trimmed
+    # A window is speech where it is loud and the voice-activity detector (ser.speech) hears a voice
+    # for min_duration_s; off, loudness alone decides (the bundles of before the detector were).
+    detect_voice: bool = True
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,10 @@ class AudioContentError(SERError):
     """The audio decoded but is unusable (too short, silent, non-finite)."""
 
 
+class NoSpeechError(AudioContentError):
+    """The audio has sound but no speech in it: the voice-activity detector heard no voice."""
+
+
 class ProfileError(SERError):
     """A voice profile file is damaged, foreign or made for another model."""
 

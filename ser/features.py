@@ -166,7 +166,7 @@ def iter_features(
     """``extract_features`` ``chunk`` windows at a time, so an hour of audio never has all its
     windows' features in memory at once (64 windows of 3 s: 6 MB of features, and the model's
     activations for 64 windows rather than thousands)."""
-    mask = speech_mask(waveform, top_db=audio_config.trim_top_db)  # one pass: trimming and pauses
+    mask = speech_mask(waveform, top_db=audio_config.trim_top_db, detect_voice=audio_config.detect_voice)
     start, end = mask.bounds
     if end - start < audio_config.min_duration_s * config.sample_rate:
         raise AudioContentError(

@@ -16,7 +16,7 @@ import numpy as np
 import plotly.colors
 import plotly.graph_objects as go
 
-from ser.config import PAUSE
+from ser.config import NO_SPEECH
 
 # One colour per emotion, the same in every chart on every page. Arousal reads as warmth and
 # brightness: the high-arousal emotions are warm and bright (angry vermillion, surprise orange,
@@ -38,7 +38,7 @@ EMOTION_COLOURS = {
     "sad": "#0072B2",  # blue
     "calm": "#88CCEE",  # Tol's cyan
     "boredom": "#332288",  # Tol's indigo
-    PAUSE: "#BBBBBB",  # Tol's grey
+    NO_SPEECH: "#BBBBBB",  # Tol's grey
 }
 OTHER_COLOUR = "#777777"  # a label outside the palette (a CSV corpus's own emotion names)
 
@@ -275,7 +275,7 @@ def timeline_figure(
     x, pause = _block_means(times_s, step), 1.0 - _block_means(speech, step)
     bands = [(label, shares[i]) for i, label in enumerate(timeline.labels)]
     if not timeline.speech.all():
-        bands.append((PAUSE, pause))
+        bands.append((NO_SPEECH, pause))
     traces = []
     for label, y in bands:
         colour = emotion_colour(label)

@@ -15,8 +15,8 @@ import numpy as np
 
 from ser.audio import load_audio_head, validate
 from ser.bundle import Bundle, load_bundle, predict_proba
-from ser.config import PAUSE, AudioConfig
-from ser.errors import AudioContentError, ModelError
+from ser.config import NO_SPEECH, AudioConfig
+from ser.errors import AudioContentError, ModelError, NoSpeechError
 from ser.features import Windows, iter_features
 from ser.profile import Normalisation, ProfileBuilder, VoiceProfile
 from ser.registry import MODELS_DIR, serving_bundle
@@ -49,7 +49,7 @@ class Timeline:
     speech: np.ndarray  # [shape=(n_windows,)], bool: False for a pause (less than the minimum clip of speech)
 
     def rows(self) -> list[dict[str, float | str]]:
-        """One dict per window, for a table or a CSV: start_s, end_s, emotion (or "pause"), and
+        """One dict per window, for a table or a CSV: start_s, end_s, emotion (or "no speech"), and
         each label's probability (the model's output even in a pause, which is not counted)."""
         return [
             {
@@ -63,10 +63,9 @@ class Timeline:
 
     @property
     def winners(self) -> list[str]:
-        """Each window's most probable emotion, or "pause" where the window holds too little speech."""
-        return [
-            self.labels[i] if s else PAUSE for i, s in zip(self.probabilities.argmax(axis=1), self.speech, strict=True)
-        ]
+        """Each window's most probable emotion, or "no speech" where the window holds too little speech."""
+        best = self.probabilities.argmax(axis=1)
+        return [self.labels[i] if s else NO_SPEECH for i, s in zip(best, self.speech, strict=True)]
 
 
 def clip_probabilities(window_probabilities: np.ndarray, speech: np.ndarray) -> np.ndarray:
@@ -140,7 +139,11 @@ class Predictor:
             how = "each window normalised by itself"
         parts = [(self.probabilities(w.features[:, 0], profile), w.starts_s, w.ends_s, w.speech) for w in chunks]
         probs, starts_s, ends_s, speech = (np.concatenate(column) for column in zip(*parts, strict=True))
-        speech = speech if speech.any() else np.ones_like(speech)  # never an empty mean
+        if not speech.any():
+            raise NoSpeechError(
+                f"no speech: the voice-activity detector heard no voice in its {ends_s[-1] - starts_s[0]:.1f} s "
+                "of sound (a tone, noise or music?); record or upload someone speaking"
+            )
         duration_s = float(ends_s[-1] - starts_s[0])  # of the trimmed speech
         prediction = self._prediction(clip_probabilities(probs, speech), duration_s, int(speech.sum()), how)
         if len(starts_s) == 1:

@@ -14,12 +14,15 @@ from collections import deque
 import numpy as np
 
 from ser.audio import to_mono_16k, validate
-from ser.errors import AudioContentError
+from ser.errors import AudioContentError, NoSpeechError
 from ser.features import extract_features
 from ser.predict import Prediction, Predictor, Timeline
 from ser.units import dbfs
 
 PROFILE_TARGET_S = 20.0  # seconds of the speaker's speech before the live readout uses their profile
+LISTENING = "listening…"  # what the page shows before the first readout
+SILENCE = "silence: speak into the microphone"
+NOT_SPEECH = "no speech: sound is coming in, but the voice-activity detector hears no voice in it"
 
 
 class StreamClassifier:
@@ -40,6 +43,7 @@ class StreamClassifier:
         self._started: float | None = None  # time.monotonic() of the first audio since a reset
         self._unprofiled = 0  # samples pushed since the profile last learnt from the buffer
         self._voice = predictor.profile_builder("the live stream") if predictor.takes_profiles else None
+        self._waiting = LISTENING  # why the last ``latest`` had nothing to show
         self._lock = threading.Lock()
 
     def push(self, frames: np.ndarray, sample_rate: int) -> None:
@@ -61,6 +65,7 @@ class StreamClassifier:
             self._history.clear()
             self._started = None
             self._unprofiled = 0
+            self._waiting = LISTENING
             if self._voice is not None:  # the next stream may be someone else
                 self._voice = self.predictor.profile_builder("the live stream")
 
@@ -90,12 +95,19 @@ class StreamClassifier:
             return f"learning your voice: {learnt:.0f} s of {needed:.0f} (zero-shot until then)"
         return f"using your voice profile ({learnt:.0f} s of your speech)"
 
+    @property
+    def waiting(self) -> str:
+        """Why there is no readout, for the page: "listening…" before the first ``min_s`` of audio,
+        then ``SILENCE`` or ``NOT_SPEECH`` (sound, but no voice in it)."""
+        return self._waiting
+
     def latest(self) -> Prediction | None:
-        """Classify the buffered audio; None until ``min_s`` has arrived or while it is silent.
-        The speech heard so far grows the speaker's voice profile, used once it holds
-        ``PROFILE_TARGET_S`` of speech (zero-shot before)."""
+        """Classify the buffered audio; None until ``min_s`` has arrived, and while it is silent
+        or holds no speech (``waiting`` says which). The speech heard so far grows the speaker's
+        voice profile, used once it holds ``PROFILE_TARGET_S`` of speech (zero-shot before)."""
         with self._lock:
             if self._filled < self.min_samples:
+                self._waiting = LISTENING
                 return None
             waveform, new = self._buffer[-self._filled :].copy(), self._unprofiled
             self._unprofiled = 0
@@ -103,7 +115,13 @@ class StreamClassifier:
         try:
             windows = extract_features(validate(waveform, config=predictor.audio_config), predictor.feature_config,
                                        predictor.audio_config)  # fmt: skip
-        except AudioContentError:  # silence or too little speech in the window: nothing to show yet
+            if not windows.speech.any():
+                raise NoSpeechError("no speech")
+        except NoSpeechError:
+            self._waiting = NOT_SPEECH
+            return None
+        except AudioContentError:  # silence, or too little sound in the window: nothing to show yet
+            self._waiting = SILENCE
             return None
         profile = None
         if self._voice is not None:

@@ -1,7 +1,8 @@
-"""Shared fixtures: a seeded rng, synthetic speech-like waveforms, corpus paths."""
+"""Shared fixtures: a seeded rng, synthetic waveforms (tones and real synthesised speech), corpus paths."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,9 @@ def rng() -> np.random.Generator:
 
 
 def voiced(duration_s: float, sr: int = 16_000, f0: float = 180.0, seed: int = 0) -> np.ndarray:
-    """A vowel-like harmonic tone with vibrato and an amplitude envelope, float32 in [-1, 1]."""
+    """A vowel-like harmonic tone with vibrato and an amplitude envelope, float32 in [-1, 1]: sound
+    that decodes and trims like speech, but that the voice-activity detector rightly calls no speech
+    (``spoken`` is speech)."""
     rng = np.random.default_rng(seed)
     t = np.arange(int(duration_s * sr)) / sr
     pitch = f0 * (1 + 0.05 * np.sin(2 * np.pi * 4 * t))
@@ -35,10 +38,34 @@ def voiced(duration_s: float, sr: int = 16_000, f0: float = 180.0, seed: int = 0
     return (0.5 * wave / np.max(np.abs(wave))).astype(np.float32)
 
 
+DEMO_VOICES = ("EF1", "EM1", "EF2", "EM2")
+
+
+@functools.cache
+def _demo_words(voice: str) -> tuple[np.ndarray, ...]:
+    from ser.audio import load_audio
+    from ser.speech import trim_silence
+
+    return tuple(trim_silence(load_audio(p)) for p in sorted(DEMO_DIR.glob(f"{voice}_*/*.ogg")))
+
+
+def spoken(duration_s: float, sr: int = 16_000, voice: str = "EF1", seed: int = 0) -> np.ndarray:
+    """Real speech, synthesised: the demo corpus' words of one voice (espeak-ng, in every emotion)
+    end to end, from word ``seed`` on, cut to ``duration_s`` at ``sr``; float32, peak 0.5."""
+    from ser.audio import resample
+
+    words, parts, i = _demo_words(voice), [], seed
+    while sum(map(len, parts)) < duration_s * 16_000:
+        parts.append(words[i % len(words)])
+        i += 7  # another word, another emotion
+    wave = resample(np.concatenate(parts)[: round(duration_s * 16_000)], 16_000, sr)[: round(duration_s * sr)]
+    return (0.5 * wave / max(float(np.max(np.abs(wave))), 1e-9)).astype(np.float32)
+
+
 @pytest.fixture
 def speech_like() -> np.ndarray:
-    """Two seconds of a synthetic voiced sound at 16 kHz."""
-    return voiced(2.0)
+    """Two seconds of real (synthesised) speech at 16 kHz."""
+    return spoken(2.0)
 
 
 def bundle_folders(models_dir: Path) -> set[str]:

@@ -11,14 +11,14 @@ from ser.datasets import Clip, Manifest
 from ser.evaluation import clip_scores, compute_metrics, evaluate_bundle, summarise
 from ser.predict import Predictor, classify
 from ser.prepare import prepare
-from tests.conftest import voiced
+from tests.conftest import spoken
 
 
 def test_evaluate_scores_exactly_what_predict_answers_for_a_7_s_clip(tiny_bundle, tmp_path):
     """A 7 s clip has several windows and, here, a pause: evaluate must average the same speech
     windows predict does, not a centre crop of the clip."""
     sr = 16_000
-    parts = [voiced(2.5, f0=140, seed=1), np.zeros(int(1.6 * sr), np.float32), voiced(2.9, f0=210, seed=2)]
+    parts = [spoken(2.5, voice="EM1", seed=1), np.zeros(int(1.6 * sr), np.float32), spoken(2.9, voice="EF2", seed=2)]
     path = tmp_path / "EF1_long_angry.wav"
     sf.write(path, np.concatenate(parts), sr)
     bundle = load_bundle(tiny_bundle)

@@ -20,7 +20,7 @@ from ser.features import (
     window_features,
     window_starts,
 )
-from tests.conftest import voiced
+from tests.conftest import spoken, voiced
 
 CONFIG = FeatureConfig()
 
@@ -70,7 +70,7 @@ def test_warp_moves_a_tone_up_the_mel_axis():
 
 
 def test_windows_cover_a_long_clip_to_its_end():
-    waveform = voiced(7.3)
+    waveform = spoken(7.3)
     starts = window_starts(len(waveform), CONFIG)
     assert starts[0] == 0 and starts[-1] + CONFIG.n_samples == len(waveform)
     assert np.all(np.diff(starts) <= CONFIG.hop_s * CONFIG.sample_rate)

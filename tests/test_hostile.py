@@ -35,7 +35,7 @@ from streamlit.testing.v1 import AppTest
 from ser.audio import load_audio, load_audio_head
 from ser.config import SAMPLE_RATE, AudioConfig
 from ser.errors import AudioContentError, AudioDecodeError, SERError
-from tests.conftest import ROOT, voiced
+from tests.conftest import DEMO_VOICES, ROOT, spoken
 
 CAP_S = AudioConfig().max_duration_s  # 3600 s, the documented cap
 GB = 1 << 30
@@ -109,10 +109,9 @@ def square(sr: int = 16_000, duration_s: float = 1.5, hz: float = 150.0) -> np.n
 
 
 def speech_minute() -> np.ndarray:
-    """60 s of 16 kHz speech-like sound: 1.5 s vowels at ten pitches, each followed by 0.5 s of silence."""
-    pitches = [120, 180, 240, 150, 200, 260, 140, 220, 170, 190]
+    """60 s of 16 kHz speech: 1.5 s of words in four voices, each followed by 0.5 s of silence."""
     gap = np.zeros(SAMPLE_RATE // 2, np.float32)
-    twenty = np.concatenate([part for i, f0 in enumerate(pitches) for part in (voiced(1.5, f0=f0, seed=i), gap)])
+    twenty = np.concatenate([part for i in range(10) for part in (spoken(1.5, voice=DEMO_VOICES[i % 4], seed=i), gap)])
     return np.tile(twenty, 3)
 
 
@@ -150,20 +149,20 @@ def data(blob: bytes | Callable[[], bytes]) -> Callable[[Path], object]:
 
 
 def _wav_with_data_size(n_bytes: int) -> bytes:
-    wav = bytearray(encode_sf(voiced(2.0), SAMPLE_RATE))
+    wav = bytearray(encode_sf(spoken(2.0), SAMPLE_RATE))
     at = wav.index(b"data")
     struct.pack_into("<I", wav, at + 4, n_bytes)
     return bytes(wav)
 
 
 def _wav_with_rate(rate: int) -> bytes:
-    wav = bytearray(encode_sf(voiced(1.0), SAMPLE_RATE))
+    wav = bytearray(encode_sf(spoken(1.0), SAMPLE_RATE))
     struct.pack_into("<I", wav, 24, rate)  # fmt chunk: sample rate at byte 24
     return bytes(wav)
 
 
 def _float_wav_with(value: float) -> bytes:
-    waveform = voiced(1.0)
+    waveform = spoken(1.0)
     waveform[1000:1010] = value
     return encode_sf(waveform, SAMPLE_RATE, subtype="FLOAT")
 
@@ -171,17 +170,17 @@ def _float_wav_with(value: float) -> bytes:
 def _zip() -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as archive:
-        archive.writestr("clip.wav", encode_sf(voiced(1.0), SAMPLE_RATE))
+        archive.writestr("clip.wav", encode_sf(spoken(1.0), SAMPLE_RATE))
     return buf.getvalue()
 
 
 def _six_channels() -> bytes:
-    frames = np.stack([voiced(2.0, sr=48_000, f0=120 + 40 * k, seed=k) / 6 for k in range(6)], axis=1)
+    frames = np.stack([spoken(2.0, sr=48_000, voice=DEMO_VOICES[k % 4], seed=k) / 6 for k in range(6)], axis=1)
     return encode_sf(frames, 48_000, subtype="PCM_16")
 
 
 def _mp3_with_cover() -> bytes:
-    mp3 = encode_av(voiced(2.0, sr=44_100), 44_100, "mp3", "libmp3lame", id3v2_version="0")
+    mp3 = encode_av(spoken(2.0, sr=44_100), 44_100, "mp3", "libmp3lame", id3v2_version="0")
     cover = png_bytes(size=256)  # ~200 kB of incompressible picture in the tag
     return id3v2_tag("ça va — très bien", cover) + mp3 + id3v1_tag("cover art test")
 
@@ -193,8 +192,8 @@ def _click() -> bytes:
 
 
 RANDOM = np.random.default_rng(2024).bytes(16_000)
-VOICE_WAV = encode_sf(voiced(2.0), SAMPLE_RATE)
-VOICE_FLAC = encode_sf(voiced(2.0), SAMPLE_RATE, "FLAC")
+VOICE_WAV = encode_sf(spoken(2.0), SAMPLE_RATE)
+VOICE_FLAC = encode_sf(spoken(2.0), SAMPLE_RATE, "FLAC")
 NOT_DECODED = "could not be decoded as audio"
 
 # fmt: off
@@ -214,7 +213,7 @@ CASES = [
     Case("mp3 tag without audio", "tag_only.mp3", data(lambda: id3v2_tag("x", png_bytes())), AudioDecodeError,
          NOT_DECODED),
     # --- decodes, but nothing to classify
-    Case("0.05 s", "short.wav", data(lambda: encode_sf(voiced(0.05), SAMPLE_RATE)), AudioContentError,
+    Case("0.05 s", "short.wav", data(lambda: encode_sf(spoken(0.05), SAMPLE_RATE)), AudioContentError,
          r"0\.05 s long; at least 0\.30 s"),
     Case("pure silence", "silence.wav", data(encode_sf(np.zeros(SAMPLE_RATE, np.float32), SAMPLE_RATE)),
          AudioContentError, r"silent \(every sample is zero"),
@@ -225,7 +224,7 @@ CASES = [
     Case("float wav with inf", "inf.wav", data(lambda: _float_wav_with(np.inf)), AudioContentError,
          "10 non-finite samples"),
     Case("stereo in antiphase", "antiphase.wav",
-         data(lambda: encode_sf(np.stack([voiced(1.0), -voiced(1.0)], axis=1), SAMPLE_RATE)),
+         data(lambda: encode_sf(np.stack([spoken(1.0), -spoken(1.0)], axis=1), SAMPLE_RATE)),
          AudioContentError, "silent"),
     Case("single click", "click.wav", data(_click), AudioContentError, "of sound is left"),  # not speech
     # --- damaged but usable: what is there is classified
@@ -233,35 +232,35 @@ CASES = [
     Case("header claims 10 s, holds 2 s", "claims_more.wav", data(lambda: _wav_with_data_size(20 * SAMPLE_RATE)),
          seconds=2.0),
     Case("mp3 cut in half", "half.mp3",
-         data(lambda: (mp3 := encode_av(voiced(2.0, sr=44_100), 44_100, "mp3", "libmp3lame"))[: len(mp3) // 2]),
+         data(lambda: (mp3 := encode_av(spoken(2.0, sr=44_100), 44_100, "mp3", "libmp3lame"))[: len(mp3) // 2]),
          seconds=1.0, slack_s=0.1),
     # --- odd but valid audio
     Case("clipped full-scale square", "square.wav", data(lambda: encode_sf(square(), SAMPLE_RATE)), seconds=1.5),
-    Case("just over the minimum", "min.wav", data(lambda: encode_sf(voiced(0.31, sr=44_100), 44_100)), seconds=0.31),
-    Case("quiet (-50 dBFS)", "quiet.wav", data(lambda: encode_sf(voiced(1.0) * 10 ** (-44 / 20), SAMPLE_RATE)),
+    Case("just over the minimum", "min.wav", data(lambda: encode_sf(spoken(0.31, sr=44_100), 44_100)), seconds=0.31),
+    Case("quiet (-50 dBFS)", "quiet.wav", data(lambda: encode_sf(spoken(1.0) * 10 ** (-44 / 20), SAMPLE_RATE)),
          seconds=1.0),
-    Case("8 kHz", "8k.wav", data(lambda: encode_sf(voiced(2.0, sr=8_000), 8_000)), seconds=2.0),
-    Case("96 kHz", "96k.wav", data(lambda: encode_sf(voiced(2.0, sr=96_000), 96_000, subtype="PCM_24")),
+    Case("8 kHz", "8k.wav", data(lambda: encode_sf(spoken(2.0, sr=8_000), 8_000)), seconds=2.0),
+    Case("96 kHz", "96k.wav", data(lambda: encode_sf(spoken(2.0, sr=96_000), 96_000, subtype="PCM_24")),
          seconds=2.0),
     Case("6 channels", "six.wav", data(_six_channels), seconds=2.0),
-    Case("24-bit", "pcm24.wav", data(lambda: encode_sf(voiced(2.0, sr=44_100), 44_100, subtype="PCM_24")),
+    Case("24-bit", "pcm24.wav", data(lambda: encode_sf(spoken(2.0, sr=44_100), 44_100, subtype="PCM_24")),
          seconds=2.0),
-    Case("32-bit float", "float.wav", data(lambda: encode_sf(voiced(2.0, sr=44_100), 44_100, subtype="FLOAT")),
+    Case("32-bit float", "float.wav", data(lambda: encode_sf(spoken(2.0, sr=44_100), 44_100, subtype="FLOAT")),
          seconds=2.0),
-    Case("u-law", "ulaw.wav", data(lambda: encode_sf(voiced(2.0, sr=8_000), 8_000, subtype="ULAW")), seconds=2.0),
-    Case("a-law", "alaw.wav", data(lambda: encode_sf(voiced(2.0, sr=8_000), 8_000, subtype="ALAW")), seconds=2.0),
-    Case("unsigned 8-bit", "u8.wav", data(lambda: encode_sf(voiced(2.0, sr=22_050), 22_050, subtype="PCM_U8")),
+    Case("u-law", "ulaw.wav", data(lambda: encode_sf(spoken(2.0, sr=8_000), 8_000, subtype="ULAW")), seconds=2.0),
+    Case("a-law", "alaw.wav", data(lambda: encode_sf(spoken(2.0, sr=8_000), 8_000, subtype="ALAW")), seconds=2.0),
+    Case("unsigned 8-bit", "u8.wav", data(lambda: encode_sf(spoken(2.0, sr=22_050), 22_050, subtype="PCM_U8")),
          seconds=2.0),
-    Case("aiff named .wav", "aiff.wav", data(lambda: encode_sf(voiced(2.0), SAMPLE_RATE, "AIFF")), seconds=2.0),
-    Case("ogg vorbis", "clip.ogg", data(lambda: encode_sf(voiced(2.0, sr=44_100), 44_100, "OGG", "VORBIS")),
+    Case("aiff named .wav", "aiff.wav", data(lambda: encode_sf(spoken(2.0), SAMPLE_RATE, "AIFF")), seconds=2.0),
+    Case("ogg vorbis", "clip.ogg", data(lambda: encode_sf(spoken(2.0, sr=44_100), 44_100, "OGG", "VORBIS")),
          seconds=2.0),
     Case("mp3 with ID3 cover art", "cover.mp3", data(_mp3_with_cover), seconds=2.0, slack_s=0.1),
-    Case("m4a (aac)", "clip.m4a", data(lambda: encode_av(voiced(2.0, sr=44_100), 44_100, "ipod", "aac")),
+    Case("m4a (aac)", "clip.m4a", data(lambda: encode_av(spoken(2.0, sr=44_100), 44_100, "ipod", "aac")),
          seconds=2.0, slack_s=0.1),
     Case("webm/opus as browsers record it", "recording.webm",
-         data(lambda: encode_av(voiced(2.0, sr=48_000), 48_000, "webm", "libopus", "stereo", live="1")),
+         data(lambda: encode_av(spoken(2.0, sr=48_000), 48_000, "webm", "libopus", "stereo", live="1")),
          seconds=2.0, slack_s=0.1),
-    Case("spaces and non-ascii name", "ça va — très bien.wav", data(lambda: encode_sf(voiced(2.0), SAMPLE_RATE)),
+    Case("spaces and non-ascii name", "ça va — très bien.wav", data(lambda: encode_sf(spoken(2.0), SAMPLE_RATE)),
          seconds=2.0),
     # --- long recordings
     Case("10 minutes", "ten_minutes.flac", lambda path: write_blocks(path, 10, "FLAC"), seconds=600.0, in_page=False),

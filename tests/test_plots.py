@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 
 from ser import plots
-from ser.config import ALL_EMOTIONS, EMOTIONS, PAUSE
+from ser.config import ALL_EMOTIONS, EMOTIONS, NO_SPEECH
 from ser.explore import DISPLAY_FEATURES, mel_frequencies, spectrograms
 from ser.plots import EMOTION_COLOURS, emotion_colour
 from ser.predict import Timeline
@@ -97,10 +97,10 @@ def test_every_log_frequency_axis_names_its_ticks_in_full(speech):
 
 
 def test_the_palette_is_one_distinct_arousal_coherent_colour_per_emotion():
-    assert set(EMOTION_COLOURS) == {*ALL_EMOTIONS, PAUSE}
+    assert set(EMOTION_COLOURS) == {*ALL_EMOTIONS, NO_SPEECH}
     assert len(set(map(str.lower, EMOTION_COLOURS.values()))) == len(EMOTION_COLOURS)
     rgb = {k: tuple(int(c[i : i + 2], 16) for i in (1, 3, 5)) for k, c in EMOTION_COLOURS.items()}
-    assert len(set(rgb[PAUSE])) == 1  # the pause is grey
+    assert len(set(rgb[NO_SPEECH])) == 1  # the pause is grey
     assert all(rgb[e][0] > rgb[e][2] for e in HIGH_AROUSAL)  # warm: more red than blue
     assert all(rgb[e][2] > rgb[e][0] for e in LOW_AROUSAL)  # cool: more blue than red
     assert sum(rgb["angry"]) > sum(rgb["sad"]) and sum(rgb["happy"]) > sum(rgb["neutral"])  # brighter
@@ -129,7 +129,7 @@ def cie_lab(hex_colour: str, vision: list | None = None) -> np.ndarray:
 def test_the_modelled_emotions_and_the_pause_stay_apart_with_colour_vision_deficiency(vision):
     """Every pair at least 12 CIE76 units apart (about 2.3 is just noticeable) even with one cone
     type missing: measured 15 at the closest (deuteranopia: fear and pause)."""
-    names = [*EMOTIONS, PAUSE]
+    names = [*EMOTIONS, NO_SPEECH]
     lab = {n: cie_lab(EMOTION_COLOURS[n], DICHROMACY.get(vision)) for n in names}
     closest = min((float(np.linalg.norm(lab[a] - lab[b])), a, b) for i, a in enumerate(names) for b in names[i + 1 :])
     assert closest[0] >= 12, closest
@@ -141,7 +141,7 @@ def test_every_figure_draws_each_emotion_in_its_palette_colour(speech):
     assert list(bars.marker.color) == [EMOTION_COLOURS[e] for e in bars.y]
     for name in ("timeline", "live_timeline"):
         traces = figures[name].data
-        assert [t.name for t in traces] == [*LABELS, PAUSE]
+        assert [t.name for t in traces] == [*LABELS, NO_SPEECH]
         assert all(t.fillcolor == t.line.color == EMOTION_COLOURS[t.name] for t in traces), name
     for trace in figures["class_balance"].data:
         assert list(trace.marker.color) == [EMOTION_COLOURS[e] for e in trace.x]
@@ -166,8 +166,8 @@ def test_a_long_timeline_is_binned_without_outlines_and_its_pauses_are_grey_band
     timeline.speech[pauses] = False
     figure = plots.timeline_figure(timeline)
     traces = {t.name: t for t in figure.data}
-    assert list(traces) == [*LABELS, PAUSE]
-    n_points = len(traces[PAUSE].x)
+    assert list(traces) == [*LABELS, NO_SPEECH]
+    n_points = len(traces[NO_SPEECH].x)
     assert 200 <= n_points <= plots.TIMELINE_MAX_POINTS
     assert "each point the mean of 12 windows: 12 s bins" in figure.layout.xaxis.title.text  # the bin width, said
     assert all(t.line.width == 0 and t.line.shape == "hvh" and t.stackgroup == "p" for t in figure.data)
@@ -176,27 +176,27 @@ def test_a_long_timeline_is_binned_without_outlines_and_its_pauses_are_grey_band
     # The areas' share of the chart is the windows' share: disgust most, fear next to nothing.
     shares = {name: float(np.mean(t.y)) for name, t in traces.items()}
     assert max(shares, key=shares.get) == "disgust" and shares["disgust"] > 0.6 and shares["fear"] < 0.001
-    assert shares[PAUSE] == pytest.approx(len(pauses) / 3598, rel=0.01)
+    assert shares[NO_SPEECH] == pytest.approx(len(pauses) / 3598, rel=0.01)
     # A bin wholly inside a pause is one grey band, no emotion in it.
     inside = np.array([not timeline.speech[start : start + 12].any() for start in range(0, 3598, 12)])
-    assert inside.sum() == 3 and np.all(np.asarray(traces[PAUSE].y)[inside] == 1)
-    assert not any(np.asarray(t.y)[inside].any() for name, t in traces.items() if name != PAUSE)
+    assert inside.sum() == 3 and np.all(np.asarray(traces[NO_SPEECH].y)[inside] == 1)
+    assert not any(np.asarray(t.y)[inside].any() for name, t in traces.items() if name != NO_SPEECH)
     assert len(figure.to_json()) < 200_000  # a few hundred points per trace, not 3,598
 
 
 def test_a_pause_inside_a_short_recording_is_a_band_and_no_emotion_is_drawn_over_it():
     timeline = make_timeline(30, pauses=slice(10, 18))
     figure = plots.timeline_figure(timeline)
-    pause = next(t for t in figure.data if t.name == PAUSE)
+    pause = next(t for t in figure.data if t.name == NO_SPEECH)
     np.testing.assert_array_equal(np.asarray(pause.y) == 1, ~timeline.speech)
     for trace in figure.data:
-        if trace.name != PAUSE:
+        if trace.name != NO_SPEECH:
             assert not np.asarray(trace.y)[~timeline.speech].any()
     assert figure.layout.xaxis.title.text == "time (s, window centre)"  # no bins: each window is a point
     assert list(figure.layout.xaxis.range) == [0, 29 + 3]  # to the last window's end
     # to the clip's end, trailing silence included: lined up with the waveform above it
     assert list(plots.timeline_figure(timeline, end_s=40.0).layout.xaxis.range) == [0, 40.0]
-    assert not any(t.name == PAUSE for t in plots.timeline_figure(make_timeline(30)).data)
+    assert not any(t.name == NO_SPEECH for t in plots.timeline_figure(make_timeline(30)).data)
 
 
 def test_the_live_timeline_spans_its_rolling_minute():

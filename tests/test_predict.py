@@ -8,7 +8,7 @@ import pytest
 
 from ser.audio import load_audio
 from ser.bundle import load_bundle
-from ser.config import PAUSE
+from ser.config import NO_SPEECH
 from ser.errors import AudioContentError
 from ser.predict import Predictor, classify
 from ser.stream import StreamClassifier
@@ -90,7 +90,7 @@ def test_stream_readouts_make_a_rolling_timeline_with_pauses(predictor, clip):
     stream.push(np.zeros(3 * 16_000, np.float32), 16_000)  # the speaker stops: 3 s of silence fill the window
     assert stream.readout(now=start + 0.5) is None
     recent = stream.recent()
-    assert list(recent.speech) == [True, False] and recent.winners[1] == PAUSE
+    assert list(recent.speech) == [True, False] and recent.winners[1] == NO_SPEECH
     assert recent.probabilities[0].sum() == pytest.approx(1.0, abs=1e-5) and not recent.probabilities[1].any()
     assert recent.starts_s[1] - recent.starts_s[0] == pytest.approx(0.5)
     assert recent.starts_s[1] + recent.window_s == pytest.approx(start + 0.5 - stream._started)  # ends at the readout
@@ -145,7 +145,7 @@ def test_a_pause_inside_a_recording_is_marked_and_not_averaged(predictor, clip):
     )
     assert inside.sum() >= 5 and not timeline.speech[inside].any()
     assert timeline.speech[0] and timeline.speech[-1]
-    assert [w for w, s in zip(timeline.winners, timeline.speech, strict=True) if not s] == [PAUSE] * (
+    assert [w for w, s in zip(timeline.winners, timeline.speech, strict=True) if not s] == [NO_SPEECH] * (
         ~timeline.speech
     ).sum()
     assert prediction.n_windows == timeline.speech.sum() < len(timeline.starts_s)

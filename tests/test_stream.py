@@ -8,7 +8,7 @@ import pytest
 from ser.bundle import load_bundle
 from ser.predict import Predictor
 from ser.stream import PROFILE_TARGET_S, StreamClassifier
-from tests.conftest import ROOT, voiced
+from tests.conftest import DEMO_VOICES, ROOT, spoken
 
 BUNDLED_SVM = ROOT / "models" / "egemaps-svm-pool-v1"
 pytestmark = pytest.mark.skipif(not BUNDLED_SVM.is_dir(), reason="the bundled speaker-normalised model is absent")
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.skipif(not BUNDLED_SVM.is_dir(), reason="the bundled sp
 
 def test_the_stream_learns_the_voice_then_uses_it_and_stop_forgets_it():
     stream = StreamClassifier(Predictor(load_bundle(BUNDLED_SVM)))
-    speech = np.concatenate([voiced(1.0, f0=f0, seed=i) for i, f0 in enumerate(np.tile([140, 190, 240], 10))])
+    speech = np.concatenate([spoken(1.0, voice=DEMO_VOICES[i % 3], seed=i) for i in range(30)])
     readouts = []
     for start in range(0, len(speech), 8_000):  # half a second at a time, a readout after each
         stream.push(speech[start : start + 8_000], 16_000)
