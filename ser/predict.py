@@ -6,6 +6,7 @@ A ``Predictor`` is read-only after construction and safe to share between thread
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ import numpy as np
 from ser.audio import load_audio_head, validate
 from ser.bundle import Bundle, load_bundle, predict_proba
 from ser.config import NO_SPEECH, AudioConfig
-from ser.errors import AudioContentError, ModelError, NoSpeechError
+from ser.errors import AudioContentError, ModelError, NoSpeechError, SERError
 from ser.features import Windows, iter_features
 from ser.profile import Normalisation, ProfileBuilder, VoiceProfile
 from ser.registry import MODELS_DIR, serving_bundle
@@ -159,6 +160,16 @@ class Predictor:
         if own.speech_s >= SELF_PROFILE_S:
             return own.profile(), f"normalised by its own {own.speech_s:.0f} s of speech"
         return None, ZERO_SHOT
+
+    def warm_up(self) -> None:
+        """Load now what the first clip would wait for: openSMILE, the voice-activity detector, the
+        network's first call (about a second, once per process). The Live page calls it while the
+        user reaches for START; a 1 s tone goes the whole road, to its "no speech"."""
+        tone = 0.1 * np.sin(
+            2 * np.pi * 220 * np.arange(self.feature_config.sample_rate) / self.feature_config.sample_rate
+        )
+        with contextlib.suppress(SERError):
+            self.analyse(tone.astype(np.float32))
 
     def profile_builder(self, source: str = "") -> SpeakerProfileBuilder:
         """An empty profile of this model's feature space, to fill with a speaker's audio."""

@@ -45,6 +45,7 @@ class StreamClassifier:
         self._voice = predictor.profile_builder("the live stream") if predictor.takes_profiles else None
         self._waiting = LISTENING  # why the last ``latest`` had nothing to show
         self._lock = threading.Lock()
+        threading.Thread(target=predictor.warm_up, name="ser-warm-up", daemon=True).start()  # before START
 
     def push(self, frames: np.ndarray, sample_rate: int) -> None:
         """Append raw frames [shape=(n,) or (n, channels)] at any rate."""
