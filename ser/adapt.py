@@ -33,9 +33,9 @@ from ser.datasets import Manifest
 from ser.errors import ConfigError, DatasetError, ModelError, TrainingError
 from ser.evaluation import score
 from ser.fewshot import AdaptationClips, choose_clips
+from ser.fit import AugmentedBatches
 from ser.prepare import Features, prepare
 from ser.registry import MODELS_DIR, SCHEMA_VERSION, ModelCard, adapted_name, library_versions, new_bundle_path, utc_now
-from ser.train import AugmentedBatches
 
 ADABN_BATCH = 128  # clips per forward pass while BatchNorm statistics are gathered
 TRAINABLE = ("head", "last", "all")  # see AdaptConfig.trainable
