@@ -9,8 +9,9 @@ import streamlit as st
 
 from ser import explore, plots, plots_corpus
 from ser.config import SAMPLE_RATE
+from ser.datasets import is_demo_corpus
 from ser.errors import SERError
-from ser.ui import DEMO_NOTE, is_demo_corpus, load_manifest, md, through_app_navigation
+from ser.ui import DEMO_NOTE, load_manifest, md, through_app_navigation
 
 STATS_CHUNK = 20  # clips per cached piece of the corpus-wide pass (the progress bar's step)
 PLAYERS_PER_ROW = 3  # the One word view's audio players: at ~350 px each they show their time and menu
