@@ -30,11 +30,12 @@ import time
 import numpy as np
 from common import TESS_DIR, emit
 
-from ser.adapt import AdaptConfig, adapt_model, choose_clips, copy_model
+from ser.adapt import AdaptConfig, adapt_model, copy_model
 from ser.archs import ARCHITECTURES
 from ser.config import TrainConfig
 from ser.datasets import Manifest, discover
 from ser.evaluation import score
+from ser.fewshot import choose_clips
 from ser.prepare import Features, prepare
 from ser.splits import make_splits
 from ser.train import model_labels, run_fold

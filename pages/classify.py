@@ -10,18 +10,9 @@ import streamlit as st
 
 from ser.config import AUDIO_EXTENSIONS, AudioConfig
 from ser.errors import SERError
-from ser.ui import (
-    active_bundle_path,
-    cached_classify,
-    cached_predictor,
-    cached_profile,
-    clip_label,
-    example_clips,
-    md,
-    my_voice,
-    render_clip_result,
-    through_app_navigation,
-)
+from ser.ui import active_bundle_path, clip_label, md, render_clip_result, through_app_navigation
+from ser.ui_cache import cached_classify, cached_predictor, cached_profile, example_clips
+from ser.ui_voice import my_voice
 from ser.units import format_span
 
 FORMATS = [ext.lstrip(".") for ext in AUDIO_EXTENSIONS]

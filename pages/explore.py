@@ -7,10 +7,11 @@ import hashlib
 import pandas as pd
 import streamlit as st
 
-from ser import explore, plots
+from ser import explore, plots, plots_corpus
 from ser.config import SAMPLE_RATE
+from ser.datasets import is_demo_corpus
 from ser.errors import SERError
-from ser.ui import DEMO_NOTE, is_demo_corpus, load_manifest, md, through_app_navigation
+from ser.ui import DEMO_NOTE, load_manifest, md, through_app_navigation
 
 STATS_CHUNK = 20  # clips per cached piece of the corpus-wide pass (the progress bar's step)
 PLAYERS_PER_ROW = 3  # the One word view's audio players: at ~350 px each they show their time and menu
@@ -87,7 +88,7 @@ if overview.open:
     with overview:
         st.subheader("Clips per speaker and emotion")
         st.dataframe(pd.DataFrame(explore.counts_table(manifest)).T)
-        st.plotly_chart(plots.class_balance_figure(manifest.counts(), manifest.emotions), key="balance")
+        st.plotly_chart(plots_corpus.class_balance_figure(manifest.counts(), manifest.emotions), key="balance")
 
 words = sorted({c.text for c in manifest.clips})
 if browser.open:
@@ -144,7 +145,7 @@ if one_word.open:
                 for problem in problems:
                     col.error(problem)
             if spectra:  # one chart for all of them: each plotly chart costs the browser its own start-up
-                st.plotly_chart(plots.emotion_row_figure(spectra), key="same-word")
+                st.plotly_chart(plots_corpus.emotion_row_figure(spectra), key="same-word")
         else:
             st.info(f"{same_speaker} has no recording of '{same_word}'.")
 
@@ -162,7 +163,7 @@ if compared.open:
             [("speech_s", "speech duration (s)"), ("rms_dbfs", "RMS loudness (dBFS)"), ("f0_hz", "median f0 (Hz)")],
             strict=True,
         ):
-            col.plotly_chart(plots.emotion_box_figure(rows, column, emotions, title=title), key=f"box-{column}")
+            col.plotly_chart(plots_corpus.emotion_box_figure(rows, column, emotions, title=title), key=f"box-{column}")
         mean_mel = explore.mean_mel_per_emotion(rows)
         freqs = explore.mel_frequencies(explore.DISPLAY_FEATURES)
-        st.plotly_chart(plots.mean_spectrum_figure(mean_mel, freqs, emotions), key="mean-mel")
+        st.plotly_chart(plots_corpus.mean_spectrum_figure(mean_mel, freqs, emotions), key="mean-mel")

@@ -10,7 +10,8 @@ from streamlit_webrtc import WebRtcMode, webrtc_streamer
 from ser.audio import frame_to_array
 from ser.plots import probability_figure, timeline_figure
 from ser.stream import StreamClassifier
-from ser.ui import active_bundle_path, cached_predictor, through_app_navigation
+from ser.ui import active_bundle_path, through_app_navigation
+from ser.ui_cache import cached_predictor
 
 LEVEL_FLOOR_DBFS = -60.0  # the level meter's empty end
 MICROPHONE = {"autoGainControl": False, "noiseSuppression": False, "echoCancellation": False}

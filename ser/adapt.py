@@ -1,6 +1,6 @@
 """Speaker adaptation: a bundle -> a bundle for one speaker, from k labelled clips per emotion (or none).
 
-``choose_clips`` takes k clips per emotion of the speaker (chosen by a seed) and leaves the rest
+``choose_clips`` (``ser.fewshot``) takes k clips per emotion of the speaker (chosen by a seed) and leaves the rest
 of that speaker's clips, minus every word the chosen clips say, as the held-out test clips.
 ``adapt_model`` then re-estimates every BatchNorm layer's statistics on the speaker's clips
 (AdaBN: the speaker's voice, not the training speakers', sets each channel's mean and scale) and
@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import random
 import time
-from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,12 +29,13 @@ from keras import layers
 
 from ser.bundle import Bundle, save_bundle
 from ser.config import RunHooks, TrainConfig
-from ser.datasets import Clip, Manifest
+from ser.datasets import Manifest
 from ser.errors import ConfigError, DatasetError, ModelError, TrainingError
 from ser.evaluation import score
+from ser.fewshot import AdaptationClips, choose_clips
+from ser.fit import AugmentedBatches
 from ser.prepare import Features, prepare
 from ser.registry import MODELS_DIR, SCHEMA_VERSION, ModelCard, adapted_name, library_versions, new_bundle_path, utc_now
-from ser.train import AugmentedBatches
 
 ADABN_BATCH = 128  # clips per forward pass while BatchNorm statistics are gathered
 TRAINABLE = ("head", "last", "all")  # see AdaptConfig.trainable
@@ -80,79 +79,6 @@ class AdaptConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
-
-
-@dataclass
-class AdaptationClips:
-    labelled: list[Clip]  # k per emotion, for fine-tuning
-    test: list[Clip]  # the speaker's other clips, minus every word said in ``labelled``
-    speaker: str
-    excluded_words: list[str]  # words of the labelled clips; no test clip says one of them
-
-
-def choose_clips(
-    manifest: Manifest, speaker: str, labels: Sequence[str], *, shots: int, seed: int = 0
-) -> AdaptationClips:
-    """k clips per emotion of ``speaker`` for adaptation, and the held-out test clips.
-
-    Where the speaker says the same words in every emotion (TESS, the demo corpus), k whole words
-    are taken in every emotion, so only k words leave the test set; otherwise k clips are drawn per
-    emotion. Raises DatasetError for an unknown speaker, a missing emotion or too few clips.
-    """
-    if speaker not in manifest.speakers:
-        raise DatasetError(f"unknown speaker {speaker!r}; the data has {', '.join(manifest.speakers) or 'none'}")
-    by_emotion: defaultdict[str, list[Clip]] = defaultdict(list)
-    for clip in manifest.clips:
-        if manifest.speaker_of(clip) == speaker and clip.emotion in labels:
-            by_emotion[clip.emotion].append(clip)
-    missing = [e for e in labels if e not in by_emotion]
-    if missing:
-        raise DatasetError(
-            f"speaker {speaker} has no clips of {', '.join(missing)}; adapting the model needs every emotion "
-            f"it knows ({', '.join(labels)})"
-        )
-    short = {e: len(by_emotion[e]) for e in labels if len(by_emotion[e]) <= shots}
-    if short:
-        found = ", ".join(f"{e} {n}" for e, n in short.items())
-        raise DatasetError(
-            f"--shots {shots} needs more than {shots} clips of each emotion of {speaker} (the rest are the test "
-            f"clips); found {found}; use fewer shots or add clips"
-        )
-    rng = random.Random(seed)
-    labelled = _whole_words(by_emotion, labels, shots, rng) or _per_emotion(by_emotion, labels, shots, rng)
-    words = sorted({c.text for c in labelled if c.text})
-    chosen = set(labelled)
-    test = sorted(c for e in labels for c in by_emotion[e] if c not in chosen and c.text not in words)
-    if not test:
-        raise DatasetError(
-            f"no test clips of {speaker} are left once the {len(words)} words of the adaptation clips are "
-            "set aside; use fewer shots or add clips of other words"
-        )
-    return AdaptationClips(sorted(labelled), test, speaker, words)
-
-
-def _whole_words(
-    by_emotion: dict[str, list[Clip]], labels: Sequence[str], shots: int, rng: random.Random
-) -> list[Clip]:
-    """k words said in every emotion, each in every emotion; [] when there are not enough such words."""
-    texts = [{c.text for c in by_emotion[e]} for e in labels]
-    complete = sorted(set.intersection(*texts) - {""})
-    # A word must also be left over, in every emotion, for the test set.
-    if shots == 0 or len(complete) <= shots:
-        return []
-    words = set(rng.sample(complete, shots))
-    picked = {}
-    for e in labels:
-        for clip in sorted(by_emotion[e]):
-            if clip.text in words:
-                picked.setdefault((e, clip.text), clip)  # one clip per (emotion, word)
-    return list(picked.values())
-
-
-def _per_emotion(
-    by_emotion: dict[str, list[Clip]], labels: Sequence[str], shots: int, rng: random.Random
-) -> list[Clip]:
-    return [clip for e in labels for clip in rng.sample(sorted(by_emotion[e]), shots)]
 
 
 # --- the adaptation itself -------------------------------------------------------------------------
@@ -290,15 +216,8 @@ def adapt(
     name = name or adapted_name(bundle.name, speaker)
     if save:
         new_bundle_path(models_dir, name)  # a taken or unusable name fails now, not after the work
-    labels, feature_config, audio_config = bundle.labels, bundle.feature_config, bundle.card.audio_config
-    clips = choose_clips(manifest, speaker, labels, shots=config.shots, seed=config.seed)
-    labelled, test = (
-        prepare(part, labels, feature_config, augment=augment, audio_config=audio_config, hooks=hooks)
-        for part, augment in ((clips.labelled, True), (clips.test, False))
-    )
-    if labelled.errors or test.errors:
-        raise DatasetError(f"some clips of {speaker} cannot be used: {(labelled.errors + test.errors)[0]}")
-    model = copy_model(bundle.model, seed=config.seed)
+    clips, labelled, test = _speaker_features(bundle, manifest, speaker, config, hooks)
+    labels, model = bundle.labels, copy_model(bundle.model, seed=config.seed)
     before = score(bundle.model, test, labels)
     # shots = 0: unsupervised, AdaBN on all the speaker's clips; their labels only score the result
     unlabelled = test.centre if config.shots == 0 else None
@@ -308,6 +227,22 @@ def adapt(
     card = adapted_card(bundle, record, command=command, adapt_time_s=time.perf_counter() - start)
     path = save_bundle(model, card, models_dir, name) if save else None
     return path, card, model
+
+
+def _speaker_features(
+    bundle: Bundle, manifest: Manifest, speaker: str, config: AdaptConfig, hooks: RunHooks
+) -> tuple[AdaptationClips, Features, Features]:
+    """The speaker's adaptation and test clips (``choose_clips``), and their features by the
+    bundle's recipe (the adaptation clips with the training warps). Raises DatasetError."""
+    labels, feature_config, audio_config = bundle.labels, bundle.feature_config, bundle.card.audio_config
+    clips = choose_clips(manifest, speaker, labels, shots=config.shots, seed=config.seed)
+    labelled, test = (
+        prepare(part, labels, feature_config, augment=augment, audio_config=audio_config, hooks=hooks)
+        for part, augment in ((clips.labelled, True), (clips.test, False))
+    )
+    if labelled.errors or test.errors:
+        raise DatasetError(f"some clips of {speaker} cannot be used: {(labelled.errors + test.errors)[0]}")
+    return clips, labelled, test
 
 
 def adaptation_record(

@@ -135,10 +135,10 @@ class RunHooks:
 
     cache_dir: Path | None = None  # feature cache; None: ser.features.default_cache_dir()
     progress: ProgressFn | None = None  # called as each clip's features are ready
-    on_epoch: Callable[[Any], None] | None = None  # called with each ser.train.EpochLog
+    on_epoch: Callable[[Any], None] | None = None  # called with each ser.fit.EpochLog
     on_step: Callable[[int, int, float], None] | None = None  # adaptation: (step, n_steps, loss)
     should_stop: Callable[[], bool] | None = None  # polled between batches; True ends the run
-    strategy: str | None = None  # tf.distribute strategy name (ser.train.make_strategy)
+    strategy: str | None = None  # tf.distribute strategy name (ser.fit.make_strategy)
 
     def stopped(self) -> bool:
         return self.should_stop is not None and self.should_stop()

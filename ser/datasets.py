@@ -30,6 +30,8 @@ from ser.errors import DatasetError
 from ser.layouts import LAYOUTS, Clip, canonical_emotion, check_csv_header, parse_clip, parse_csv_row
 
 N_EXAMPLES = 5  # unmatched paths quoted in errors and summaries
+# The bundled demo corpus: synthetic voices laid out as TESS, for trying the workbench out of the box.
+DEMO_CORPUS = Path(__file__).resolve().parent.parent / "assets" / "demo_corpus"
 
 
 @dataclass
@@ -138,6 +140,10 @@ class Manifest:
 
 
 # ---------------------------------------------------------------------------- discovery
+
+
+def is_demo_corpus(path: str | Path) -> bool:
+    return Path(path).expanduser().resolve() == DEMO_CORPUS.resolve()
 
 
 def discover(*roots: str | Path) -> Manifest:

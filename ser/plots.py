@@ -1,5 +1,5 @@
-"""Plotly figures: a clip (probabilities, waveform, spectrograms), a corpus (class balance,
-per-emotion statistics, mean spectra), an emotion timeline, a training run.
+"""Plotly figures: a clip (probabilities, waveform, spectrograms), an emotion timeline, a training
+run; a corpus's figures are ``ser.plots_corpus``'s.
 
 No Streamlit here: ``ser.ui`` and the pages draw what these return. Every emotion is drawn in its
 one colour (``EMOTION_COLOURS``) in every chart, and every frequency axis names its ticks in full.
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -58,6 +58,13 @@ def emotion_colour(label: str) -> str:
     return EMOTION_COLOURS.get(label, OTHER_COLOUR)
 
 
+def frequency_axis(freqs_hz: np.ndarray) -> dict[str, Any]:
+    """A log axis over ``freqs_hz`` with its ticks named in full: 100, 200, 500, 1k, 2k, 4k, 8k."""
+    low, high = float(np.min(freqs_hz)), float(np.max(freqs_hz))
+    ticks = [f for f in FREQUENCY_TICKS_HZ if low <= f <= high]
+    return dict(type="log", tickvals=ticks, ticktext=[f"{f // 1000}k" if f >= 1000 else str(f) for f in ticks])
+
+
 # --- one clip -------------------------------------------------------------------------------------
 
 
@@ -73,7 +80,7 @@ def probability_figure(probabilities: Mapping[str, float]) -> go.Figure:
         textposition="outside", textangle=0, cliponaxis=False, hovertemplate="%{y}: %{x:.1%}<extra></extra>",
     )  # fmt: skip
     axes = dict(xaxis=dict(range=[0, 1], title="probability", tickformat=".0%"), yaxis=dict(autorange="reversed"))
-    return go.Figure(bars, layout=_layout(right=45, **axes))  # room for "100%" past the axis' end
+    return go.Figure(bars, layout=compact_layout(right=45, **axes))  # room for "100%" past the axis' end
 
 
 def waveform_figure(waveform: np.ndarray, sr: int, *, max_points: int = 4000) -> go.Figure:
@@ -88,7 +95,7 @@ def waveform_figure(waveform: np.ndarray, sr: int, *, max_points: int = 4000) ->
         go.Scatter(x=times, y=blocks.min(axis=1), line=line, fill="tonexty", name="min"),
     ]
     axes = dict(xaxis=dict(title="time (s)"), yaxis=dict(title="amplitude", range=[-1, 1]))
-    return go.Figure(traces, layout=_layout(showlegend=False, **axes))
+    return go.Figure(traces, layout=compact_layout(showlegend=False, **axes))
 
 
 def heatmap_figure(
@@ -97,7 +104,7 @@ def heatmap_figure(
     """A time-by-row heatmap in Magma; ``log_rows`` for frequencies (a log axis with ticks in Hz)."""
     heatmap = go.Heatmap(z=matrix.round(1), x=times_s, y=rows, colorscale=MAGMA, colorbar=dict(title=unit))
     yaxis = dict(title=row_title) | (frequency_axis(rows) if log_rows else {})
-    return go.Figure(heatmap, layout=_layout(xaxis=dict(title="time (s)"), yaxis=yaxis))
+    return go.Figure(heatmap, layout=compact_layout(xaxis=dict(title="time (s)"), yaxis=yaxis))
 
 
 def spectrogram_figures(
@@ -136,101 +143,14 @@ def _pooled(spec, step: int, max_frames: int) -> tuple[np.ndarray, np.ndarray, n
     """Mean of every ``step`` of a block's first ``max_frames`` mel (dB) and MFCC columns (a
     partial last group too)."""
     n = min(spec.mel_db.shape[1], max_frames)
-    return _block_means(spec.mel_db[:, :n], step), _block_means(spec.mfcc[:, :n], step), spec.mel_hz
+    return block_means(spec.mel_db[:, :n], step), block_means(spec.mfcc[:, :n], step), spec.mel_hz
 
 
-def _block_means(values: np.ndarray, step: int) -> np.ndarray:
+def block_means(values: np.ndarray, step: int) -> np.ndarray:
     """Mean of every ``step`` entries along the last axis (a partial last group too)."""
     n = values.shape[-1]
     groups = np.arange(0, n, step)
     return np.add.reduceat(values, groups, axis=-1) / np.diff(np.append(groups, n)).astype(np.float32)
-
-
-# --- a corpus -------------------------------------------------------------------------------------
-
-
-def emotion_row_figure(waveforms: dict[str, np.ndarray], *, max_columns: int = 100) -> go.Figure:
-    """Mel spectrograms of several clips side by side in one figure, titled by their keys (the
-    same word in each emotion) over a strip of the emotion's colour, on one colour scale; each
-    averaged down to at most ``max_columns`` time columns (a subplot is ~150 px wide: more
-    columns only cost the browser)."""
-    from plotly.subplots import make_subplots
-
-    from ser.explore import DISPLAY_FEATURES, mel_frequencies, spectrograms
-
-    fig = make_subplots(rows=1, cols=len(waveforms), subplot_titles=list(waveforms), shared_yaxes=True)
-    for i, (name, waveform) in enumerate(waveforms.items(), start=1):
-        spec = spectrograms(waveform)
-        step = math.ceil(spec.mel_db.shape[1] / max_columns)
-        heatmap = go.Heatmap(
-            z=_block_means(spec.mel_db, step).round(1),
-            x=_block_means(spec.times_s, step),
-            y=spec.mel_hz,
-            coloraxis="coloraxis",
-            hovertemplate="%{y:.0f} Hz, %{z:.0f} dB",
-        )
-        fig.add_trace(heatmap, row=1, col=i)
-        fig.update_xaxes(title_text="s", row=1, col=i)
-        axis = "" if i == 1 else str(i)
-        fig.add_shape(
-            type="rect", xref=f"x{axis} domain", yref=f"y{axis} domain", x0=0, x1=1, y0=1.0, y1=1.04,
-            fillcolor=emotion_colour(name), line_width=0,
-        )  # fmt: skip
-    fig.update_yaxes(frequency_axis(mel_frequencies(DISPLAY_FEATURES)))
-    fig.update_yaxes(title_text="Hz", row=1, col=1)
-    fig.update_layout(_layout(height=260, coloraxis=dict(colorscale=MAGMA, colorbar=dict(title="dB"))))
-    return fig
-
-
-def class_balance_figure(counts: Mapping[tuple[str, str], int], emotions: Sequence[str]) -> go.Figure:
-    """Clips per emotion, each bar in its emotion's colour, cut into one segment per speaker
-    (named inside it where it fits, and in the hover). ``counts``: {(speaker, emotion): n}"""
-    speakers, colours = sorted({speaker for speaker, _ in counts}), [emotion_colour(e) for e in emotions]
-    bars = []
-    for speaker in speakers:
-        bars.append(go.Bar(
-            x=list(emotions), y=[counts.get((speaker, e), 0) for e in emotions], name=speaker,
-            marker=dict(color=colours, line=dict(color="white", width=1)),
-            text=[speaker] * len(emotions), textposition="inside", insidetextanchor="middle", textangle=0,
-            hovertemplate=f"{speaker}, %{{x}}: %{{y}} clips<extra></extra>",
-        ))  # fmt: skip
-    layout = _layout(height=320, title="Class balance", barmode="stack", showlegend=False, yaxis=dict(title="clips"))
-    return go.Figure(bars, layout=layout | dict(uniformtext=dict(minsize=9, mode="hide")))
-
-
-def emotion_box_figure(
-    rows: Sequence[Mapping[str, Any]], column: str, emotions: Sequence[str], *, title: str
-) -> go.Figure:
-    """A box of ``column`` per emotion, in the emotions' colours, from ``ser.explore.corpus_stats``
-    rows (a clip that could not be measured, NaN, is left out)."""
-    boxes = []
-    for emotion in emotions:
-        values = np.array([row[column] for row in rows if row["emotion"] == emotion], dtype=np.float64)
-        colour = emotion_colour(emotion)
-        values = values[np.isfinite(values)]
-        boxes.append(go.Box(y=values, name=emotion, marker_color=colour, line_color=colour, boxpoints="outliers"))
-    return go.Figure(boxes, layout=_layout(height=300, title=title, showlegend=False))
-
-
-def mean_spectrum_figure(
-    mean_mel: Mapping[str, np.ndarray], freqs_hz: np.ndarray, emotions: Sequence[str]
-) -> go.Figure:
-    """The average mel spectrum of each emotion (``ser.explore.mean_mel_per_emotion``) over the
-    bands' centre frequencies ``freqs_hz``, one line per emotion present, in its colour."""
-    lines = [
-        go.Scatter(x=freqs_hz, y=mean_mel[e], name=e, mode="lines", line=dict(color=emotion_colour(e)))
-        for e in emotions
-        if e in mean_mel
-    ]
-    axes = dict(xaxis=dict(title="frequency (Hz)") | frequency_axis(freqs_hz), yaxis=dict(title="dB"))
-    return go.Figure(lines, layout=_layout(height=360, title="Average mel spectrum", **axes))
-
-
-def frequency_axis(freqs_hz: np.ndarray) -> dict[str, Any]:
-    """A log axis over ``freqs_hz`` with its ticks named in full: 100, 200, 500, 1k, 2k, 4k, 8k."""
-    low, high = float(np.min(freqs_hz)), float(np.max(freqs_hz))
-    ticks = [f for f in FREQUENCY_TICKS_HZ if low <= f <= high]
-    return dict(type="log", tickvals=ticks, ticktext=[f"{f // 1000}k" if f >= 1000 else str(f) for f in ticks])
 
 
 # --- a timeline -----------------------------------------------------------------------------------
@@ -271,8 +191,8 @@ def timeline_figure(
     step = math.ceil(len(times_s) / TIMELINE_MAX_POINTS)
     speech = timeline.speech.astype(np.float64)
     # A pause contributes to no emotion; every bin then sums to 1 with its pause share.
-    shares = _block_means((timeline.probabilities * speech[:, None]).T, step)
-    x, pause = _block_means(times_s, step), 1.0 - _block_means(speech, step)
+    shares = block_means((timeline.probabilities * speech[:, None]).T, step)
+    x, pause = block_means(times_s, step), 1.0 - block_means(speech, step)
     bands = [(label, shares[i]) for i, label in enumerate(timeline.labels)]
     if not timeline.speech.all():
         bands.append((NO_SPEECH, pause))
@@ -290,7 +210,7 @@ def timeline_figure(
     elif not at_end:
         xaxis |= dict(range=[0, max(float(timeline.starts_s[-1]) + timeline.window_s, end_s or 0.0)])
     axes = dict(xaxis=xaxis, yaxis=dict(title="probability", range=[0, 1], tickformat=".0%"))
-    return go.Figure(traces, layout=_layout(height=300, hovermode="x unified", **axes))
+    return go.Figure(traces, layout=compact_layout(height=300, hovermode="x unified", **axes))
 
 
 def _time_title(timeline, at_end: bool, step: int) -> str:
@@ -332,7 +252,7 @@ def history_figure(logs: list, metric: str) -> go.Figure:
     # the right, where eight entries (four folds) do not cover the axis title as they did below it.
     last = max((e["epoch"] for e in entries), default=1)
     xaxis = dict(title="epoch", tick0=1, dtick=max(1, math.ceil(last / 10)))
-    fig.update_layout(_layout(height=320, title=metric, xaxis=xaxis, legend=dict(font=dict(size=10))))
+    fig.update_layout(compact_layout(height=320, title=metric, xaxis=xaxis, legend=dict(font=dict(size=10))))
     return fig
 
 
@@ -340,10 +260,10 @@ def confusion_figure(metrics: dict[str, Any]) -> go.Figure:
     labels, confusion = metrics["labels"], np.array(metrics["confusion"])
     heatmap = go.Heatmap(z=confusion, x=labels, y=labels, colorscale="Blues", text=confusion, texttemplate="%{text}")
     axes = dict(xaxis=dict(title="predicted"), yaxis=dict(title="true", autorange="reversed"))
-    return go.Figure(heatmap, layout=_layout(height=380, **axes))
+    return go.Figure(heatmap, layout=compact_layout(height=380, **axes))
 
 
-def _layout(*, height: int = 240, right: int = 10, **layout: Any) -> dict[str, Any]:
+def compact_layout(*, height: int = 240, right: int = 10, **layout: Any) -> dict[str, Any]:
     """A compact layout. Given to go.Figure whole: one update_layout call per figure costs
     ~1 ms of plotly's attribute-path parsing, the Classify page's largest cost per result."""
     return dict(height=height, margin=dict(l=10, r=right, t=30, b=10), **layout)

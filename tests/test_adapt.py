@@ -12,12 +12,13 @@ import sys
 import numpy as np
 import pytest
 
-from ser.adapt import AdaptConfig, adapt, choose_clips
+from ser.adapt import AdaptConfig, adapt
 from ser.bundle import load_bundle
 from ser.config import RunHooks
 from ser.datasets import Manifest, discover
 from ser.errors import DatasetError
 from ser.evaluation import evaluate_bundle
+from ser.fewshot import choose_clips
 from ser.registry import ACTIVE_FILE, MODELS_DIR, active_name, check_bundle, read_card
 from tests.conftest import DEMO_DIR, ROOT, TESS_DIR, requires_tess
 

@@ -418,7 +418,8 @@ def classify_uploads(uploads: list[tuple[str, bytes]], bundle_path: str) -> None
     import streamlit as st
 
     from ser.errors import SERError
-    from ser.ui import cached_classify, clip_label, md, render_clip_result
+    from ser.ui import clip_label, md, render_clip_result
+    from ser.ui_cache import cached_classify
 
     for i, (name, data) in enumerate(uploads):
         try:

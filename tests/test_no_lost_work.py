@@ -37,7 +37,7 @@ def models_copy(tmp_path: Path, *names: str) -> Path:
 
 
 def test_eight_threads_through_the_cached_predictor_match_sequential_calls():
-    from ser.ui import cached_predictor
+    from ser.ui_cache import cached_predictor
 
     clips = [load_audio(c.path) for c in tiny_manifest(n_words=3).clips]  # 42 clips
     predictor = cached_predictor(str(BUNDLED))

@@ -212,7 +212,7 @@ def test_classify_accepts_every_format_the_library_decodes(served):
 
 def test_classify_helpers_on_real_clips(served):
     from ser.predict import Predictor
-    from ser.ui import classify_source
+    from ser.results import classify_source
 
     predictor = Predictor.from_path(served.path)
     clips = tiny_manifest(n_words=3).clips
@@ -236,7 +236,8 @@ def classify_like_the_page(clip_path: str, bundle_path: str) -> None:
     import streamlit as st
 
     from ser.errors import SERError
-    from ser.ui import cached_classify, clip_label, render_clip_result
+    from ser.ui import clip_label, render_clip_result
+    from ser.ui_cache import cached_classify
 
     uploads = [("bad.wav", b"RIFF junk"), ("good.ogg", Path(clip_path).read_bytes())]
     for i, (name, data) in enumerate(uploads):
@@ -256,7 +257,8 @@ def classify_a_recording_with_a_pause(clip_path: str, bundle_path: str) -> None:
     import numpy as np
     import soundfile as sf
 
-    from ser.ui import cached_classify, render_clip_result
+    from ser.ui import render_clip_result
+    from ser.ui_cache import cached_classify
 
     speech = np.tile(sf.read(Path(clip_path), dtype="float32")[0], 3)
     buffer = io.BytesIO()
@@ -271,7 +273,8 @@ def classify_a_short_clip(clip_path: str, bundle_path: str) -> None:
     import numpy as np
     import soundfile as sf
 
-    from ser.ui import cached_classify, render_clip_result
+    from ser.ui import render_clip_result
+    from ser.ui_cache import cached_classify
 
     speech = np.tile(sf.read(Path(clip_path), dtype="float32")[0], 3)[: int(3.6 * 16_000)]
     buffer = io.BytesIO()
@@ -308,7 +311,7 @@ def test_timeline_csv_has_a_row_per_window_with_pauses(served):
 
     from ser.bundle import load_bundle
     from ser.predict import Predictor
-    from ser.ui import timeline_csv
+    from ser.results import timeline_csv
 
     speech = np.tile(sf.read(tiny_manifest(n_words=1).clips[0].path, dtype="float32")[0], 3)
     long = np.concatenate([speech, np.zeros(10 * 16_000, np.float32), speech])
@@ -393,7 +396,7 @@ def test_a_recording_past_the_cap_is_classified_over_its_first_part(served):
     from ser.bundle import load_bundle
     from ser.config import AudioConfig
     from ser.predict import Predictor
-    from ser.ui import classify_source
+    from ser.results import classify_source
 
     predictor = Predictor(load_bundle(served.path))
     predictor.audio_config = AudioConfig(max_duration_s=4.0)
@@ -414,7 +417,7 @@ def test_a_cached_result_keeps_charts_not_the_audio(served):
 
     from ser.bundle import load_bundle
     from ser.predict import Predictor
-    from ser.ui import classify_source
+    from ser.results import classify_source
 
     clips = tiny_manifest(n_words=3).clips
     speech = np.concatenate([sf.read(c.path, dtype="float32")[0] for c in clips[:8]])
@@ -565,7 +568,7 @@ def test_live_page_shows_the_voice_profile_learning_from_the_stream(monkeypatch)
     import streamlit_webrtc
 
     from ser.stream import StreamClassifier
-    from ser.ui import cached_predictor
+    from ser.ui_cache import cached_predictor
 
     monkeypatch.setenv("SER_MODELS_DIR", str(BUNDLED_SVM.parent))
     stopped = types.SimpleNamespace(state=types.SimpleNamespace(playing=False))
@@ -725,7 +728,7 @@ def test_the_examples_are_one_voice_in_every_emotion_with_their_licence():
     from ser.audio import load_audio
     from ser.datasets import discover
     from ser.decode import describe
-    from ser.ui import EXAMPLES_DIR
+    from ser.ui_cache import EXAMPLES_DIR
 
     clips = discover(EXAMPLES_DIR).clips
     assert sorted(c.emotion for c in clips) == sorted(EMOTIONS)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from ser import plots
+from ser import plots, plots_corpus
 from ser.config import ALL_EMOTIONS, EMOTIONS, NO_SPEECH
 from ser.explore import DISPLAY_FEATURES, mel_frequencies, spectrograms
 from ser.plots import EMOTION_COLOURS, emotion_colour
@@ -41,7 +41,7 @@ def speech() -> np.ndarray:
 
 
 def every_figure(speech: np.ndarray) -> dict[str, object]:
-    """One figure from every builder in ser.plots, on small inputs."""
+    """One figure from every builder in ser.plots and ser.plots_corpus, on small inputs."""
     rows = [
         {"emotion": e, "speech_s": 1.0 + i, "rms_dbfs": -20.0 - i, "f0_hz": float("nan") if i == 2 else 150.0 + i}
         for i, e in enumerate(LABELS)
@@ -56,19 +56,19 @@ def every_figure(speech: np.ndarray) -> dict[str, object]:
         "waveform": plots.waveform_figure(speech, 16_000),
         "mel": mel,
         "mfcc": mfcc,
-        "emotion_row": plots.emotion_row_figure({e: speech for e in LABELS}),
+        "emotion_row": plots_corpus.emotion_row_figure({e: speech for e in LABELS}),
         "timeline": plots.timeline_figure(make_timeline(40, pauses=slice(10, 20))),
         "live_timeline": plots.timeline_figure(make_timeline(20, pauses=slice(5, 8)), at_end=True, last_s=60),
-        "class_balance": plots.class_balance_figure(counts, LABELS),
-        "box": plots.emotion_box_figure(rows, "f0_hz", LABELS, title="median f0 (Hz)"),
-        "mean_spectrum": plots.mean_spectrum_figure(spectra, freqs, LABELS),
+        "class_balance": plots_corpus.class_balance_figure(counts, LABELS),
+        "box": plots_corpus.emotion_box_figure(rows, "f0_hz", LABELS, title="median f0 (Hz)"),
+        "mean_spectrum": plots_corpus.mean_spectrum_figure(spectra, freqs, LABELS),
         "history": plots.history_figure(logs, "loss"),
         "confusion": plots.confusion_figure({"labels": LABELS, "confusion": np.eye(7, dtype=int).tolist()}),
     }
 
 
 def test_the_figures_need_no_streamlit():
-    code = "import sys, ser.plots; assert 'streamlit' not in sys.modules"
+    code = "import sys, ser.plots, ser.plots_corpus; assert 'streamlit' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
 
 
@@ -224,7 +224,7 @@ def test_a_timeline_is_drawn_only_with_enough_speech_for_one(n_windows, speech_s
 
 def test_class_balance_stacks_each_speaker_in_the_emotions_colours():
     counts = {("EF1", "angry"): 5, ("EF1", "sad"): 2, ("EM1", "sad"): 4}
-    figure = plots.class_balance_figure(counts, ["sad", "angry"])
+    figure = plots_corpus.class_balance_figure(counts, ["sad", "angry"])
     assert [t.name for t in figure.data] == ["EF1", "EM1"] and figure.layout.barmode == "stack"
     assert [list(t.y) for t in figure.data] == [[2, 5], [4, 0]]
     assert all(t.textangle == 0 for t in figure.data)
@@ -233,7 +233,7 @@ def test_class_balance_stacks_each_speaker_in_the_emotions_colours():
 def test_emotion_boxes_leave_out_clips_that_could_not_be_measured():
     rows = [{"emotion": "sad", "f0_hz": 120.0}, {"emotion": "sad", "f0_hz": np.nan}]
     rows.append({"emotion": "angry", "f0_hz": 200.0})
-    figure = plots.emotion_box_figure(rows, "f0_hz", ["sad", "angry"], title="f0")
+    figure = plots_corpus.emotion_box_figure(rows, "f0_hz", ["sad", "angry"], title="f0")
     assert [list(t.y) for t in figure.data] == [[120.0], [200.0]]
 
 
@@ -253,7 +253,7 @@ def test_spectrogram_of_a_long_recording_is_averaged_down_over_the_whole_clip(sp
 def test_one_word_row_averages_each_clip_down_to_its_columns():
     clips = {c.emotion: sf.read(c.path, dtype="float32")[0] for c in tiny_manifest(n_words=1).clips[:3]}
     clips["long"] = np.tile(clips[next(iter(clips))], 4)  # a few seconds: more frames than columns
-    figure = plots.emotion_row_figure(clips, max_columns=50)
+    figure = plots_corpus.emotion_row_figure(clips, max_columns=50)
     assert [a.text for a in figure.layout.annotations] == list(clips)
     for trace, waveform in zip(figure.data, clips.values(), strict=True):
         spec = spectrograms(waveform)
@@ -269,7 +269,7 @@ def test_one_word_row_averages_each_clip_down_to_its_columns():
 def test_mean_spectrum_has_one_line_per_emotion_present():
     freqs = mel_frequencies(DISPLAY_FEATURES)
     spectra = {"sad": np.zeros(len(freqs)), "angry": np.ones(len(freqs))}
-    figure = plots.mean_spectrum_figure(spectra, freqs, ["neutral", "angry", "sad"])
+    figure = plots_corpus.mean_spectrum_figure(spectra, freqs, ["neutral", "angry", "sad"])
     assert [t.name for t in figure.data] == ["angry", "sad"]
     assert figure.layout.xaxis.type == "log" and figure.layout.title.text == "Average mel spectrum"
 

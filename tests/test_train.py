@@ -13,10 +13,11 @@ from ser.bundle import load_bundle, predict_proba
 from ser.config import RunHooks, TrainConfig
 from ser.errors import ConfigError, ModelError, TrainingError
 from ser.evaluation import compute_metrics, evaluate_bundle
+from ser.fit import fit
 from ser.prepare import prepare
 from ser.registry import read_card
 from ser.splits import make_splits
-from ser.train import fit, train
+from ser.train import train
 from tests.conftest import ROOT, tiny_manifest
 
 
@@ -142,7 +143,8 @@ def test_mirrored_strategy_over_two_logical_cpus(tmp_path):
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
         from ser.config import RunHooks, TrainConfig
-        from ser.train import train, make_strategy
+        from ser.fit import make_strategy
+        from ser.train import train
         assert make_strategy("mirrored").num_replicas_in_sync == 2
         path, card = train(tiny_manifest(n_words=2), config=TrainConfig(epochs=1, batch_size=8),
                            models_dir=__import__("pathlib").Path({str(tmp_path)!r}),
@@ -156,7 +158,7 @@ def test_mirrored_strategy_over_two_logical_cpus(tmp_path):
 
 
 def test_unknown_strategy_is_refused():
-    from ser.train import make_strategy
+    from ser.fit import make_strategy
 
     with pytest.raises(ConfigError, match="unknown distribution strategy"):
         make_strategy("quantum")

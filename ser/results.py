@@ -1,0 +1,58 @@
+"""What the app keeps of a classified clip: its prediction, its timeline and its charts, drawn
+once when it is classified (``classify_source``); and a timeline as CSV text.
+
+No Streamlit here: ``ser.ui_cache`` caches these results and ``ser.ui`` draws them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import plotly.graph_objects as go
+
+from ser.plots import spectrogram_figures, waveform_figure
+
+
+@dataclass
+class ClipResult:
+    """What the page shows of one clip: the charts are drawn once, when the clip is classified,
+    and the waveform is not kept (an hour of it is 230 MB in every cached result)."""
+
+    name: str
+    duration_s: float  # of the decoded audio (up to the cap)
+    prediction: Any  # ser.predict.Prediction
+    timeline: Any | None  # ser.predict.Timeline for clips longer than the model's window
+    waveform_chart: go.Figure
+    mel_chart: go.Figure
+    note: str = ""  # e.g. that a recording longer than the cap was cut there
+
+    def row(self) -> dict[str, Any]:
+        """One line of the session history."""
+        return {
+            "clip": self.name,
+            "emotion": self.prediction.label,
+            "confidence": round(self.prediction.confidence, 4),
+            "duration_s": round(self.duration_s, 2),
+            **{k: round(v, 4) for k, v in self.prediction.probabilities.items()},
+        }
+
+
+def classify_source(name: str, source: Any, predictor, profile=None) -> ClipResult:
+    """Decode and classify one upload or recording (``ser.predict.classify``), with the speaker's
+    voice profile when there is one, and draw its charts. Raises SERError for unusable input."""
+    from ser.predict import classify
+
+    result = classify(source, predictor, profile=profile)
+    sr, waveform = predictor.audio_config.sample_rate, result.waveform
+    mel, _ = spectrogram_figures(waveform, with_mfcc=False)
+    return ClipResult(
+        name, len(waveform) / sr, result.prediction, result.timeline, waveform_figure(waveform, sr), mel, result.note
+    )
+
+
+def timeline_csv(timeline) -> str:
+    """A timeline's windows as CSV text (ser.predict.Timeline.rows)."""
+    import pandas as pd
+
+    return pd.DataFrame(timeline.rows()).to_csv(index=False)

@@ -1,0 +1,75 @@
+"""Streamlit glue: the cached loaders. ``st.cache_resource`` for what is shared read-only by
+every session (the predictor), ``st.cache_data`` for pure results (a corpus's manifest, a clip's
+result, a voice profile, the example clips).
+
+Nothing at import time loads TensorFlow: the predictor is built on first use.
+"""
+
+from __future__ import annotations
+
+import gc
+from pathlib import Path
+
+import streamlit as st
+
+from ser.errors import SERError
+from ser.results import ClipResult, classify_source
+
+EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "assets" / "examples"  # one RAVDESS clip per emotion
+
+
+@st.cache_resource(show_spinner="Loading the model…")
+def cached_predictor(path: str):
+    """One Predictor per bundle path, shared by every session (read-only)."""
+    from ser.predict import Predictor
+
+    predictor = Predictor.from_path(path)
+    # TensorFlow and the model leave millions of long-lived objects; moved out of the collector's
+    # reach, a full collection no longer walks them all (it paused every session on the server).
+    gc.freeze()
+    return predictor
+
+
+@st.cache_data(show_spinner="Looking for clips…", max_entries=8)
+def cached_manifest(path: str, stamp: tuple = ()):
+    """ser.datasets.discover, cached per path and ``stamp`` (ser.datasets.corpus_stamp: an edited
+    CSV or a file added to the folder is seen, not the list from the first visit). Raises DatasetError."""
+    from ser.datasets import discover
+
+    return discover(path)
+
+
+@st.cache_data(show_spinner="Classifying…", max_entries=64)
+def cached_classify(name: str, data: bytes, bundle_path: str, profile_json: str = "") -> ClipResult:
+    """classify_source with the bundle at ``bundle_path`` (and the voice profile ``profile_json``,
+    "" for none), cached by the clip's bytes, so that a rerun of the page does not decode and
+    classify every upload again. Raises SERError."""
+    from ser.profile import VoiceProfile
+
+    predictor = cached_predictor(bundle_path)
+    profile = VoiceProfile.from_json(profile_json, space=predictor.normalisation.space) if profile_json else None
+    return classify_source(name, data, predictor, profile)
+
+
+@st.cache_data(show_spinner="Learning the voice…", max_entries=16)
+def cached_profile(clips: tuple[bytes, ...], bundle_path: str, source: str) -> str:
+    """The voice profile (JSON) of recordings of one speaker. Raises SERError."""
+    from ser.audio import load_audio_head
+
+    predictor = cached_predictor(bundle_path)
+    waveforms = [load_audio_head(data, config=predictor.audio_config).waveform for data in clips]
+    return predictor.build_profile(waveforms, source).to_json()
+
+
+@st.cache_data(show_spinner=False)
+def example_clips() -> dict[str, str]:
+    """The bundled example clips (assets/examples, RAVDESS names) by their true emotion, in the
+    model's emotion order: {"neutral": path, ...}; {} when the folder is missing."""
+    from ser.config import EMOTIONS
+    from ser.datasets import discover
+
+    try:
+        clips = {c.emotion: str(c.path) for c in discover(EXAMPLES_DIR).clips}
+    except SERError:
+        return {}
+    return {emotion: clips[emotion] for emotion in EMOTIONS if emotion in clips}
