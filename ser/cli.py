@@ -88,7 +88,8 @@ def _add_predict(sub: Subparsers) -> None:
     predict.add_argument("--save-profile", type=Path, help="with --same-speaker: write the files' voice profile here")
     predict.add_argument(
         "--timeline", action="store_true",
-        help="also each window's emotion, for a clip longer than the model's window (\"pause\": no speech)",
+        help="also each window's emotion, for a clip longer than the model's window "
+        "(\"no speech\": a pause, or sound without a voice)",
     )  # fmt: skip
 
 

@@ -54,7 +54,7 @@ MIN_TIMELINE_WINDOWS = 3
 
 
 def emotion_colour(label: str) -> str:
-    """The colour of an emotion (or of "pause") in every chart."""
+    """The colour of an emotion (or of "no speech") in every chart."""
     return EMOTION_COLOURS.get(label, OTHER_COLOUR)
 
 

@@ -26,6 +26,7 @@ VAD_DISTRIBUTION, VAD_MODEL = "silero-vad", "silero_vad/data/silero_vad_16k_sequ
 VAD_FRAME, VAD_CONTEXT = 512, 64  # the model's 32 ms frame (= TRIM_HOP) and the samples of context before it
 VAD_BLOCK_FRAMES = 512  # frames per call: 16 s of audio, 1.2 MB of input
 VAD_THRESHOLD = 0.5  # Silero's own default: a frame is voiced when its speech probability is above this
+VAD_PEAK = 0.5  # the level the detector hears every waveform at (-6 dBFS peak)
 VAD_PAD_FRAMES = 2  # 64 ms of padding on each side of voiced frames (Silero's speech_pad_ms is 30)
 
 
@@ -116,11 +117,15 @@ def _loud_hops(waveform: np.ndarray, *, top_db: float = AudioConfig.trim_top_db)
 def voice_probability(waveform: np.ndarray) -> np.ndarray:
     """Silero VAD's speech probability of each 32 ms frame of a 16 kHz waveform: frame i is
     samples [i * TRIM_HOP, (i + 1) * TRIM_HOP), the last one zero-padded, and one frame of zeros
-    more, so there are as many as ``SpeechMask`` has flags.
+    more, so there are as many as ``SpeechMask`` has flags. The detector hears the waveform scaled
+    to a peak of VAD_PEAK: a quiet recording is as much speech as a loud one (loudness is judged
+    apart, relative to the peak, as trimming does).
 
     Returns np.ndarray [shape=(len(waveform) // TRIM_HOP + 1,)], float32 in [0, 1]
     """
     y = np.asarray(waveform, dtype=np.float32)
+    peak = float(max(np.max(y, initial=0.0), -np.min(y, initial=0.0)))
+    y = y * (VAD_PEAK / peak) if peak > 0 else y
     n_frames = len(y) // VAD_FRAME + 1
     session = _vad_session()
     state = [np.zeros((1, 1, 128), np.float32), np.zeros((1, 1, 128), np.float32)]  # the LSTM's h and c

@@ -238,7 +238,7 @@ def render_clip_result(result: ClipResult, key: str) -> None:
         st.caption(why_not)
         return
     pauses = int((~timeline.speech).sum())
-    note = f", {pauses} in pauses and left out of the clip's emotion" if pauses else ""
+    note = f", {pauses} without speech and left out of the clip's emotion" if pauses else ""
     st.caption(f"Emotion over time ({len(timeline.starts_s)} windows of {timeline.window_s:g} s{note})")
     st.plotly_chart(timeline_figure(timeline, end_s=result.duration_s), key=f"timeline-{key}")
     st.download_button(

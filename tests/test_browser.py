@@ -181,11 +181,11 @@ def test_a_long_recording_with_a_pause_gets_a_timeline(page, server, tmp_path):
     visit(page, server, "Classify")
     page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(path))
     expect(clip_result(page, "interview.flac")).to_have_text(LABEL_HEADING)
-    expect(page.get_by_text(re.compile(r"Emotion over time \(\d+ windows of 3 s, \d+ in pauses"))).to_be_visible()
+    expect(page.get_by_text(re.compile(r"Emotion over time \(\d+ windows of 3 s, \d+ without speech"))).to_be_visible()
     expect(page.get_by_role("button", name="Download the timeline (CSV)")).to_be_visible()
     wait_until_idle(page)
     expect(page.get_by_test_id("stPlotlyChart").nth(3)).to_be_visible()  # probabilities, waveform, mel, timeline
-    expect(page.locator(".legendtext", has_text="pause")).to_be_visible()
+    expect(page.locator(".legendtext", has_text="no speech")).to_be_visible()
     no_exception(page)
     screenshot(page, "classify-timeline")
     # The spectrogram's silent middle is drawn at the bottom of Magma (black), not in a theme colour.
@@ -233,7 +233,7 @@ def test_a_long_recordings_timeline_shows_what_its_numbers_say(page, server, tmp
         assert abs(seen - said) < 0.03, f"{name} covers {seen:.1%} of the chart, its numbers {said:.1%}"
     label = clip_result(page, "hour.flac").inner_text().split(": ")[1].split(" ")[0]
     names = [name for name, _ in traces]
-    assert names[-1] == "pause" and max(names[:-1], key=lambda n: drawn[names.index(n)]) == label
+    assert names[-1] == "no speech" and max(names[:-1], key=lambda n: drawn[names.index(n)]) == label
     for k in range(5):  # the middle of each pause (the last is trailing silence, trimmed): one grey column
         middle_s = k * (100 + pause_s) + 100 + pause_s / 2
         column = round((middle_s - x_range[0]) / (x_range[1] - x_range[0]) * (picture.shape[1] - 1))

@@ -60,13 +60,13 @@ def test_predict_timeline_of_a_long_recording_with_a_pause(tmp_path, tiny_bundle
     labels = list(row["probabilities"])
     assert len(windows) > 5 and all(a["start_s"] < b["start_s"] for a, b in itertools.pairwise(windows))
     gap = [w for w in windows if w["start_s"] >= len(speech) / 16_000 and w["end_s"] <= len(speech) / 16_000 + 8]
-    assert gap and all(w["emotion"] == "pause" for w in gap)
-    spoken = [w for w in windows if w["emotion"] != "pause"]
+    assert gap and all(w["emotion"] == "no speech" for w in gap)
+    spoken = [w for w in windows if w["emotion"] != "no speech"]
     assert spoken and all(w["emotion"] in labels for w in spoken)
     mean = np.mean([[w[label] for label in labels] for w in spoken], axis=0)
     assert labels[int(np.argmax(mean))] == row["label"]
     text = ser("predict", str(long), "--model", str(tiny_bundle), "--timeline")
-    assert text.returncode == 0 and text.stdout.count(" s  pause") == len(windows) - len(spoken)
+    assert text.returncode == 0 and text.stdout.count(" s  no speech") == len(windows) - len(spoken)
     plain = ser("predict", str(long), "--model", str(tiny_bundle), "--json")
     assert "timeline" not in json.loads(plain.stdout)
 

@@ -34,7 +34,7 @@ from streamlit.testing.v1 import AppTest
 
 from ser.audio import load_audio, load_audio_head
 from ser.config import SAMPLE_RATE, AudioConfig
-from ser.errors import AudioContentError, AudioDecodeError, SERError
+from ser.errors import AudioContentError, AudioDecodeError, NoSpeechError, SERError
 from tests.conftest import DEMO_VOICES, ROOT, spoken
 
 CAP_S = AudioConfig().max_duration_s  # 3600 s, the documented cap
@@ -185,6 +185,10 @@ def _mp3_with_cover() -> bytes:
     return id3v2_tag("ça va — très bien", cover) + mp3 + id3v1_tag("cover art test")
 
 
+def _noise() -> np.ndarray:
+    return (0.1 * np.random.default_rng(5).standard_normal(2 * SAMPLE_RATE)).astype(np.float32)
+
+
 def _click() -> bytes:
     waveform = np.zeros(SAMPLE_RATE, np.float32)
     waveform[8_000] = 1.0
@@ -227,6 +231,9 @@ CASES = [
          data(lambda: encode_sf(np.stack([spoken(1.0), -spoken(1.0)], axis=1), SAMPLE_RATE)),
          AudioContentError, "silent"),
     Case("single click", "click.wav", data(_click), AudioContentError, "of sound is left"),  # not speech
+    Case("clipped full-scale square", "square.wav", data(lambda: encode_sf(square(), SAMPLE_RATE)), NoSpeechError,
+         "no speech: the voice-activity detector heard no voice"),
+    Case("white noise", "noise.wav", data(lambda: encode_sf(_noise(), SAMPLE_RATE)), NoSpeechError, "no speech"),
     # --- damaged but usable: what is there is classified
     Case("truncated wav", "truncated.wav", data(VOICE_WAV[: 44 + 2 * SAMPLE_RATE]), seconds=1.0),
     Case("header claims 10 s, holds 2 s", "claims_more.wav", data(lambda: _wav_with_data_size(20 * SAMPLE_RATE)),
@@ -235,7 +242,6 @@ CASES = [
          data(lambda: (mp3 := encode_av(spoken(2.0, sr=44_100), 44_100, "mp3", "libmp3lame"))[: len(mp3) // 2]),
          seconds=1.0, slack_s=0.1),
     # --- odd but valid audio
-    Case("clipped full-scale square", "square.wav", data(lambda: encode_sf(square(), SAMPLE_RATE)), seconds=1.5),
     Case("just over the minimum", "min.wav", data(lambda: encode_sf(spoken(0.31, sr=44_100), 44_100)), seconds=0.31),
     Case("quiet (-50 dBFS)", "quiet.wav", data(lambda: encode_sf(spoken(1.0) * 10 ** (-44 / 20), SAMPLE_RATE)),
          seconds=1.0),

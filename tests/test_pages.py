@@ -299,9 +299,9 @@ def test_a_pause_in_an_upload_is_shown_as_a_pause(served):
     app.run(timeout=60)
     assert not app.exception and not app.error
     (caption,) = [c.value for c in app.caption if c.value.startswith("Emotion over time")]
-    assert "in pauses and left out of the clip's emotion" in caption
+    assert "without speech and left out of the clip's emotion" in caption
     names = [trace["name"] for trace in json.loads(app.get("plotly_chart")[-1].proto.spec)["data"]]
-    assert names[-1] == "pause"
+    assert names[-1] == "no speech"
     (download,) = app.get("download_button")
     assert download.proto.label == "Download the timeline (CSV)"
 
@@ -319,7 +319,7 @@ def test_timeline_csv_has_a_row_per_window_with_pauses(served):
     rows = list(csv.DictReader(io.StringIO(timeline_csv(timeline))))
     assert len(rows) == len(timeline.starts_s)
     assert list(rows[0])[:3] == ["start_s", "end_s", "emotion"] and list(rows[0])[3:] == timeline.labels
-    assert [r["emotion"] for r in rows] == timeline.winners and "pause" in timeline.winners
+    assert [r["emotion"] for r in rows] == timeline.winners and "no speech" in timeline.winners
 
 
 def test_a_bad_upload_shows_an_error_and_the_others_still_get_results(served):
