@@ -1,7 +1,8 @@
 """End-to-end prediction latency and memory, with the model already loaded.
 
 A 2 s clip (a real TESS clip when ../shared is present, else a demo-corpus clip padded to 2 s)
-is decoded from its file bytes, turned into features and classified, N times.
+is decoded from its file bytes, turned into features and classified, N times. ``detector_s`` is
+the voice-activity detector's share of ``predict_s`` (ser.speech, timed apart on the same waveform).
 Also: bundle load time (TensorFlow already imported) and peak memory (RSS) of the process.
 
     .venv/bin/python bench/latency.py [--runs 200] [--loads 5]
@@ -23,6 +24,7 @@ from ser.audio import load_audio
 from ser.bundle import load_bundle
 from ser.predict import Predictor
 from ser.registry import active_path
+from ser.speech import voice_probability
 
 
 def two_second_clip() -> bytes:
@@ -57,7 +59,7 @@ def main() -> None:
     data = two_second_clip()
     for _ in range(5):  # warm-up: first calls trace the graph
         predictor.predict(load_audio(data))
-    stages: dict[str, list[float]] = {"decode_s": [], "predict_s": [], "total_s": []}
+    stages: dict[str, list[float]] = {"decode_s": [], "predict_s": [], "detector_s": [], "total_s": []}
     profile = None
     if predictor.takes_profiles:  # a voice profile from a few other clips of a voice
         clips = sorted((ROOT / "assets" / "demo_corpus").rglob("EF1_*.ogg"))[:10]
@@ -72,6 +74,8 @@ def main() -> None:
         stages["decode_s"].append(t1 - t0)
         stages["predict_s"].append(t2 - t1)
         stages["total_s"].append(t2 - t0)
+        voice_probability(waveform)
+        stages["detector_s"].append(time.perf_counter() - t2)
         if profile is not None:
             t3 = time.perf_counter()
             predictor.predict(load_audio(data), profile=profile)
