@@ -557,7 +557,7 @@ def test_adapting_is_not_offered_as_a_training_protocol(served):
     ]  # fmt: skip
 
 
-BUNDLED_SVM = ROOT / "models" / "egemaps-svm-pool-v1"
+BUNDLED_SVM = ROOT / "models" / "egemaps-svm-pool-v2"
 
 
 @pytest.mark.skipif(not BUNDLED_SVM.is_dir(), reason="the bundled speaker-normalised model is not in models/")
