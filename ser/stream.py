@@ -32,7 +32,7 @@ class StreamClassifier:
     polls ``latest`` on its own schedule. No Streamlit call happens here.
     """
 
-    def __init__(self, predictor: Predictor, *, min_s: float = 1.0, history_s: float = 60.0) -> None:
+    def __init__(self, predictor: Predictor, *, min_s: float = 0.5, history_s: float = 60.0) -> None:
         self.predictor = predictor
         self.capacity = predictor.feature_config.n_samples  # the model's window, e.g. 3 s
         self.min_samples = int(min_s * predictor.feature_config.sample_rate)
