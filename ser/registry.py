@@ -109,7 +109,8 @@ def _audio_config(data: dict[str, Any] | None) -> AudioConfig:
 def library_versions() -> dict[str, str]:
     """The versions that made a bundle, read from package metadata (no import of TensorFlow)."""
     versions = {"ser": __version__, "python": platform.python_version()}
-    for package in ("tensorflow", "keras", "librosa", "numpy", "scikit-learn", "opensmile", "onnxruntime", "silero-vad"):
+    packages = ("tensorflow", "keras", "librosa", "numpy", "scikit-learn", "opensmile", "onnxruntime", "silero-vad")
+    for package in packages:
         try:
             versions[package] = importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:
