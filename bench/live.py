@@ -5,8 +5,9 @@
 For each of ``--servers`` fresh servers, ``--loads`` visits of the Live page in new browser
 contexts: each presses START (Chromium's fake microphone plays the example clips, a RAVDESS actor,
 on a loop, speaking from its first sample) and times, from the click, (a) the "listening…" state
-and (b) the first readout (an emotion and its percentage), then presses STOP. The first visit of a server (cold: the model
-and the detectors load) is reported apart from the later ones; medians over all of them.
+and (b) the first readout (an emotion and its percentage), then presses STOP. The first visit of
+a server (cold: the model and the detectors load) is reported apart from the later ones; medians
+over all of them.
 Target (issue 12): the first readout within 3 s of START (median), with "listening…" shown until then.
 
 Needs Debian's chromium and playwright (both installed for `make test` by .ci/run).
