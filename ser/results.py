@@ -33,7 +33,8 @@ class ClipResult:
             "clip": self.name,
             "emotion": self.prediction.label,
             "confidence": round(self.prediction.confidence, 4),
-            "duration_s": round(self.duration_s, 2),
+            "speech_s": round(self.prediction.duration_s, 2),  # the trimmed speech, as in the CLI's JSON
+            "recording_s": round(self.duration_s, 2),  # the decoded audio
             **{k: round(v, 4) for k, v in self.prediction.probabilities.items()},
         }
 
