@@ -9,12 +9,10 @@ import threading
 import numpy as np
 import pytest
 
-from ser.bundle import load_bundle, predict_proba
+from ser.bundle import load_bundle
 from ser.config import RunHooks, TrainConfig
-from ser.errors import ConfigError, ModelError, TrainingError
+from ser.errors import ModelError, TrainingError
 from ser.evaluation import compute_metrics, evaluate_bundle
-from ser.fit import fit
-from ser.prepare import prepare
 from ser.registry import read_card
 from ser.splits import make_splits
 from ser.train import train
@@ -53,24 +51,6 @@ def test_validation_is_never_the_test_set():
     for kind in ("speaker", "random", "words"):
         for split in make_splits(tiny_manifest(), kind):
             assert not {c.path for c in split.val} & {c.path for c in split.test}
-
-
-def test_training_is_reproducible_with_a_seed():
-    manifest = tiny_manifest(n_words=2)
-    split = make_splits(manifest, "none")[0]
-    labels = sorted({c.emotion for c in manifest.clips})
-    config = TrainConfig(epochs=1, batch_size=8, seed=3)
-    train_data = prepare(split.train, labels, _features(), augment=True)
-    val_data = prepare(split.val, labels, _features(), augment=True)
-    runs = [fit(train_data, val_data, labels, _features(), config)[0] for _ in range(2)]
-    X = val_data.X[:, val_data.X.shape[1] // 2].astype(np.float32)
-    np.testing.assert_allclose(predict_proba(runs[0], X), predict_proba(runs[1], X), atol=1e-6)
-
-
-def _features():
-    from ser.archs import ARCHITECTURES
-
-    return ARCHITECTURES["cnn"].features
 
 
 def test_a_stopped_run_raises_and_writes_nothing(tmp_path):
@@ -155,13 +135,6 @@ def test_mirrored_strategy_over_two_logical_cpus(tmp_path):
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "OK cnn-" in done.stdout
-
-
-def test_unknown_strategy_is_refused():
-    from ser.fit import make_strategy
-
-    with pytest.raises(ConfigError, match="unknown distribution strategy"):
-        make_strategy("quantum")
 
 
 def test_a_stop_during_an_epoch_ends_the_run_within_that_epoch(tmp_path):
