@@ -22,9 +22,9 @@ from ser.reports import format_report, prediction_json, prediction_text
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from ser.config import EpochLog
     from ser.datasets import discover
     from ser.features import terminal_progress
-    from ser.fit import EpochLog
     from ser.train import train
 
     manifest = _leave_out(discover(*args.data), args.leave_out)

@@ -125,6 +125,23 @@ class TrainConfig:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
+@dataclass
+class EpochLog:
+    epoch: int  # 1-based
+    n_epochs: int  # the upper bound (early stopping may end sooner)
+    loss: float
+    accuracy: float
+    val_loss: float
+    val_accuracy: float
+    elapsed_s: float
+    fold: str = ""  # the split being fitted, e.g. "speaker-independent: train OAF, test YAF"
+    fold_index: int = 1  # 1-based, among n_folds fits of this run (each with its own epochs)
+    n_folds: int = 1
+
+
+EpochCallback = Callable[[EpochLog], None]
+
+
 ProgressFn = Callable[[int, int], None]  # (done, total): clips whose features are ready
 
 
@@ -135,7 +152,7 @@ class RunHooks:
 
     cache_dir: Path | None = None  # feature cache; None: ser.features.default_cache_dir()
     progress: ProgressFn | None = None  # called as each clip's features are ready
-    on_epoch: Callable[[Any], None] | None = None  # called with each ser.fit.EpochLog
+    on_epoch: EpochCallback | None = None  # called with each EpochLog
     on_step: Callable[[int, int, float], None] | None = None  # adaptation: (step, n_steps, loss)
     should_stop: Callable[[], bool] | None = None  # polled between batches; True ends the run
     strategy: str | None = None  # tf.distribute strategy name (ser.fit.make_strategy)

@@ -8,7 +8,7 @@ Pure numpy/librosa on 16 kHz waveforms, plus ``corpus_stats`` which decodes file
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +16,7 @@ import librosa
 import numpy as np
 
 from ser.audio import load_audio
-from ser.config import SAMPLE_RATE, FeatureConfig
+from ser.config import SAMPLE_RATE, FeatureConfig, ProgressFn
 from ser.datasets import Clip, Manifest
 from ser.decode import describe
 from ser.errors import SERError
@@ -29,8 +29,6 @@ F0_MAX_HZ = 500.0  # above a raised female voice (TESS fear and surprise reach ~
 VOICED_TOP_DB = 30.0  # frames this far below the loudest are silence: trimmed, and not used for f0
 DB_PER_NEPER = 10 / math.log(10)  # natural-log power -> dB: 4.343
 DISPLAY_FEATURES = FeatureConfig(n_mels=64, n_mfcc=20, normalize="none")  # finer mel bands to look at
-
-ProgressFn = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ import math
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import keras
 import numpy as np
@@ -20,27 +19,10 @@ import tensorflow as tf
 
 from ser.archs import get_architecture
 from ser.bundle import predict_proba
-from ser.config import STRATEGIES, FeatureConfig, RunHooks, TrainConfig
+from ser.config import STRATEGIES, EpochCallback, EpochLog, FeatureConfig, RunHooks, TrainConfig
 from ser.errors import ConfigError, TrainingError
 from ser.model import build_model
 from ser.prepare import Features
-
-
-@dataclass
-class EpochLog:
-    epoch: int  # 1-based
-    n_epochs: int  # the upper bound (early stopping may end sooner)
-    loss: float
-    accuracy: float
-    val_loss: float
-    val_accuracy: float
-    elapsed_s: float
-    fold: str = ""  # the split being fitted, e.g. "speaker-independent: train OAF, test YAF"
-    fold_index: int = 1  # 1-based, among n_folds fits of this run (each with its own epochs)
-    n_folds: int = 1
-
-
-EpochCallback = Callable[[EpochLog], None]
 
 
 class AugmentedBatches(keras.utils.PyDataset):

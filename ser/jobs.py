@@ -47,7 +47,7 @@ class JobState:
     data: str = ""  # the corpus folder it trains on
     split: str = ""  # evaluation protocol
     config: dict[str, Any] = field(default_factory=dict)  # the TrainConfig, as a dict
-    logs: list[Any] = field(default_factory=list)  # ser.fit.EpochLog, one per finished epoch
+    logs: list[Any] = field(default_factory=list)  # ser.config.EpochLog, one per finished epoch
     features_done: int = 0  # clips whose features are ready (first fold's training part)
     features_total: int = 0
     speaker: str = ""  # adapt: the speaker the model is adapted to

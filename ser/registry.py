@@ -50,7 +50,7 @@ class ModelCard:
     description: str = ""
     train_config: dict[str, Any] = field(default_factory=dict)  # ser.config.TrainConfig, as a dict
     data: dict[str, Any] = field(default_factory=dict)  # what it was trained on (Manifest.summary + split)
-    history: tuple[dict[str, Any], ...] = ()  # one ser.fit.EpochLog per epoch, as dicts
+    history: tuple[dict[str, Any], ...] = ()  # one ser.config.EpochLog per epoch, as dicts
     best_epoch: int | None = None
     evaluation: dict[str, dict[str, Any]] = field(default_factory=dict)  # protocol -> scores
     evaluation_policy: str = EVALUATION_POLICY

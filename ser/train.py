@@ -16,16 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import keras
 import numpy as np
 
 from ser.archs import get_architecture
 from ser.bundle import Model, save_bundle
-from ser.config import EMOTIONS, AudioConfig, FeatureConfig, RunHooks, TrainConfig
+from ser.config import EMOTIONS, AudioConfig, EpochCallback, EpochLog, FeatureConfig, RunHooks, TrainConfig
 from ser.datasets import Manifest
 from ser.errors import ConfigError, TrainingError
 from ser.evaluation import score, summarise
-from ser.fit import EpochCallback, EpochLog, fit
 from ser.prepare import Features, prepare
 from ser.profile import Normalisation, feature_space
 from ser.registry import MODELS_DIR, ModelCard, bundle_name, library_versions, new_bundle_path, utc_now
@@ -45,7 +43,7 @@ def model_labels(manifest: Manifest) -> list[str]:
 @dataclass
 class FoldResult:
     split: Split
-    model: keras.Model
+    model: Model  # a keras.Model, or the speaker-normalised SVM
     history: list[EpochLog]
     metrics: dict[str, Any] | None  # on the test part; None when the split has no test part
     n_train: int
@@ -71,6 +69,8 @@ def run_fold(
     if svm:
         model, normalisation, history = *fit_speaker_svm(train_data, feature_config, config, labels), []
     else:
+        from ser.fit import fit  # TensorFlow: only for a network (an SVM run never loads it)
+
         model, history = fit(train_data, val_data, labels, feature_config, config, hooks=hooks)
         normalisation = None
     metrics = None

@@ -160,3 +160,11 @@ def test_a_stop_during_an_epoch_ends_the_run_within_that_epoch(tmp_path):
         )  # fmt: skip
     assert [e.epoch for e in epochs] == [1]
     assert not list(tmp_path.iterdir())
+
+
+def test_training_imports_tensorflow_only_for_a_network():
+    """An SVM run (the bundled model's) never loads TensorFlow: ser.train imports ser.fit, and with
+    it Keras, only inside a network's fold."""
+    code = "import sys, ser.train, ser.commands; print(sorted({'tensorflow', 'keras'} & set(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stderr[-2000:]
