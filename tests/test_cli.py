@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -160,6 +161,8 @@ def test_train_from_the_command_line(csv_manifest, tmp_path):
     done = ser("train", str(csv_manifest), "--epochs", "1", "--out", str(tmp_path), "--name", "cli", "--activate")
     assert done.returncode == 0, done.stderr[-3000:]
     assert "epoch   1/1" in done.stderr
+    progress = re.findall(r"^features: (\d+)/(\d+) clips, \d+ s$", done.stderr, re.M)  # stderr is not a terminal
+    assert progress[0][0] == "1" and progress[-1][0] == progress[-1][1] != "1"
     card = json.loads((tmp_path / "cli" / "card.json").read_text())
     assert card["command"] == f"python -m ser train {csv_manifest} --epochs 1 --out {tmp_path} --name cli --activate"
     assert json.loads((tmp_path / "active.json").read_text()) == {"model": "cli"}
