@@ -145,6 +145,16 @@ async def switch_view(page, cdp, view: str) -> tuple[float, float]:
     return await until_done(page, cdp, start, busy, EXPLORE_VIEWS[view])
 
 
+# The floor under any Explore view: a bare Streamlit page with one small plotly chart, loaded in a
+# new tab of the same browser in turn with the views, so a busy machine slows both alike.
+FLOOR_APP = """import plotly.graph_objects as go
+import streamlit as st
+
+st.title("Floor")
+st.plotly_chart(go.Figure(go.Bar(x=["a", "b", "c"], y=[1, 3, 2])), key="bar")
+"""
+
+
 def medians(runs: dict[str, list[tuple[float, float]]]) -> dict:
     return {
         "median_by_view": {view: statistics.median(s for s, _ in r) for view, r in runs.items()},
@@ -160,21 +170,32 @@ async def explore(corpus: Path | None, loads: int) -> dict:
     alone is 4.7 MB to compile and run) in the browser's cache and the corpus' measures in the
     server's. The first load is the corpus-wide comparison on a fresh server, which measures every
     clip. Later loads: each view opened by its address (/explore?view=...) in a new tab, and each
-    view reached by clicking its tab on an open Explore page (the browser has plotly.js running)."""
+    view reached by clicking its tab on an open Explore page (the browser has plotly.js running).
+    Each later load by address is followed by a load of FLOOR_APP, the least a page with a chart costs."""
     by_address: dict[str, list] = {view: [] for view in EXPLORE_VIEWS}
     by_tab: dict[str, list] = {view: [] for view in EXPLORE_VIEWS}
+    floor_runs: list[tuple[float, float]] = []
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         env = {"SER_DATA_DIR": str(corpus)} if corpus else {}
-        with tempfile.TemporaryDirectory() as tmp, AppServer(Path(tmp), env=env) as server:
+        with contextlib.ExitStack() as stack:
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+            (tmp / "floor").mkdir()
+            (tmp / "floor" / "app.py").write_text(FLOOR_APP)
+            server = stack.enter_context(AppServer(tmp / "app", env=env))
+            floor = stack.enter_context(AppServer(tmp / "floor-server", root=tmp / "floor"))
             context = await browser.new_context(viewport={"width": 1280, "height": 900})
             page, _, first, first_busy = await explore_tab(context, f"{server.url}/explore?view=Emotions+compared", 4)
             await page.close()
+            await (await explore_tab(context, floor.url, 1))[0].close()  # its scripts in the cache too
             for _ in range(loads):
                 for view, n_charts in EXPLORE_VIEWS.items():
                     url = f"{server.url}/explore?view={urllib.parse.quote_plus(view)}"
                     page, _, seconds, busy = await explore_tab(context, url, n_charts)
                     by_address[view].append((seconds, busy))
+                    await page.close()
+                    page, _, seconds, busy = await explore_tab(context, floor.url, 1)
+                    floor_runs.append((seconds, busy))
                     await page.close()
             page, cdp, _, _ = await explore_tab(context, f"{server.url}/explore", EXPLORE_VIEWS["Overview"])
             for _ in range(loads):
@@ -189,6 +210,15 @@ async def explore(corpus: Path | None, loads: int) -> dict:
         "first_load_s": first,
         "first_load_browser_busy_s": first_busy,
         "later_loads_s": medians(by_address),
+        "floor_s": {
+            "what": "a bare Streamlit page with one small plotly chart, new tab, in turn with each later load",
+            "median": statistics.median(s for s, _ in floor_runs),
+            "browser_busy_median": statistics.median(b for _, b in floor_runs),
+        },
+        "later_over_floor_by_view": {
+            view: statistics.median(s for s, _ in runs) / statistics.median(s for s, _ in floor_runs)
+            for view, runs in by_address.items()
+        },
         "view_switches_s": medians(by_tab),
         "load_average_1min": os.getloadavg()[0],
         "server_tracebacks": log.count("Traceback"),
