@@ -35,6 +35,13 @@ def clip_waveform(path: str):
     return load_audio(path)
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def word_figure(takes: tuple[tuple[str, str], ...]):
+    """The One word chart of these (emotion, clip path) pairs: seven spectrograms and a figure of
+    subplots take 0.2 s, on every visit before it was kept."""
+    return plots_corpus.emotion_row_figure({emotion: clip_waveform(path) for emotion, path in takes})
+
+
 def corpus_stats(clips: list) -> pd.DataFrame:
     """The per-clip statistics, computed once per clip (cached across sessions) with a progress
     bar; the finished table is kept in this session, so a later visit reads one table instead of
@@ -87,7 +94,8 @@ overview, browser, one_word, compared = st.tabs(VIEWS, key="view", bind="query-p
 if overview.open:
     with overview:
         st.subheader("Clips per speaker and emotion")
-        st.dataframe(pd.DataFrame(explore.counts_table(manifest)).T)
+        # A static table: the interactive grid of st.dataframe is 0.5 MB more of scripts for a new tab to run
+        st.table(pd.DataFrame(explore.counts_table(manifest)).T)
         st.plotly_chart(plots_corpus.class_balance_figure(manifest.counts(), manifest.emotions), key="balance")
 
 words = sorted({c.text for c in manifest.clips})
@@ -130,22 +138,23 @@ if one_word.open:
         if same:
             ordered = sorted(same.items(), key=lambda kv: manifest.emotions.index(kv[0]))
             cells = [cell for _ in range(0, len(ordered), PLAYERS_PER_ROW) for cell in st.columns(PLAYERS_PER_ROW)]
-            spectra = {}
+            spectra = {}  # emotion -> the path of its take that decodes
             for col, (emo, takes) in zip(cells, ordered, strict=False):
                 col.markdown(f"**{emo}**")
                 problems = []
                 for clip in takes:  # the first take that decodes; a damaged one is named, not shown
                     try:
-                        spectra[emo] = clip_waveform(str(clip.path))
+                        clip_waveform(str(clip.path))
                     except SERError as e:
                         problems.append(f"{md(clip.path.name)}: {md(e)}")
                         continue
+                    spectra[emo] = str(clip.path)
                     col.audio(str(clip.path))
                     break
                 for problem in problems:
                     col.error(problem)
             if spectra:  # one chart for all of them: each plotly chart costs the browser its own start-up
-                st.plotly_chart(plots_corpus.emotion_row_figure(spectra), key="same-word")
+                st.plotly_chart(word_figure(tuple(spectra.items())), key="same-word")
         else:
             st.info(f"{same_speaker} has no recording of '{same_word}'.")
 

@@ -9,8 +9,10 @@ no pickled code.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 from sklearn.calibration import CalibratedClassifierCV
@@ -83,20 +85,35 @@ def fit_svm(
     return clf, Normalisation(space, everyone.profile(), unknown_dims=(vectors.shape[1] - 1,))
 
 
-def save_svm(clf: CalibratedClassifierCV, folder: Path) -> None:
-    import skops.io
+def _skops_io() -> ModuleType:
+    """``skops.io``, imported without the scan of every scikit-learn estimator it makes for its
+    default list of trusted types: ``all_estimators`` imports all of scikit-learn, and pytest with
+    it (0.5 s of a 3 s ``python -m ser predict``, bench/startup.py). ``load_svm`` names the types it
+    trusts, so it never needs that default; without it skops trusts fewer types, never more."""
+    if "skops.io" in sys.modules:
+        return sys.modules["skops.io"]
+    import sklearn.utils
 
-    skops.io.dump(clf, Path(folder) / SVM_FILE)
+    scan = sklearn.utils.all_estimators
+    sklearn.utils.all_estimators = lambda *args, **kwargs: []
+    try:
+        import skops.io
+    finally:
+        sklearn.utils.all_estimators = scan
+    return skops.io
+
+
+def save_svm(clf: CalibratedClassifierCV, folder: Path) -> None:
+    _skops_io().dump(clf, Path(folder) / SVM_FILE)
 
 
 def load_svm(folder: Path) -> CalibratedClassifierCV:
     """The SVM of a bundle folder. Raises ModelError for a missing, damaged or foreign file."""
-    import skops.io
-
+    skops_io = _skops_io()
     path = Path(folder) / SVM_FILE
     try:
         # Only the types a calibrated SVM is made of; skops refuses anything else in the file.
-        clf = skops.io.load(path, trusted=[t for t in skops.io.get_untrusted_types(file=path) if _ours(t)])
+        clf = skops_io.load(path, trusted=[t for t in skops_io.get_untrusted_types(file=path) if _ours(t)])
     except FileNotFoundError as e:
         raise ModelError(f"{folder} has no {SVM_FILE}; the bundle is incomplete") from e
     except Exception as e:  # skops raises many types for a damaged or untrusted file

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -131,6 +132,17 @@ def test_missing_data_and_missing_model_are_clear_errors(tmp_path):
     assert done.returncode == 1 and "card.json" in done.stderr and "Traceback" not in done.stderr
 
 
+def test_exit_now_flushes_the_output_and_runs_the_exit_handlers(tmp_path):
+    """``python -m ser`` ends without tearing the interpreter down, but nothing of its end is lost."""
+    code = (
+        "import atexit, pathlib, sys; from ser.__main__ import exit_now; "
+        "atexit.register(pathlib.Path(sys.argv[1]).write_text, 'ran'); print('out', end=''); exit_now(3)"
+    )
+    flag = tmp_path / "flag"
+    done = subprocess.run([sys.executable, "-c", code, str(flag)], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 3 and done.stdout == "out" and flag.read_text() == "ran"
+
+
 def test_models_says_when_the_folder_is_missing_or_holds_no_bundle(tmp_path):
     done = ser("models", "--dir", str(tmp_path / "typo"))
     assert done.returncode == 1 and "models folder not found" in done.stderr and "typo" in done.stderr
@@ -160,6 +172,8 @@ def test_train_from_the_command_line(csv_manifest, tmp_path):
     done = ser("train", str(csv_manifest), "--epochs", "1", "--out", str(tmp_path), "--name", "cli", "--activate")
     assert done.returncode == 0, done.stderr[-3000:]
     assert "epoch   1/1" in done.stderr
+    progress = re.findall(r"^features: (\d+)/(\d+) clips, \d+ s$", done.stderr, re.M)  # stderr is not a terminal
+    assert progress[0][0] == "1" and progress[-1][0] == progress[-1][1] != "1"
     card = json.loads((tmp_path / "cli" / "card.json").read_text())
     assert card["command"] == f"python -m ser train {csv_manifest} --epochs 1 --out {tmp_path} --name cli --activate"
     assert json.loads((tmp_path / "active.json").read_text()) == {"model": "cli"}

@@ -130,3 +130,23 @@ def test_same_speaker_and_per_speaker_through_the_cli(pooled, svm_bundle, tmp_pa
     assert report.returncode == 0, report.stderr[-2000:]
     data = json.loads(report.stdout)
     assert data["transductive"] is True and "per speaker" in data["normalisation"]
+
+
+def test_loading_the_bundled_svm_imports_only_what_it_is_made_of(tmp_path):
+    """skops' scan of every scikit-learn estimator (and pytest with it) is kept out of loading the
+    model, and a model of a type load_svm does not name is still refused."""
+    from sklearn.linear_model import LogisticRegression
+
+    from ser.errors import ModelError
+    from ser.svm import _skops_io, load_svm
+
+    code = (
+        "import sys; from ser.bundle import load_bundle; load_bundle('models/egemaps-svm-pool-v1'); "
+        "print(sorted(m for m in ('pytest', 'sklearn.utils._testing') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stderr[-2000:]
+    foreign = LogisticRegression().fit([[0.0], [1.0]], [0, 1])
+    _skops_io().dump(foreign, tmp_path / "model.skops")
+    with pytest.raises(ModelError, match=r"cannot be loaded .*LogisticRegression"):
+        load_svm(tmp_path)
