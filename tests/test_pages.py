@@ -142,11 +142,16 @@ def test_one_word_gives_each_player_room_for_its_time_and_menu(served):
 
 def test_one_word_builds_its_chart_once_for_later_visits(served, monkeypatch):
     """Seven spectrograms in a figure of subplots took 0.2 s on every visit of the view."""
-    from ser import plots
+    from ser import plots_corpus
 
     calls = []
-    build = plots.emotion_row_figure
-    monkeypatch.setattr(plots, "emotion_row_figure", lambda spectra: calls.append(list(spectra)) or build(spectra))
+    build = plots_corpus.emotion_row_figure
+
+    def counted(spectra):
+        calls.append(list(spectra))
+        return build(spectra)
+
+    monkeypatch.setattr(plots_corpus, "emotion_row_figure", counted)
     for _ in range(2):
         app = explore_view("One word")
         assert len(app.get("plotly_chart")) == 1 and not app.error
