@@ -24,17 +24,25 @@ def test_app_starts_and_shows_the_active_model():
     assert active_name(models_folder()) in sidebar
 
 
-def test_opensmile_works_after_tensorflow():
+@pytest.mark.parametrize(
+    ("library", "code", "printed"),
+    [
+        ("openSMILE", "from ser.functionals import egemaps\nprint(egemaps(tone).shape)", "(89,)"),
+        ("onnxruntime (the voice-activity detector)", "from ser.speech import voice_probability\n"
+         "print(voice_probability(tone).shape)", "(32,)"),
+    ],
+)  # fmt: skip
+def test_native_libraries_work_after_tensorflow(library, code, printed):
     """openSMILE's library corrupts the heap when loaded after TensorFlow's ("malloc(): invalid
-    size"); importing ``ser`` loads it first, so eGeMAPS works in a process that runs a network."""
-    code = (
-        "import numpy as np, ser.model\n"
-        "from ser.functionals import egemaps\n"
-        "t = np.arange(16000) / 16000\n"
-        "print(egemaps((0.1 * np.sin(2 * np.pi * 180 * t)).astype(np.float32)).shape)"
+    size"); importing ``ser`` loads it first, so eGeMAPS works in a process that runs a network. The
+    voice-activity detector's onnxruntime is loaded after TensorFlow, and works beside it."""
+    setup = (
+        "import numpy as np, ser.model, tensorflow as tf\n"
+        "tf.constant([1.0]).numpy()\n"
+        "tone = (0.1 * np.sin(2 * np.pi * 180 * np.arange(16000) / 16000)).astype(np.float32)\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0 and done.stdout.strip() == "(89,)", done.stderr[-2000:]
+    done = subprocess.run([sys.executable, "-c", setup + code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == printed, (library, done.stderr[-2000:])
 
 
 def test_pylibsrtp_and_tensorflow_load_in_either_order():

@@ -154,18 +154,6 @@ def test_the_live_stream_listens_then_says_no_speech_for_beeps_and_reads_speech(
     assert stream.readout() is not None
 
 
-def test_the_detector_works_in_a_process_that_runs_tensorflow():
-    """onnxruntime beside TensorFlow (the CNN bundles), loaded after it."""
-    code = (
-        "import ser.model, tensorflow as tf, numpy as np\n"
-        "tf.constant([1.0]).numpy()\n"
-        "from ser.speech import voice_probability\n"
-        "print(voice_probability(np.zeros(16000, np.float32)).shape)"
-    )
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0 and done.stdout.strip() == "(32,)", done.stderr[-2000:]
-
-
 def test_the_demo_corpus_is_speech_so_the_workbench_trains_on_it():
     clips = discover(DEMO_DIR).clips
     shares = [_voiced_share(load_audio(c.path)) for c in clips[::10]]
