@@ -141,7 +141,7 @@ def test_loading_the_bundled_svm_imports_only_what_it_is_made_of(tmp_path):
     from ser.svm import _skops_io, load_svm
 
     code = (
-        "import sys; from ser.bundle import load_bundle; load_bundle('models/egemaps-svm-pool-v1'); "
+        "import sys; from ser.bundle import load_bundle; load_bundle('models/egemaps-svm-pool-v2'); "
         "print(sorted(m for m in ('pytest', 'sklearn.utils._testing') if m in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=600)
