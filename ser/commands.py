@@ -15,7 +15,7 @@ from ser.archs import ARCHITECTURES
 from ser.config import RunHooks
 from ser.errors import SERError
 from ser.registry import ModelCard, active_name, list_bundles, models_folder, serving_bundle, set_active
-from ser.reports import format_report, prediction_json, prediction_text
+from ser.reports import format_report, prediction_json, prediction_text, terminal_progress
 
 # Everything above is cheap (no TensorFlow, no librosa), so that `models` answers in well under
 # a second. The commands that run a model import it when they need it.
@@ -24,7 +24,6 @@ from ser.reports import format_report, prediction_json, prediction_text
 def cmd_train(args: argparse.Namespace) -> int:
     from ser.config import EpochLog
     from ser.datasets import discover
-    from ser.features import terminal_progress
     from ser.train import train
 
     manifest = _leave_out(discover(*args.data), args.leave_out)
@@ -65,7 +64,6 @@ def _leave_out(manifest, speakers: list[str]):
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from ser.datasets import discover
     from ser.evaluation import evaluate_bundle
-    from ser.features import terminal_progress
 
     manifest = discover(*args.data)
     hooks = RunHooks(progress=terminal_progress("features"))
@@ -178,7 +176,6 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def cmd_adapt(args: argparse.Namespace) -> int:
     from ser.datasets import discover
-    from ser.features import terminal_progress
 
     manifest = discover(args.data)
     bundle = _bundle(args.model)

@@ -11,14 +11,10 @@ import dataclasses
 import functools
 import hashlib
 import json
-import math
 import os
-import sys
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
 
 import librosa
 import numpy as np
@@ -32,7 +28,6 @@ from ser.workers import pool_size, process_pool
 
 LOG_FLOOR = 1e-6  # added to mel power before the log, about -60 dB below a full-scale tone
 CACHE_VERSION = 2  # bump when the feature code changes in a way the config does not capture
-LOG_EVERY_S = 5.0  # at most one progress line this often in a log (stderr not a terminal)
 
 
 @functools.lru_cache(maxsize=64)
@@ -282,37 +277,3 @@ def _collect(iterator, total: int, progress: ProgressFn | None) -> list[Windows 
         if progress is not None:
             progress(i, total)
     return results
-
-
-def terminal_progress(label: str) -> ProgressFn:
-    """Progress of a pass over clips on stderr: an in-place line on a terminal, else ``log_progress``."""
-    if not sys.stderr.isatty():
-        return log_progress(label)
-
-    def report(done: int, total: int) -> None:
-        end = "\n" if done == total else ""
-        print(f"\r{label}: {done}/{total} ({100 * done // max(total, 1)}%)", end=end, file=sys.stderr, flush=True)
-
-    return report
-
-
-def log_progress(
-    label: str, *, every_s: float = LOG_EVERY_S, stream: TextIO | None = None,
-    clock: Callable[[], float] = time.monotonic,
-) -> ProgressFn:  # fmt: skip
-    """Progress for a log file or a pipe (``stream``, default stderr), where an in-place line would
-    be a line per clip: "features: 120/1120 clips, 14 s" at a pass's first clip, then at most one
-    line every ``every_s`` seconds, and at its last clip. The seconds count from the pass's start."""
-    state = {"start": clock(), "last": -math.inf, "done": 0}
-
-    def report(done: int, total: int) -> None:
-        now = clock()
-        if done <= state["done"]:  # a new pass (another fold, or evaluation after training)
-            state["start"], state["last"] = now, -math.inf
-        state["done"] = done
-        if done in (1, total) or now - state["last"] >= every_s:
-            state["last"] = now
-            elapsed_s = now - state["start"]
-            print(f"{label}: {done}/{total} clips, {elapsed_s:.0f} s", file=stream or sys.stderr, flush=True)
-
-    return report

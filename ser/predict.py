@@ -73,7 +73,8 @@ def clip_probabilities(window_probabilities: np.ndarray, speech: np.ndarray) -> 
     """A clip's probabilities from its windows': the mean over the speech windows, or over every
     window when none holds enough speech (never an empty mean). Serving, evaluation and training's
     test scores all call this; serving never reaches the second case, as it answers a recording
-    without speech with NoSpeechError, while a corpus clip without a speech window is still scored. [shape=(n_windows, n_labels)], [shape=(n_windows,)] -> [shape=(n_labels,)]"""
+    without speech with NoSpeechError, while a corpus clip without a speech window is still scored.
+    [shape=(n_windows, n_labels)], [shape=(n_windows,)] -> [shape=(n_labels,)]"""
     speech = np.asarray(speech, dtype=bool)
     return window_probabilities[speech if speech.any() else slice(None)].mean(axis=0)
 

@@ -1,12 +1,19 @@
-"""What the command line prints: a prediction as a line of text or JSON, an evaluation as a report."""
+"""What the command line prints: a prediction as a line of text or JSON, an evaluation as a report,
+and the progress of a pass over clips (on a terminal, or in a log)."""
 
 from __future__ import annotations
 
 import json
+import math
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
-from ser.config import SAMPLE_RATE
+from ser.config import SAMPLE_RATE, ProgressFn
+
+LOG_EVERY_S = 5.0  # at most one progress line this often in a log (stderr not a terminal)
 
 
 def format_report(report: dict[str, Any]) -> str:
@@ -55,3 +62,37 @@ def prediction_text(path: Path, result, with_timeline: bool) -> str:
             share = f" ({window[window['emotion']]:.0%})" if window["emotion"] in prediction.probabilities else ""
             lines.append(f"  {window['start_s']:8.2f}-{window['end_s']:8.2f} s  {window['emotion']}{share}")
     return "\n".join(lines)
+
+
+def terminal_progress(label: str) -> ProgressFn:
+    """Progress of a pass over clips on stderr: an in-place line on a terminal, else ``log_progress``."""
+    if not sys.stderr.isatty():
+        return log_progress(label)
+
+    def report(done: int, total: int) -> None:
+        end = "\n" if done == total else ""
+        print(f"\r{label}: {done}/{total} ({100 * done // max(total, 1)}%)", end=end, file=sys.stderr, flush=True)
+
+    return report
+
+
+def log_progress(
+    label: str, *, every_s: float = LOG_EVERY_S, stream: TextIO | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> ProgressFn:  # fmt: skip
+    """Progress for a log file or a pipe (``stream``, default stderr), where an in-place line would
+    be a line per clip: "features: 120/1120 clips, 14 s" at a pass's first clip, then at most one
+    line every ``every_s`` seconds, and at its last clip. The seconds count from the pass's start."""
+    state = {"start": clock(), "last": -math.inf, "done": 0}
+
+    def report(done: int, total: int) -> None:
+        now = clock()
+        if done <= state["done"]:  # a new pass (another fold, or evaluation after training)
+            state["start"], state["last"] = now, -math.inf
+        state["done"] = done
+        if done in (1, total) or now - state["last"] >= every_s:
+            state["last"] = now
+            elapsed_s = now - state["start"]
+            print(f"{label}: {done}/{total} clips, {elapsed_s:.0f} s", file=stream or sys.stderr, flush=True)
+
+    return report

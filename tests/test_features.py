@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import dataclasses
-import io
 
 import numpy as np
 import pytest
@@ -16,10 +15,8 @@ from ser.features import (
     extract_corpus,
     extract_features,
     log_mel_spectrogram,
-    log_progress,
     mel_filterbank,
     mfcc,
-    terminal_progress,
     window_features,
     window_starts,
 )
@@ -158,30 +155,3 @@ def test_process_pool_gives_the_same_features_as_one_process(tmp_path):
     W2, _ = extract_corpus(paths, CONFIG, cache_dir=tmp_path / "b", n_jobs=2)
     for a, b in zip(W1, W2, strict=True):
         np.testing.assert_array_equal(a.features, b.features)
-
-
-def test_progress_is_shown_when_stderr_is_not_a_terminal(monkeypatch):
-    log = io.StringIO()  # `python -m ser train ... 2>train.log`: isatty() is False
-    monkeypatch.setattr("sys.stderr", log)
-    report = terminal_progress("features")
-    for done in (1, 2, 3):
-        report(done, 3)
-    assert log.getvalue() == "features: 1/3 clips, 0 s\nfeatures: 3/3 clips, 0 s\n"
-
-
-def test_progress_in_a_log_is_a_line_every_few_seconds_and_at_the_end():
-    """A line at a pass's first clip, at most one every 5 s, one at its last; a second pass
-    starts its count and its seconds again."""
-    log = io.StringIO()
-    now = [0.0]
-    report = log_progress("features", stream=log, clock=lambda: now[0])
-    for done in range(1, 1121):  # 1,120 clips in 35 s, 1/32 s each (exact in binary)
-        now[0] = done / 32
-        report(done, 1120)
-    lines = log.getvalue().splitlines()
-    assert lines[:2] == ["features: 1/1120 clips, 0 s", "features: 161/1120 clips, 5 s"]
-    assert len(lines) == 8 and lines[-1] == "features: 1120/1120 clips, 35 s"
-    for done in (1, 2):  # the next pass, 2 clips
-        now[0] += 1
-        report(done, 2)
-    assert log.getvalue().splitlines()[-2:] == ["features: 1/2 clips, 0 s", "features: 2/2 clips, 1 s"]
