@@ -65,23 +65,18 @@ def decode(src: str | BinaryIO, subject: str, config: AudioConfig, *, truncate: 
     one AudioDecodeError, and a file that is not audio at all is named for what it is."""
     start = first_bytes(src)
     refuse_not_audio(start, subject)
-    if is_mpeg_audio(start):
+    mp3 = is_mpeg_audio(start)
+    decoders = {
+        "soundfile": lambda: _decode_soundfile(rewind(src), subject, config, truncate),
+        "pyav": lambda: _decode_pyav(rewind(src), subject, config, truncate, skip_bad_packets=mp3),
+    }
+    errors: dict[str, Exception] = {}
+    for name in ("pyav", "soundfile") if mp3 else ("soundfile", "pyav"):
         try:
-            return _decode_pyav(rewind(src), subject, config, truncate, skip_bad_packets=True)
+            return decoders[name]()
         except DECODER_ERRORS as e:
-            av_error = e
-        try:
-            return _decode_soundfile(rewind(src), subject, config, truncate)
-        except DECODER_ERRORS as e:
-            raise _undecodable(subject, e, av_error) from e
-    try:
-        return _decode_soundfile(rewind(src), subject, config, truncate)
-    except DECODER_ERRORS as e:
-        sf_error = e
-    try:
-        return _decode_pyav(rewind(src), subject, config, truncate)
-    except DECODER_ERRORS as e:
-        raise _undecodable(subject, sf_error, e) from e
+            errors[name] = e
+    raise _undecodable(subject, errors["soundfile"], errors["pyav"]) from errors[name]
 
 
 def _decode_soundfile(src: str | BinaryIO, subject: str, config: AudioConfig, truncate: bool) -> Head:
