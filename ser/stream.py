@@ -14,7 +14,7 @@ from collections import deque
 import numpy as np
 
 from ser.audio import to_mono_16k, validate
-from ser.errors import AudioContentError, NoSpeechError
+from ser.errors import AudioContentError
 from ser.features import extract_features
 from ser.predict import Prediction, Predictor, Timeline
 from ser.units import dbfs
@@ -116,13 +116,11 @@ class StreamClassifier:
         try:
             windows = extract_features(validate(waveform, config=predictor.audio_config), predictor.feature_config,
                                        predictor.audio_config)  # fmt: skip
-            if not windows.speech.any():
-                raise NoSpeechError("no speech")
-        except NoSpeechError:
-            self._waiting = NOT_SPEECH
-            return None
         except AudioContentError:  # silence, or too little sound in the window: nothing to show yet
             self._waiting = SILENCE
+            return None
+        if not windows.speech.any():  # sound, but no voice in it (what Predictor.answer refuses)
+            self._waiting = NOT_SPEECH
             return None
         profile = None
         if self._voice is not None:
