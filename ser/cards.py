@@ -15,10 +15,14 @@ from ser.registry import ModelCard
 from ser.splits import N_SPEAKER_FOLDS, PROTOCOLS
 
 
+def _on_demo_corpus(card: ModelCard) -> bool:
+    return Path(str(card.data.get("root", ""))).name == DEMO_CORPUS.name
+
+
 def _voice(card: ModelCard) -> str:
     """Whom a card's speaker-independent score is about: TESS is two actresses, one scored by a
     model trained on the other; the demo corpus is laid out as TESS but its voices are synthetic."""
-    if Path(str(card.data.get("root", ""))).name == DEMO_CORPUS.name:
+    if _on_demo_corpus(card):
         return "a synthetic voice"
     return "an actress" if card.data.get("corpora") == ["tess"] else "voices"
 
@@ -38,7 +42,7 @@ def headline_caption(card: ModelCard, protocol: str) -> str:
     data = card.data
     names = {layout.lower(): layout for layout in LAYOUTS}  # "emodb" -> "EmoDB"
     corpora = ", ".join(names.get(c, c) for c in data.get("corpora", [])) or "its corpus"
-    if Path(str(data.get("root", ""))).name == DEMO_CORPUS.name:
+    if _on_demo_corpus(card):
         corpora = "the demo corpus"
     speakers = data.get("speakers", [])
     if protocol == "speaker" and 0 < len(speakers) < N_SPEAKER_FOLDS:

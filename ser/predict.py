@@ -89,6 +89,7 @@ class Predictor:
         self.audio_config: AudioConfig = bundle.card.audio_config  # trimming as in training
         self._normalisation = bundle.normalisation
         self._lock = threading.Lock()  # Keras models are not documented as thread-safe for calls
+        self._warm = False  # warm_up has run
 
     @classmethod
     def from_path(cls, path: str | Path | None = None, models_dir: Path = MODELS_DIR) -> Predictor:
@@ -142,12 +143,12 @@ class Predictor:
             how = "each window normalised by itself"
         parts = [(self.probabilities(w.features[:, 0], profile), w.starts_s, w.ends_s, w.speech) for w in chunks]
         probs, starts_s, ends_s, speech = (np.concatenate(column) for column in zip(*parts, strict=True))
+        duration_s = float(ends_s[-1] - starts_s[0])  # of the trimmed speech
         if not speech.any():
             raise NoSpeechError(
-                f"no speech: the voice-activity detector heard no voice in its {ends_s[-1] - starts_s[0]:.1f} s "
+                f"no speech: the voice-activity detector heard no voice in its {duration_s:.1f} s "
                 "of sound (a tone, noise or music?); record or upload someone speaking"
             )
-        duration_s = float(ends_s[-1] - starts_s[0])  # of the trimmed speech
         prediction = self._prediction(clip_probabilities(probs, speech), duration_s, int(speech.sum()), how)
         if len(starts_s) == 1:
             return prediction, None
@@ -166,7 +167,10 @@ class Predictor:
     def warm_up(self) -> None:
         """Load now what the first clip would wait for: openSMILE, the voice-activity detector, the
         network's first call (about a second, once per process). The Live page calls it while the
-        user reaches for START; a 1 s tone goes the whole road, to its "no speech"."""
+        user reaches for START; a 1 s tone goes the whole road, to its "no speech". Once per predictor."""
+        if self._warm:
+            return
+        self._warm = True
         tone = 0.1 * np.sin(
             2 * np.pi * 220 * np.arange(self.feature_config.sample_rate) / self.feature_config.sample_rate
         )
