@@ -125,7 +125,7 @@ def voice_probability(waveform: np.ndarray) -> np.ndarray:
     """
     y = np.asarray(waveform, dtype=np.float32)
     peak = float(max(np.max(y, initial=0.0), -np.min(y, initial=0.0)))
-    y = y * (VAD_PEAK / peak) if peak > 0 else y
+    gain = np.float32(VAD_PEAK / peak if peak > 0 else 1.0)  # applied block by block: no copy of an hour
     n_frames = len(y) // VAD_FRAME + 1
     session = _vad_session()
     state = [np.zeros((1, 1, 128), np.float32), np.zeros((1, 1, 128), np.float32)]  # the LSTM's h and c
@@ -139,7 +139,7 @@ def voice_probability(waveform: np.ndarray) -> np.ndarray:
         context[1:] = frames[:-1, -VAD_CONTEXT:]
         if first:
             context[0] = y[first * VAD_FRAME - VAD_CONTEXT : first * VAD_FRAME]
-        block = np.concatenate([context, frames], axis=1)
+        block = np.concatenate([context, frames], axis=1) * gain
         probs, *state = session.run(["speech_probs", "hn", "cn"], {"input": block, "h": state[0], "c": state[1]})
         out[first : first + count] = probs.reshape(-1)
     return out
