@@ -10,6 +10,8 @@ $(STAMP): requirements.txt requirements-nodeps.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found; run: make PYTHON=python3 ..."; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	@# tensorflow-cpu and tensorflow share their files: a venv made with the full build drops it first
+	$(PY) -m pip show --quiet tensorflow >/dev/null 2>&1 && $(PY) -m pip uninstall --quiet --yes tensorflow || true
 	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -m pip install --quiet --no-deps -r requirements-nodeps.txt
 	touch $(STAMP)
