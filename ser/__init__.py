@@ -5,14 +5,19 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import importlib.util
+import sys
 from pathlib import Path
 
 # pylibsrtp (aiortc's SRTP, under streamlit-webrtc) segfaults when its bundled OpenSSL is loaded
 # after TensorFlow's; loaded first, both work. Every entry point imports ``ser`` before anything
 # of ours can load TensorFlow (app.py, a page run on its own, the CLI, the tests), so loading it
 # here settles the order once for all of them (25 ms).
-with contextlib.suppress(ImportError):  # only the Live page needs it
-    import pylibsrtp  # noqa: F401
+# A process that imported TensorFlow before ``ser`` cannot load either library any more (both
+# crash there); it is told so where one is needed (ser.functionals), and the rest works.
+TENSORFLOW_FIRST = "tensorflow" in sys.modules
+if not TENSORFLOW_FIRST:
+    with contextlib.suppress(ImportError):  # only the Live page needs it
+        import pylibsrtp  # noqa: F401
 
 
 def _load_opensmile_first() -> None:
@@ -29,6 +34,7 @@ def _load_opensmile_first() -> None:
                 return
 
 
-_load_opensmile_first()
+if not TENSORFLOW_FIRST:
+    _load_opensmile_first()
 
 __version__ = "0.1.0"

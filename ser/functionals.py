@@ -15,7 +15,9 @@ import functools
 
 import numpy as np
 
+import ser
 from ser.config import N_EGEMAPS, SAMPLE_RATE
+from ser.errors import ModelError
 
 TARGET_RMS = 0.05  # -26 dBFS: every window is scaled to this level before openSMILE reads it
 MIN_RMS = 1e-6
@@ -23,7 +25,13 @@ MIN_RMS = 1e-6
 
 @functools.lru_cache(maxsize=1)
 def _smile():
-    """One openSMILE extractor per process (its configuration takes a moment to build)."""
+    """One openSMILE extractor per process (its configuration takes a moment to build).
+    Raises ModelError where TensorFlow was imported before ``ser``: openSMILE would crash."""
+    if ser.TENSORFLOW_FIRST:
+        raise ModelError(
+            "openSMILE (eGeMAPS) cannot load in this process: TensorFlow was imported before ser, "
+            "and openSMILE's library crashes when it is loaded after TensorFlow's; import ser first"
+        )
     import opensmile  # its own binary; imported here so that frame-matrix features never load it
 
     return opensmile.Smile(

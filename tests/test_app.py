@@ -45,6 +45,30 @@ def test_native_libraries_work_after_tensorflow(library, code, printed):
     assert done.returncode == 0 and done.stdout.strip() == printed, (library, done.stderr[-2000:])
 
 
+def test_tensorflow_imported_before_ser_gives_a_clear_error_where_opensmile_is_needed():
+    """A script that imports TensorFlow first: openSMILE would crash the process (signal 11), so
+    eGeMAPS raises ModelError saying what to do; the network, with its voice-activity detector, works."""
+    code = (
+        "import tensorflow, numpy as np\n"
+        "from ser.audio import load_audio\n"
+        "from ser.errors import ModelError\n"
+        "from ser.functionals import egemaps\n"
+        "from ser.predict import Predictor\n"
+        "clip = load_audio('assets/examples/03-01-05-02-01-01-16.flac')\n"
+        "cnn = Predictor.from_path('models/cnn-tess-v1')\n"
+        "print(cnn.predict(clip).label in cnn.labels)\n"
+        "try:\n"
+        "    egemaps(clip)\n"
+        "except ModelError as e:\n"
+        "    print(e)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    first, message = done.stdout.strip().splitlines()
+    assert first == "True"
+    assert "TensorFlow was imported before ser" in message and "import ser first" in message
+
+
 def test_pylibsrtp_and_tensorflow_load_in_either_order():
     """pylibsrtp segfaults when loaded after TensorFlow; importing ``ser`` settles the order, so a
     page that loads the model before the Live page's WebRTC stack cannot crash the server."""
