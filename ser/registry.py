@@ -35,7 +35,10 @@ ACTIVE_FILE = "active.json"
 
 SCHEMA_VERSION = 2  # 1: the untyped dict of the first bundles (no schema_version, no audio_config)
 # How a bundle's scores were measured: exactly what ``predict`` answers for each clip.
-EVALUATION_POLICY = "clip: trimmed speech in windows, mean of the speech windows' probabilities"
+EVALUATION_POLICY = (
+    "clip: trimmed speech in windows, mean of the speech windows' probabilities; a corpus clip with no "
+    "speech window is scored on all its windows (serving answers such a recording 'no speech')"
+)
 # Which recorded protocol headlines a card, best first: voices the model never heard before any other.
 HEADLINE_ORDER = ("corpus", "speaker", "speaker-adapted", "words", "random")
 
