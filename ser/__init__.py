@@ -12,8 +12,8 @@ from pathlib import Path
 # after TensorFlow's; loaded first, both work. Every entry point imports ``ser`` before anything
 # of ours can load TensorFlow (app.py, a page run on its own, the CLI, the tests), so loading it
 # here settles the order once for all of them (25 ms).
-# A process that imported TensorFlow before ``ser`` cannot load either library any more (both
-# crash there); it is told so where one is needed (ser.functionals), and the rest works.
+# A process that imported TensorFlow before ``ser`` can load neither pylibsrtp nor openSMILE (below)
+# any more: both skip here, openSMILE's user says so (ser.functionals), and the rest works.
 TENSORFLOW_FIRST = "tensorflow" in sys.modules
 if not TENSORFLOW_FIRST:
     with contextlib.suppress(ImportError):  # only the Live page needs it

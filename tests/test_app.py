@@ -49,7 +49,7 @@ def test_tensorflow_imported_before_ser_gives_a_clear_error_where_opensmile_is_n
     """A script that imports TensorFlow first: openSMILE would crash the process (signal 11), so
     eGeMAPS raises ModelError saying what to do; the network, with its voice-activity detector, works."""
     code = (
-        "import tensorflow, numpy as np\n"
+        "import tensorflow\n"
         "from ser.audio import load_audio\n"
         "from ser.errors import ModelError\n"
         "from ser.functionals import egemaps\n"
