@@ -6,9 +6,12 @@ another family, and everything that only reads cards, never does (``ser.bundle``
 
 from __future__ import annotations
 
+import ast
 import contextlib
+import functools
 import os
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -37,6 +40,27 @@ def _native_stderr_silenced():
         os.close(devnull)
 
 
+def _serialise_ast_parse() -> None:
+    """Let one thread at a time build a Python AST. CPython 3.11's AST constructor keeps one
+    recursion counter per interpreter, and two threads in ``ast.parse`` at once can raise
+    "SystemError: AST constructor recursion depth mismatch" (python/cpython#106905). A training
+    thread's TensorFlow parses source for every tf.function it converts (autograph, through gast),
+    while Streamlit parses each page script it runs (its "magic"): seen once as a Train page error
+    during a run. Both call ``ast.parse`` by its module attribute, so a lock around it covers both."""
+    if getattr(ast.parse, "_ser_serialised", False):
+        return
+    parse, lock = ast.parse, threading.RLock()
+
+    @functools.wraps(parse)
+    def serialised(*args, **kwargs):
+        with lock:
+            return parse(*args, **kwargs)
+
+    serialised._ser_serialised = True
+    ast.parse = serialised
+
+
+_serialise_ast_parse()
 with _native_stderr_silenced():
     import keras
     import tensorflow  # noqa: F401  (loaded here so its native logs are silenced too)

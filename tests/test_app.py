@@ -69,6 +69,21 @@ def test_tensorflow_imported_before_ser_gives_a_clear_error_where_opensmile_is_n
     assert "TensorFlow was imported before ser" in message and "import ser first" in message
 
 
+def test_loading_the_networks_makes_ast_parse_one_thread_at_a_time():
+    """ser.model serialises ``ast.parse`` (CPython 3.11's AST constructor is not safe in two threads
+    at once): TensorFlow's autograph (via gast) and Streamlit's magic both reach the locked one, and
+    it parses as before."""
+    import ast
+
+    import gast
+
+    import ser.model  # noqa: F401
+
+    assert getattr(ast.parse, "_ser_serialised", False)
+    assert isinstance(ast.parse("x = 1", "<test>", "exec").body[0], ast.Assign)
+    assert isinstance(gast.parse("y = 2").body[0], gast.Assign)
+
+
 def test_pylibsrtp_and_tensorflow_load_in_either_order():
     """pylibsrtp segfaults when loaded after TensorFlow; importing ``ser`` settles the order, so a
     page that loads the model before the Live page's WebRTC stack cannot crash the server."""
