@@ -16,7 +16,7 @@ from ser.errors import ConfigError
 class ArchSpec:
     name: str
     features: FeatureConfig  # the features it was designed for
-    augment: bool  # whether training applies voice-changing augmentation (VTLP + mixup)
+    augment: bool  # whether training changes voices: VTLP + mixup (networks), speed copies (SVM)
     description: str
     # "keras": a network fitted epoch by epoch (ser.model); "svm": an RBF support-vector machine
     # on speaker-normalised functionals (ser.svm), fitted in one go
@@ -42,8 +42,9 @@ ARCHITECTURES: dict[str, ArchSpec] = {
         ArchSpec(
             "egemaps-svm",
             FeatureConfig(kind="egemaps", window_s=3.0, hop_s=1.0),
-            False,
-            "RBF-SVM on eGeMAPS v02 functionals at one level, z-normalised per speaker (voice profile)",
+            True,
+            "RBF-SVM on eGeMAPS v02 functionals at one level, z-normalised per speaker (voice profile), "
+            "each training speaker also at 0.9x and 1.1x speed",
             family="svm",
             speaker_normalised=True,
         ),

@@ -19,7 +19,7 @@ from pathlib import Path
 import librosa
 import numpy as np
 
-from ser.audio import load_audio
+from ser.audio import load_audio, resample
 from ser.config import AudioConfig, FeatureConfig, ProgressFn
 from ser.errors import AudioContentError, SERError
 from ser.functionals import egemaps
@@ -27,7 +27,7 @@ from ser.speech import speech_mask
 from ser.workers import pool_size, process_pool
 
 LOG_FLOOR = 1e-6  # added to mel power before the log, about -60 dB below a full-scale tone
-CACHE_VERSION = 2  # bump when the feature code changes in a way the config does not capture
+CACHE_VERSION = 3  # bump when the feature code changes in a way the config does not capture
 
 
 @functools.lru_cache(maxsize=64)
@@ -108,14 +108,22 @@ def pad_frames(features: np.ndarray, n_frames: int) -> np.ndarray:
 
 
 def window_features(waveform: np.ndarray, config: FeatureConfig, warps: Sequence[float] = (1.0,)) -> np.ndarray:
-    """The features of one window (a longer waveform is cut to its centre), under each warp.
+    """The features of one window (a longer waveform is cut to its centre), under each warp: a
+    VTLP factor of the mel filterbank for frame features, a speed factor for functionals.
 
     Returns np.ndarray [shape=(len(warps), n_bins, n_frames)], float32
     """
-    if config.kind == "egemaps":  # functionals: no warps (the architecture does not augment)
-        return np.stack([egemaps(waveform, config.sample_rate)[:, None] for _ in warps])
+    if config.kind == "egemaps":
+        return np.stack([egemaps(change_speed(waveform, w, config.sample_rate), config.sample_rate)[:, None]
+                         for w in warps])  # fmt: skip
     power = power_spectrogram(pad_or_trim(waveform, config.n_samples), config)
     return np.stack([pad_frames(spectrum_to_features(power, config, warp=w), config.n_frames) for w in warps])
+
+
+def change_speed(waveform: np.ndarray, factor: float, sr: int) -> np.ndarray:
+    """The waveform played ``factor`` times faster: pitch and formants up by ``factor``, length
+    down by it (speed perturbation; 1.0 returns it unchanged)."""
+    return waveform if factor == 1.0 else resample(waveform, sr * factor, sr)
 
 
 def window_starts(n_samples: int, config: FeatureConfig) -> np.ndarray:
@@ -209,10 +217,12 @@ def cache_key(path: Path, config: FeatureConfig, warps: Sequence[float], audio_c
 
 
 def file_features(path: Path, config: FeatureConfig, warps: Sequence[float], audio_config: AudioConfig) -> Windows:
-    """Decode one file and return its windows' features under each warp, in float16 (half the
-    cache). Raises what ``load_audio`` raises."""
+    """Decode one file and return its windows' features under each warp: frame features in float16
+    (half the cache), functionals in float32 (a few values a window, and some, such as a slope's
+    spread, overflow float16). Raises what ``load_audio`` raises."""
     windows = extract_features(load_audio(path, config=audio_config), config, audio_config, warps=warps)
-    return dataclasses.replace(windows, features=windows.features.astype(np.float16))
+    dtype = np.float32 if config.kind == "egemaps" else np.float16
+    return dataclasses.replace(windows, features=windows.features.astype(dtype))
 
 
 _Job = tuple[Path, FeatureConfig, tuple[float, ...], AudioConfig, Path | None]  # one file of extract_corpus
@@ -254,7 +264,7 @@ def extract_corpus(
 
     Files that cannot be used are None in the list, and reported as messages. An exception from
     ``progress`` ends the pass, the clips not started yet left undone.
-    Returns (one ``Windows`` (float16 features) or None per path, list of error messages)
+    Returns (one ``Windows`` (float16 frame features, float32 functionals) or None per path, list of error messages)
     """
     cache_dir = cache_dir if cache_dir is not None else default_cache_dir()
     jobs = [(Path(p), config, tuple(warps), audio_config, cache_dir) for p in paths]

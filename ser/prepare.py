@@ -19,13 +19,22 @@ from ser.features import Windows, extract_corpus
 # Vocal-tract-length perturbation factors used as augmentation: +-20 % in frequency,
 # about the gap between an older and a younger adult voice.
 WARPS = tuple(float(w) for w in np.round(np.exp(np.linspace(np.log(0.8), np.log(1.25), 9)), 4))
+# Speed perturbation for functionals (pitch, formants and tempo together), the usual 0.9 / 1.1 of
+# speech recognition: each training speaker gets two more voices (``ser.svm``, bench/README).
+SPEEDS = (0.9, 1.0, 1.1)
+
+
+def training_warps(config: FeatureConfig) -> tuple[float, ...]:
+    """The augmentation factors of a feature kind, the unchanged voice (1.0) in the middle:
+    speeds for functionals, VTLP warps for frame features (``ser.features.window_features``)."""
+    return SPEEDS if config.kind == "egemaps" else WARPS
 
 
 @dataclass
 class Features:
     """The windows of a list of clips, every warp of each, and the clips' labels."""
 
-    X: np.ndarray  # [shape=(n_windows, n_warps, n_bins, n_frames)], float16
+    X: np.ndarray  # [shape=(n_windows, n_warps, n_bins, n_frames)], float16 (functionals float32)
     clip_of: np.ndarray  # [shape=(n_windows,)], int: the clip (index into ``clips``) of each window
     speech: np.ndarray  # [shape=(n_windows,)], bool: the window holds speech (else a pause)
     y: np.ndarray  # [shape=(n_clips,)], int: each clip's label index
@@ -74,12 +83,13 @@ def prepare(
     """Features for the clips whose emotion is in ``labels``; files that fail to decode are
     reported in ``errors``. ``progress``: report to ``hooks.progress`` (the part that matters)."""
     usable = [c for c in clips if c.emotion in labels]
+    warps = training_warps(config) if augment else (1.0,)
     windows, errors = extract_corpus(
-        [c.path for c in usable], config, warps=WARPS if augment else (1.0,), audio_config=audio_config,
+        [c.path for c in usable], config, warps=warps, audio_config=audio_config,
         cache_dir=hooks.cache_dir, progress=hooks.progress if progress else None,
     )  # fmt: skip
     kept = [(c, w) for c, w in zip(usable, windows, strict=True) if w is not None]
-    return _stack(kept, labels, errors, n_warps=len(WARPS) if augment else 1, config=config)
+    return _stack(kept, labels, errors, n_warps=len(warps), config=config)
 
 
 def _stack(

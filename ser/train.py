@@ -84,13 +84,16 @@ def run_fold(
 def fit_speaker_svm(
     data: Features, feature_config: FeatureConfig, config: TrainConfig, labels: Sequence[str]
 ) -> tuple[Model, Normalisation]:
-    """The speaker-normalised SVM on the training windows (``ser.svm``); validation is not needed."""
+    """The speaker-normalised SVM on the training windows (``ser.svm``), with their copies at the
+    other training speeds when the features were prepared with them; validation is not needed."""
     rows = data.rows
     clips = [data.clips[i] for i in data.clip_of[rows]]
     space = feature_space(feature_config.kind, feature_config.n_bins, feature_config.window_s)
-    vectors = data.centre[rows].reshape(len(rows), -1)
-    return fit_svm(vectors, data.y_rows, [c.speaker_id for c in clips], [c.corpus for c in clips], space=space,
-                   seed=config.seed, n_labels=len(labels))  # fmt: skip
+    voices = data.X[rows].reshape(len(rows), data.X.shape[1], -1).astype(np.float32)  # every speed of each window
+    centre = voices.shape[1] // 2
+    copies = [voices[:, k] for k in range(voices.shape[1]) if k != centre]
+    return fit_svm(voices[:, centre], data.y_rows, [c.speaker_id for c in clips], [c.corpus for c in clips],
+                   space=space, seed=config.seed, n_labels=len(labels), copies=copies)  # fmt: skip
 
 
 def build_card(

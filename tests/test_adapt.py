@@ -230,7 +230,7 @@ def test_fine_tuning_batches_are_equal_not_a_full_one_and_a_scrap(most):
 def test_the_speaker_normalised_model_says_how_it_adapts_instead():
     from ser.errors import ModelError
 
-    svm = MODELS_DIR / "egemaps-svm-pool-v2"
+    svm = MODELS_DIR / "egemaps-svm-pool-v3"
     if not svm.is_dir():
         pytest.skip("the bundled speaker-normalised model is absent")
     with pytest.raises(ModelError, match="voice profile"):

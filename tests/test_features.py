@@ -100,6 +100,17 @@ def test_warps_stack_in_the_windows(speech_like):
     np.testing.assert_allclose(windows.features[0, 1], window_features(speech_like, CONFIG)[0], atol=1e-5)
 
 
+def test_functionals_hear_each_speed_copy_at_its_pitch():
+    """For eGeMAPS a warp is a speed: at 1.1x the voice is 1.65 semitones higher, at 0.9x 1.82 lower,
+    and 1.0 is the window itself."""
+    config = FeatureConfig(kind="egemaps", window_s=3.0, hop_s=1.0)
+    tone = voiced(2.0, f0=150.0)
+    slow, same, fast = window_features(tone, config, (0.9, 1.0, 1.1))[:, 0, 0]  # F0 mean, in semitones
+    assert same == pytest.approx(window_features(tone, config)[0, 0, 0], abs=1e-4)
+    assert fast - same == pytest.approx(12 * np.log2(1.1), abs=0.25)
+    assert slow - same == pytest.approx(12 * np.log2(0.9), abs=0.25)
+
+
 @settings(max_examples=25, deadline=None)
 @given(
     arrays(np.float32, st.integers(4_800, 64_000), elements=st.floats(-1, 1, width=32)),

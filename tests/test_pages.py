@@ -575,7 +575,7 @@ def test_adapting_is_not_offered_as_a_training_protocol(served):
     ]  # fmt: skip
 
 
-BUNDLED_SVM = ROOT / "models" / "egemaps-svm-pool-v2"
+BUNDLED_SVM = ROOT / "models" / "egemaps-svm-pool-v3"
 
 
 @pytest.mark.skipif(not BUNDLED_SVM.is_dir(), reason="the bundled speaker-normalised model is not in models/")

@@ -14,7 +14,7 @@ from ser.reports import prediction_json
 from ser.results import classify_source, timeline_csv
 from tests.conftest import ROOT, spoken
 
-BUNDLED_SVM = ROOT / "models" / "egemaps-svm-pool-v2"
+BUNDLED_SVM = ROOT / "models" / "egemaps-svm-pool-v3"
 
 
 def _wav(waveform: np.ndarray) -> bytes:

@@ -22,7 +22,7 @@ from tests.conftest import DEMO_DIR, DEMO_VOICES, ROOT, spoken, voiced
 
 SR = 16_000
 SHARED = ROOT.parent / "shared" / "data"
-BUNDLED_SVM = ROOT / "models" / "egemaps-svm-pool-v2"
+BUNDLED_SVM = ROOT / "models" / "egemaps-svm-pool-v3"
 
 
 def _t(seconds: float) -> np.ndarray:

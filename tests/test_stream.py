@@ -10,7 +10,7 @@ from ser.predict import Predictor
 from ser.stream import PROFILE_TARGET_S, StreamClassifier
 from tests.conftest import DEMO_VOICES, ROOT, spoken
 
-BUNDLED_SVM = ROOT / "models" / "egemaps-svm-pool-v2"
+BUNDLED_SVM = ROOT / "models" / "egemaps-svm-pool-v3"
 pytestmark = pytest.mark.skipif(not BUNDLED_SVM.is_dir(), reason="the bundled speaker-normalised model is absent")
 
 

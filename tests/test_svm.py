@@ -18,7 +18,7 @@ from ser.evaluation import evaluate_bundle
 from ser.functionals import egemaps
 from ser.predict import Predictor, classify
 from ser.profile import ProfileBuilder
-from ser.svm import balance_weights
+from ser.svm import balance_weights, fit_svm
 from ser.train import train
 from tests.conftest import ROOT, spoken, tiny_manifest, voiced
 
@@ -58,6 +58,26 @@ def test_speaker_normalisation_takes_out_a_gain_and_an_eq_change():
     assert np.median(after) < 0.5 * np.median(moved) and np.median(after) < 0.35
 
 
+def test_each_speed_copy_is_normalised_by_its_own_profile():
+    """A copy of a speaker's windows under another scale and offset (as a voice at another speed
+    shifts its pitch and formants) says nothing new once in its own terms: the SVM fitted with it
+    answers as the one fitted with an exact copy."""
+    rng = np.random.default_rng(0)
+    speakers = np.repeat(["a", "b", "c"], 40)
+    y = np.tile(np.repeat([0, 1], 20), 3)
+    vectors = rng.normal(size=(120, 6)) + y[:, None] * 0.8 + (speakers == "b")[:, None] * 3.0
+    moved = vectors * 1.7 + 2.0 + (speakers == "c")[:, None] * 5.0
+    probe = rng.normal(size=(30, 6))
+
+    def answers(copy: np.ndarray) -> np.ndarray:
+        clf, _ = fit_svm(vectors, y, speakers, ["x"] * 120, space="s", seed=0, copies=[copy])
+        return clf.calibrated_classifiers_[0].estimator.decision_function(probe)
+
+    np.testing.assert_allclose(answers(moved), answers(vectors), atol=1e-4)
+    # A copy that is not just rescaled changes the model.
+    assert np.abs(answers(vectors + rng.normal(size=vectors.shape)) - answers(vectors)).max() > 0.01
+
+
 @pytest.fixture(scope="module")
 def pooled(tmp_path_factory):
     """The demo corpus's EF1 and EM1 plus a corpus in EmoDB's layout (of its EF2 and EM2) whose speaker
@@ -91,6 +111,10 @@ def test_a_pooled_svm_records_both_modes_per_corpus(pooled, svm_bundle):
     assert all(0 <= f["uar"] <= 1 for f in corpus["folds"])
     assert card.normalisation["space"] == "egemaps-89-w3s" and card.data["balance"].startswith("corpus")
     assert (path / "model.skops").is_file() and not (path / "model.keras").exists()
+    # Every training speaker is heard at 0.9x and 1.1x speed too: the SVM saw three voices of each window.
+    svc = load_bundle(path).model.calibrated_classifiers_[0].estimator
+    assert card.train_config["augment"] and "speed" in card.data["balance"]
+    assert svc.n_support_.sum() > card.data["n_train"]
 
 
 def test_the_svm_bundle_serves_zero_shot_with_a_profile_and_per_speaker(pooled, svm_bundle):
@@ -141,7 +165,7 @@ def test_loading_the_bundled_svm_imports_only_what_it_is_made_of(tmp_path):
     from ser.svm import _skops_io, load_svm
 
     code = (
-        "import sys; from ser.bundle import load_bundle; load_bundle('models/egemaps-svm-pool-v2'); "
+        "import sys; from ser.bundle import load_bundle; load_bundle('models/egemaps-svm-pool-v3'); "
         "print(sorted(m for m in ('pytest', 'sklearn.utils._testing') if m in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=600)
