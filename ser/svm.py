@@ -5,8 +5,8 @@ statistics (a voice profile built from their clips), weighted so that every corp
 speaker within it and every emotion within a speaker counts the same. Copies of each speaker's
 windows at other speeds (pitch and formants shifted) join them as further voices, each copy
 normalised by its own statistics; together they weigh as much as the speaker's own windows. The
-fall-back statistics for a clip without a profile are those of all (unchanged) training windows. Saved with skops, which loads
-no pickled code.
+fall-back statistics for a clip without a profile are those of all (unchanged) training windows.
+Saved with skops, which loads no pickled code.
 """
 
 from __future__ import annotations
