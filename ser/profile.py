@@ -27,6 +27,10 @@ PROFILE_FORMAT = "ser-voice-profile"  # the "format" field of a profile file
 PROFILE_VERSION = 1
 MAX_PROFILE_BYTES = 1 << 20  # a profile file is a few kB; anything near a megabyte is not one
 MIN_STD = 1e-3  # a dimension that never moved in the speaker's audio is not divided by ~0
+# eGeMAPS' coefficients of variation are heavy-tailed (up to 10^6 where a mean nears 0): uncapped, one
+# such value puts a window so far from every support vector that the RBF kernel leaves only the
+# SVM's bias to answer. 1.8 % of the pool's windows have a dimension beyond 10 standard deviations.
+Z_LIMIT = 10.0
 SHRINK_K = 10  # a profile of k windows weighs k / (k + SHRINK_K) against the fall-back (Normalisation.shrunk)
 
 
@@ -42,8 +46,8 @@ class VoiceProfile:
     source: str = ""  # how it was made, for the user: "3 files marked as one speaker", "the live stream"
 
     def normalise(self, vectors: np.ndarray) -> np.ndarray:
-        """Vectors [shape=(..., n_dims)] in this speaker's units: (x - mean) / std."""
-        return ((vectors - self.mean) / self.std).astype(np.float32)
+        """Vectors [shape=(..., n_dims)] in this speaker's units: (x - mean) / std, capped at +-Z_LIMIT."""
+        return np.clip((vectors - self.mean) / self.std, -Z_LIMIT, Z_LIMIT).astype(np.float32)
 
     def to_json(self) -> str:
         return json.dumps(

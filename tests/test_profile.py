@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ser.errors import ProfileError
-from ser.profile import MIN_STD, ProfileBuilder, VoiceProfile
+from ser.profile import MIN_STD, Z_LIMIT, ProfileBuilder, VoiceProfile
 
 
 def _profile(rng, n_dims=4) -> VoiceProfile:
@@ -35,6 +35,13 @@ def test_normalise_takes_out_the_speakers_offset_and_scale(rng):
     profile = _profile(rng)
     z = profile.normalise(rng.normal(3.0, 2.0, (2000, 4)))
     assert np.abs(z.mean(axis=0)).max() < 0.1 and np.abs(z.std(axis=0) - 1).max() < 0.1
+
+
+def test_normalised_values_are_capped(rng):
+    profile = _profile(rng)
+    sds = np.array([0.0, 1e6, -1e9, Z_LIMIT - 1])  # standard deviations from the speaker's mean
+    z = profile.normalise((profile.mean + sds * profile.std)[None])
+    np.testing.assert_allclose(z[0], [0.0, Z_LIMIT, -Z_LIMIT, Z_LIMIT - 1], atol=1e-4)
 
 
 def test_a_constant_dimension_is_not_divided_by_zero():
