@@ -79,7 +79,7 @@ def fit_svm(
     order = np.concatenate([np.flatnonzero(speakers == s) for s in np.unique(speakers)])
     Z = np.concatenate([_by_speaker(v, speakers, space) for v in (vectors, *copies)])
     balance = balance_weights(np.asarray(corpora)[order], speakers[order], y[order])
-    weights = np.concatenate([balance, *([balance / len(copies)] * len(copies) if copies else [])])
+    weights = np.concatenate([balance, *(balance / len(copies) for _ in copies)])
     labels = np.tile(y[order], 1 + len(copies))
     everyone = ProfileBuilder(space, vectors.shape[1], source="the training speakers (zero-shot fall-back)")
     everyone.add(vectors, speech_s=float(len(vectors)))
