@@ -97,23 +97,27 @@ class ProfileBuilder:
         self.space, self.source = space, source
         self._sum = np.zeros(n_dims)
         self._sum_sq = np.zeros(n_dims)
+        self._weight = 0.0  # the vectors' total weight (their number, unless ``add`` was given weights)
         self.n_vectors = 0
         self.speech_s = 0.0
 
-    def add(self, vectors: np.ndarray, speech_s: float) -> None:
-        """Feature vectors [shape=(n, n_dims)] of ``speech_s`` seconds of the speaker's speech."""
+    def add(self, vectors: np.ndarray, speech_s: float, weights: np.ndarray | None = None) -> None:
+        """Feature vectors [shape=(n, n_dims)] of ``speech_s`` seconds of the speaker's speech;
+        ``weights`` [shape=(n,)]: how much each vector counts in the statistics (default 1 each)."""
         vectors = np.asarray(vectors, dtype=np.float64).reshape(-1, len(self._sum))
-        self._sum += vectors.sum(axis=0)
-        self._sum_sq += (vectors**2).sum(axis=0)
+        w = np.ones(len(vectors)) if weights is None else np.asarray(weights, dtype=np.float64).reshape(len(vectors))
+        self._sum += w @ vectors
+        self._sum_sq += w @ vectors**2
+        self._weight += float(w.sum())
         self.n_vectors += len(vectors)
         self.speech_s += float(speech_s)
 
     def profile(self) -> VoiceProfile | None:
         """The profile so far, or None before any audio."""
-        if self.n_vectors == 0:
+        if self.n_vectors == 0 or self._weight <= 0:
             return None
-        mean = self._sum / self.n_vectors
-        std = np.sqrt(np.maximum(self._sum_sq / self.n_vectors - mean**2, 0.0))
+        mean = self._sum / self._weight
+        std = np.sqrt(np.maximum(self._sum_sq / self._weight - mean**2, 0.0))
         return VoiceProfile(self.space, mean, np.maximum(std, MIN_STD), self.speech_s, self.n_vectors, self.source)
 
 

@@ -5,7 +5,8 @@ statistics (a voice profile built from their clips), weighted so that every corp
 speaker within it and every emotion within a speaker counts the same. Copies of each speaker's
 windows at other speeds (pitch and formants shifted) join them as further voices, each copy
 normalised by its own statistics; together they weigh as much as the speaker's own windows. The
-fall-back statistics for a clip without a profile are those of all (unchanged) training windows.
+fall-back statistics for a clip without a profile are those of all (unchanged) training windows,
+weighted as in training, so that no corpus dominates them either.
 Saved with skops, which loads no pickled code.
 """
 
@@ -30,7 +31,7 @@ GAMMA_SCALE = 0.125  # the RBF's gamma is GAMMA_SCALE / n_dims on z-scored featu
 CALIBRATION_FOLDS = 3
 BALANCE = (
     "corpus, speaker within corpus, emotion within speaker: equal weight each; a speaker's copies at other "
-    "speeds weigh together as much as the speaker"
+    "speeds weigh together as much as the speaker; the zero-shot fall-back statistics are weighted the same way"
 )
 
 
@@ -78,11 +79,12 @@ def fit_svm(
     speakers = np.asarray(speakers)
     order = np.concatenate([np.flatnonzero(speakers == s) for s in np.unique(speakers)])
     Z = np.concatenate([_by_speaker(v, speakers, space) for v in (vectors, *copies)])
-    balance = balance_weights(np.asarray(corpora)[order], speakers[order], y[order])
-    weights = np.concatenate([balance, *(balance / len(copies) for _ in copies)])
+    balance = balance_weights(corpora, speakers, y)
+    weights = np.concatenate([balance[order], *(balance[order] / len(copies) for _ in copies)])
     labels = np.tile(y[order], 1 + len(copies))
+    # Weighted as in training: pooled window by window, TESS' two voices made 61 % of the pool's statistics.
     everyone = ProfileBuilder(space, vectors.shape[1], source="the training speakers (zero-shot fall-back)")
-    everyone.add(vectors, speech_s=float(len(vectors)))
+    everyone.add(vectors, speech_s=float(len(vectors)), weights=balance)
     svm = SVC(C=C, gamma=GAMMA_SCALE / vectors.shape[1], random_state=seed, cache_size=500)
     # Probabilities by Platt scaling on cross-validated folds; the final SVM is fitted on everything.
     fewest = int(np.bincount(y)[np.unique(y)].min())

@@ -31,6 +31,18 @@ def test_builder_statistics_are_exact_and_order_free(rng):
     assert ProfileBuilder("s", 5).profile() is None
 
 
+def test_weighted_statistics_count_each_vector_by_its_weight(rng):
+    """Weight 3 on a vector is that vector added three times; weight 0 leaves it out."""
+    vectors = rng.normal(size=(40, 3))
+    weights = rng.integers(0, 4, size=40).astype(float)
+    weighted, repeated = ProfileBuilder("s", 3), ProfileBuilder("s", 3)
+    weighted.add(vectors, 4.0, weights=weights)
+    repeated.add(np.repeat(vectors, weights.astype(int), axis=0), 4.0)
+    a, b = weighted.profile(), repeated.profile()
+    np.testing.assert_allclose(a.mean, b.mean) and np.testing.assert_allclose(a.std, b.std)
+    assert a.n_vectors == 40
+
+
 def test_normalise_takes_out_the_speakers_offset_and_scale(rng):
     profile = _profile(rng)
     z = profile.normalise(rng.normal(3.0, 2.0, (2000, 4)))

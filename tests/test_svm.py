@@ -36,6 +36,20 @@ def test_balance_gives_each_corpus_speaker_and_emotion_equal_weight():
     assert w[(speakers == "a") & (y == 0)].sum() == pytest.approx(w[(speakers == "a") & (y == 1)].sum())
 
 
+def test_the_fallback_weighs_each_corpus_the_same():
+    """A corpus of many windows does not pull the zero-shot fall-back to itself: its mean sits
+    half-way between two corpora of 100 and 10 windows, as the training weights put them."""
+    rng = np.random.default_rng(0)
+    corpora = np.array(["big"] * 100 + ["small"] * 10)
+    speakers = np.array(["a"] * 100 + ["b"] * 10)
+    y = np.tile([0, 1], 55)
+    vectors = rng.normal(size=(110, 3)) + (corpora == "small")[:, None] * 10.0
+    _, normalisation = fit_svm(vectors, y, speakers, corpora, space="s", seed=0)
+    big, small = vectors[:100].mean(axis=0), vectors[100:].mean(axis=0)
+    np.testing.assert_allclose(normalisation.fallback.mean, (big + small) / 2, atol=1e-6)
+    assert normalisation.fallback.n_vectors == 110
+
+
 def test_speaker_normalisation_takes_out_a_gain_and_an_eq_change():
     """One speaker's clips through another microphone (-10 dB, a first-order low-pass) give, each
     normalised by its own recordings' profile, the same normalised features."""
