@@ -19,7 +19,7 @@ from ser.datasets import Manifest, discover
 from ser.evaluation import evaluate_bundle
 from ser.fewshot import choose_clips
 from ser.registry import ACTIVE_FILE, MODELS_DIR, active_name, check_bundle, read_card
-from tests.conftest import DEMO_DIR, ROOT, TESS_DIR, requires_tess
+from tests.conftest import BUNDLED_SVM, DEMO_DIR, ROOT, TESS_DIR, requires_tess
 
 LABELS = ["neutral", "happy", "sad", "angry", "fear", "disgust", "surprise"]
 BASE = "cnn-tess-v1"  # the bundled network (the active model takes voice profiles instead of adapting)
@@ -230,7 +230,7 @@ def test_fine_tuning_batches_are_equal_not_a_full_one_and_a_scrap(most):
 def test_the_speaker_normalised_model_says_how_it_adapts_instead():
     from ser.errors import ModelError
 
-    svm = MODELS_DIR / "egemaps-svm-pool-v3"
+    svm = BUNDLED_SVM
     if not svm.is_dir():
         pytest.skip("the bundled speaker-normalised model is absent")
     with pytest.raises(ModelError, match="voice profile"):

@@ -21,7 +21,7 @@ import soundfile as sf
 
 from bench.appserver import CHROMIUM, CHROMIUM_ARGS, AppServer
 from ser.config import EMOTIONS
-from tests.conftest import ROOT, tiny_manifest
+from tests.conftest import BUNDLED_SVM, ROOT, tiny_manifest
 
 SCREENSHOTS = Path(os.environ.get("SER_SCREENSHOTS", ROOT / "tests" / "screenshots"))
 LABEL_HEADING = re.compile(rf"^(.+): ({'|'.join(EMOTIONS)}) \(\d+%\)$")
@@ -131,7 +131,7 @@ def test_every_page_renders(page, server):
     # navigation and sidebar (see ser.ui.through_app_navigation), not the page on its own.
     visit(page, server, "Explore")
     sidebar = page.get_by_test_id("stSidebar")
-    expect(sidebar).to_contain_text("egemaps-svm-pool-v3")
+    expect(sidebar).to_contain_text(BUNDLED_SVM.name)
     expect(sidebar).to_contain_text("never heard")
     expect(sidebar).to_contain_text("leave one corpus out")  # what the accuracy measures
     pages = [re.compile(f"{title}$") for title in ("Explore", "Train", "Classify", "Live")]
@@ -304,7 +304,7 @@ def test_train_a_small_model_from_the_train_page(page, server):
     no_exception(page)
     screenshot(page, "train-finished")
 
-    name = next(p.name for p in models.iterdir() if p.is_dir() and p.name not in ("cnn-tess-v1", "egemaps-svm-pool-v3"))
+    name = next(p.name for p in models.iterdir() if p.is_dir() and p.name not in ("cnn-tess-v1", BUNDLED_SVM.name))
     page.get_by_role("button", name=f"Make {name} the active model").click()
     expect(page.get_by_test_id("stSidebar")).to_contain_text(name)
     assert (models / "active.json").read_text().strip() == f'{{"model": "{name}"}}'

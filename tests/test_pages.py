@@ -20,7 +20,7 @@ from streamlit.testing.v1 import AppTest
 
 from ser.config import AUDIO_EXTENSIONS, EMOTIONS, TrainConfig
 from ser.errors import SERError
-from tests.conftest import DEMO_DIR, ROOT, tiny_manifest
+from tests.conftest import BUNDLED_SVM, DEMO_DIR, ROOT, tiny_manifest
 
 APP = str(ROOT / "app.py")
 
@@ -573,9 +573,6 @@ def test_adapting_is_not_offered_as_a_training_protocol(served):
         "speaker-independent (held-out speakers)", "random split (speaker-dependent)", "held-out words",
         "none (every clip trains)",
     ]  # fmt: skip
-
-
-BUNDLED_SVM = ROOT / "models" / "egemaps-svm-pool-v3"
 
 
 @pytest.mark.skipif(not BUNDLED_SVM.is_dir(), reason="the bundled speaker-normalised model is not in models/")

@@ -12,9 +12,7 @@ from ser.bundle import load_bundle
 from ser.predict import Predictor, classify
 from ser.reports import prediction_json
 from ser.results import classify_source, timeline_csv
-from tests.conftest import ROOT, spoken
-
-BUNDLED_SVM = ROOT / "models" / "egemaps-svm-pool-v3"
+from tests.conftest import BUNDLED_SVM, spoken
 
 
 def _wav(waveform: np.ndarray) -> bytes:

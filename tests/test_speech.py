@@ -18,11 +18,10 @@ from ser.errors import NoSpeechError
 from ser.predict import Predictor, classify
 from ser.speech import TRIM_HOP, speech_mask, voice_probability
 from ser.stream import LISTENING, NOT_SPEECH, StreamClassifier
-from tests.conftest import DEMO_DIR, DEMO_VOICES, ROOT, spoken, voiced
+from tests.conftest import BUNDLED_SVM, DEMO_DIR, DEMO_VOICES, ROOT, spoken, voiced
 
 SR = 16_000
 SHARED = ROOT.parent / "shared" / "data"
-BUNDLED_SVM = ROOT / "models" / "egemaps-svm-pool-v3"
 
 
 def _t(seconds: float) -> np.ndarray:

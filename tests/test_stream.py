@@ -8,9 +8,8 @@ import pytest
 from ser.bundle import load_bundle
 from ser.predict import Predictor
 from ser.stream import PROFILE_TARGET_S, StreamClassifier
-from tests.conftest import DEMO_VOICES, ROOT, spoken
+from tests.conftest import BUNDLED_SVM, DEMO_VOICES, spoken
 
-BUNDLED_SVM = ROOT / "models" / "egemaps-svm-pool-v3"
 pytestmark = pytest.mark.skipif(not BUNDLED_SVM.is_dir(), reason="the bundled speaker-normalised model is absent")
 
 

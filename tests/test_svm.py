@@ -20,7 +20,7 @@ from ser.predict import Predictor, classify
 from ser.profile import ProfileBuilder
 from ser.svm import balance_weights, fit_svm
 from ser.train import train
-from tests.conftest import ROOT, spoken, tiny_manifest, voiced
+from tests.conftest import BUNDLED_SVM, ROOT, spoken, tiny_manifest, voiced
 
 EMODB_LETTERS = "WEAFTN"  # anger, disgust, fear, happiness, sadness, neutral: no surprise, as in EmoDB
 
@@ -99,7 +99,7 @@ def test_one_wild_coefficient_of_variation_does_not_take_over_the_answer():
     from ser.bundle import predict_proba
     from ser.functionals import feature_names
 
-    bundle = load_bundle(ROOT / "models" / "egemaps-svm-pool-v3")
+    bundle = load_bundle(BUNDLED_SVM)
     vector = egemaps(spoken(2.0))
     wild = vector.copy()
     wild[feature_names().index("mfcc2_sma3_stddevNorm")] = 1e6
@@ -196,10 +196,12 @@ def test_loading_the_bundled_svm_imports_only_what_it_is_made_of(tmp_path):
     from ser.svm import _skops_io, load_svm
 
     code = (
-        "import sys; from ser.bundle import load_bundle; load_bundle('models/egemaps-svm-pool-v3'); "
+        "import sys; from ser.bundle import load_bundle; load_bundle(sys.argv[1]); "
         "print(sorted(m for m in ('pytest', 'sklearn.utils._testing') if m in sys.modules))"
     )
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(BUNDLED_SVM)], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
     assert done.returncode == 0 and done.stdout.strip() == "[]", done.stderr[-2000:]
     foreign = LogisticRegression().fit([[0.0], [1.0]], [0, 1])
     _skops_io().dump(foreign, tmp_path / "model.skops")
