@@ -69,7 +69,9 @@ class _Extractor:
 
     def __call__(self, waveform: np.ndarray) -> np.ndarray:
         """The functionals of a float waveform in [-1, 1]. Returns [shape=(N_EGEMAPS,)], float64 (NaN: undefined)"""
-        samples = (waveform * 32768).astype(np.int16)  # as Smile._extract converts it
+        # As Smile._extract converts it, but clipped: scaled to one level, a window of a click in near
+        # silence peaks beyond full scale, and a bare cast to int16 wraps such a sample to the other sign.
+        samples = np.clip(waveform * 32768.0, -32768, 32767).astype(np.int16)
         rows: list[np.ndarray] = []
 
         def collect(data: np.ndarray, _meta: Any) -> None:

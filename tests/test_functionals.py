@@ -37,6 +37,17 @@ def test_a_reset_instance_gives_process_signals_values_call_after_call():
     assert np.isfinite(ours[0]).all() and not np.array_equal(ours[0], ours[1])
 
 
+def test_a_sample_beyond_full_scale_is_clipped_not_wrapped():
+    """A click in near silence, scaled to one level, goes beyond full scale: openSMILE reads it at
+    full scale, not wrapped round to the other sign."""
+    waveform = np.random.default_rng(1).normal(0, 1e-3, 32_000).astype(np.float32)
+    waveform[16_000:16_010] = 0.9
+    loud = 4 * waveform  # the click at 3.6 x full scale
+    np.testing.assert_array_equal(_extractor(16_000)(loud), _extractor(16_000)(np.clip(loud, -1, 1)))
+    wrapped = (loud * 32768).astype(np.int32).astype(np.int16) / 32768  # what a bare cast reads
+    assert not np.array_equal(_extractor(16_000)(loud), _extractor(16_000)(wrapped.astype(np.float32)))
+
+
 def test_threads_share_the_instance_one_window_at_a_time():
     signals = _signals()[:4] * 3
     expected = [egemaps(s) for s in signals]
