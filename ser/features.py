@@ -27,7 +27,7 @@ from ser.speech import speech_mask
 from ser.workers import pool_size, process_pool
 
 LOG_FLOOR = 1e-6  # added to mel power before the log, about -60 dB below a full-scale tone
-CACHE_VERSION = 3  # bump when the feature code changes in a way the config does not capture
+CACHE_VERSION = 4  # bump when the feature code changes in a way the config does not capture
 
 
 @functools.lru_cache(maxsize=64)

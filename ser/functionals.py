@@ -12,9 +12,6 @@ speaker's own terms.
 from __future__ import annotations
 
 import functools
-import os
-import threading
-from typing import Any
 
 import numpy as np
 
@@ -24,6 +21,7 @@ from ser.errors import ModelError
 
 TARGET_RMS = 0.05  # -26 dBFS: every window is scaled to this level before openSMILE reads it
 MIN_RMS = 1e-6
+FULL_SCALE = 32767 / 32768  # the largest sample int16 holds
 
 
 @functools.lru_cache(maxsize=1)
@@ -42,67 +40,6 @@ def _smile():
     )
 
 
-class _Extractor:
-    """One openSMILE instance for one sample rate, configured once and reset between windows.
-
-    ``Smile.process_signal`` builds a new instance for every call (its configuration is parsed
-    again), frees it and wraps the values in pandas: 6-9 ms of a 2 s clip's 45 ms. This feeds the
-    same configuration the same 16-bit samples, and its values are the same to the last bit
-    (tests/test_functionals.py). Calls are serialised: one instance runs one window at a time."""
-
-    def __init__(self, sr: int) -> None:
-        from opensmile.core.config import config
-        from opensmile.core.lib import OpenSMILE
-
-        smile = _smile()
-        self._source, self._sink = config.EXTERNAL_SOURCE_COMPONENT, config.EXTERNAL_OUTPUT_COMPONENT
-        options = {
-            **smile._options(),
-            "source": os.path.join(smile.default_config_root, config.EXTERNAL_INPUT_CONFIG),
-            "sampleRate": sr,
-            "nBits": 16,
-        }  # as Smile._extract sets them
-        self._instance = OpenSMILE()
-        self._instance.initialize(config_file=smile.config_path, options=options, loglevel=smile.loglevel)
-        self._lock = threading.Lock()
-        self._ran = False
-
-    def __call__(self, waveform: np.ndarray) -> np.ndarray:
-        """The functionals of a float waveform in [-1, 1]. Returns [shape=(N_EGEMAPS,)], float64 (NaN: undefined)"""
-        # As Smile._extract converts it, but clipped: scaled to one level, a window of a click in near
-        # silence peaks beyond full scale, and a bare cast to int16 wraps such a sample to the other sign.
-        samples = np.clip(waveform * 32768.0, -32768, 32767).astype(np.int16)
-        rows: list[np.ndarray] = []
-
-        def collect(data: np.ndarray, _meta: Any) -> None:
-            rows.append(np.array(data, dtype=np.float64).reshape(-1))
-
-        with self._lock:
-            if self._ran:
-                self._instance.reset()  # after a run, and callbacks must be registered again
-            self._ran = True
-            self._instance._callbacks.clear()  # the library keeps every callback it was given
-            self._instance.external_sink_set_callback_ex(self._sink, collect)
-            self._instance.external_audio_source_write_data(self._source, samples.tobytes())
-            self._instance.external_audio_source_set_eoi(self._source)
-            self._instance.run()
-        return rows[0] if rows else np.full(N_EGEMAPS, np.nan)  # too short: NaN, as process_signal
-
-
-_extractors: dict[tuple[int, int], _Extractor] = {}
-_extractors_lock = threading.Lock()
-
-
-def _extractor(sr: int) -> _Extractor:
-    """This process's extractor for ``sr``: a forked worker builds its own, never touching the copy
-    of its parent's (whose lock another thread may have held at the fork)."""
-    key = (os.getpid(), sr)
-    with _extractors_lock:
-        if key not in _extractors:
-            _extractors[key] = _Extractor(sr)
-        return _extractors[key]
-
-
 def feature_names() -> list[str]:
     return [*_smile().feature_names, "log_rms"]
 
@@ -111,7 +48,9 @@ def egemaps(waveform: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
     """eGeMAPS v02 of the waveform at one level, then its natural-log RMS.
     Returns np.ndarray [shape=(89,)], float32, finite (openSMILE's NaN for an undefined value is 0)"""
     rms = max(float(np.sqrt(np.mean(np.square(waveform, dtype=np.float64)))), MIN_RMS)
-    scaled = (waveform * (TARGET_RMS / rms)).astype(np.float32)
-    values = _extractor(sr)(scaled)
+    # Clipped to 16 bits' range, which openSMILE reads: scaled to one level, a window of a click in near
+    # silence peaks beyond full scale, and openSMILE's bare cast to int16 wraps such a sample to the other sign.
+    scaled = np.clip(waveform * (TARGET_RMS / rms), -1.0, FULL_SCALE).astype(np.float32)
+    values = _smile().process_signal(scaled, sr).to_numpy(dtype=np.float64)[0]
     assert len(values) == N_EGEMAPS, f"openSMILE gave {len(values)} eGeMAPS values, not {N_EGEMAPS}"
     return np.nan_to_num(np.append(values, np.log(rms))).astype(np.float32)
