@@ -4,8 +4,10 @@ A 2 s clip (a real TESS clip when ../shared is present, else a demo-corpus clip 
 is decoded from its file bytes, turned into features and classified, N times. ``detector_s`` is
 the voice-activity detector's share of ``predict_s`` (ser.speech, timed apart on the same waveform).
 Also: bundle load time (TensorFlow already imported) and peak memory (RSS) of the process.
+``--rounds``: the runs are made in that many rounds, each with its own median (``total_s_rounds``), as
+one round's median moves with the host by up to a fifth; the medians at the top are of every run.
 
-    .venv/bin/python bench/latency.py [--runs 200] [--loads 5]
+    .venv/bin/python bench/latency.py [--runs 200] [--rounds 1] [--loads 5]
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ def percentile(values: list[float], q: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=1, help="rounds of --runs runs each")
     parser.add_argument("--loads", type=int, default=5)
     parser.add_argument("--model", default=None, help="bundle folder (default: the active one)")
     args = parser.parse_args()
@@ -65,7 +68,10 @@ def main() -> None:
         clips = sorted((ROOT / "assets" / "demo_corpus").rglob("EF1_*.ogg"))[:10]
         profile = predictor.build_profile([load_audio(c) for c in clips], "bench")
         stages["total_with_profile_s"] = []
-    for _ in range(args.runs):
+    rounds = []
+    for _ in range(args.runs * args.rounds):
+        if len(stages["total_s"]) % args.runs == 0 and stages["total_s"]:
+            rounds.append(statistics.median(stages["total_s"][-args.runs :]))
         t0 = time.perf_counter()
         waveform = load_audio(data)
         t1 = time.perf_counter()
@@ -80,12 +86,15 @@ def main() -> None:
             t3 = time.perf_counter()
             predictor.predict(load_audio(data), profile=profile)
             stages["total_with_profile_s"].append(time.perf_counter() - t3)
+    rounds.append(statistics.median(stages["total_s"][-args.runs :]))
     emit(
         f"latency-{bundle.name}" if args.model else "latency",
         {
             "model": bundle.name,
             "clip_s": 2.0,
-            "runs": args.runs,
+            "runs": args.runs * args.rounds,
+            "rounds": args.rounds,
+            "total_s_rounds": rounds,
             **{f"{k}_median": statistics.median(v) for k, v in stages.items()},
             **{f"{k}_p95": percentile(v, 95) for k, v in stages.items()},
             "load_s_median": statistics.median(load_s),

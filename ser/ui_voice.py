@@ -24,7 +24,8 @@ def my_voice(bundle_path: str) -> str:
         return st.session_state.get(PROFILE_KEY, "")  # closed: its controls are not drawn
     with st.container(border=True):
         st.caption(
-            "A few recordings of your voice, any emotion, no labels, teach the model how you usually sound; later "
+            "A few recordings of your voice, no labels, in varied moods if you can (all calm makes your calm your "
+            "average), teach the model how you usually sound; later "
             "clips are then heard against that. It stays in this browser session only (the server keeps nothing), "
             "and you can download it and load it again another day."
         )
