@@ -69,8 +69,8 @@ def main() -> None:
         profile = predictor.build_profile([load_audio(c) for c in clips], "bench")
         stages["total_with_profile_s"] = []
     rounds = []
-    for _ in range(args.runs * args.rounds):
-        if len(stages["total_s"]) % args.runs == 0 and stages["total_s"]:
+    for run in range(args.runs * args.rounds):
+        if run and run % args.runs == 0:
             rounds.append(statistics.median(stages["total_s"][-args.runs :]))
         t0 = time.perf_counter()
         waveform = load_audio(data)

@@ -114,7 +114,7 @@ class ProfileBuilder:
 
     def profile(self) -> VoiceProfile | None:
         """The profile so far, or None before any audio."""
-        if self.n_vectors == 0 or self._weight <= 0:
+        if self._weight <= 0:  # no audio yet (or only weightless vectors)
             return None
         mean = self._sum / self._weight
         std = np.sqrt(np.maximum(self._sum_sq / self._weight - mean**2, 0.0))

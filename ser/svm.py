@@ -82,7 +82,7 @@ def fit_svm(
     balance = balance_weights(corpora, speakers, y)
     weights = np.concatenate([balance[order], *(balance[order] / len(copies) for _ in copies)])
     labels = np.tile(y[order], 1 + len(copies))
-    # Weighted as in training: pooled window by window, TESS' two voices made 61 % of the pool's statistics.
+    # Weighted as in training (pooled window by window, as up to v3, TESS' two voices made 61 % of the pool's).
     everyone = ProfileBuilder(space, vectors.shape[1], source="the training speakers (zero-shot fall-back)")
     everyone.add(vectors, speech_s=float(len(vectors)), weights=balance)
     svm = SVC(C=C, gamma=GAMMA_SCALE / vectors.shape[1], random_state=seed, cache_size=500)

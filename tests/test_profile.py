@@ -26,7 +26,8 @@ def test_builder_statistics_are_exact_and_order_free(rng):
     a, b = one.profile(), two.profile()
     np.testing.assert_allclose(a.mean, vectors.mean(axis=0))
     np.testing.assert_allclose(a.std, vectors.std(axis=0))
-    np.testing.assert_allclose(a.mean, b.mean) and np.testing.assert_allclose(a.std, b.std)
+    np.testing.assert_allclose(a.mean, b.mean)
+    np.testing.assert_allclose(a.std, b.std)
     assert a.speech_s == b.speech_s == 6.0 and a.n_vectors == 300
     assert ProfileBuilder("s", 5).profile() is None
 
@@ -39,7 +40,8 @@ def test_weighted_statistics_count_each_vector_by_its_weight(rng):
     weighted.add(vectors, 4.0, weights=weights)
     repeated.add(np.repeat(vectors, weights.astype(int), axis=0), 4.0)
     a, b = weighted.profile(), repeated.profile()
-    np.testing.assert_allclose(a.mean, b.mean) and np.testing.assert_allclose(a.std, b.std)
+    np.testing.assert_allclose(a.mean, b.mean)
+    np.testing.assert_allclose(a.std, b.std)
     assert a.n_vectors == 40
 
 
@@ -65,7 +67,8 @@ def test_a_constant_dimension_is_not_divided_by_zero():
 def test_profile_round_trips_through_json(rng):
     profile = _profile(rng)
     loaded = VoiceProfile.from_json(profile.to_json(), space="space-a")
-    np.testing.assert_allclose(loaded.mean, profile.mean) and np.testing.assert_allclose(loaded.std, profile.std)
+    np.testing.assert_allclose(loaded.mean, profile.mean)
+    np.testing.assert_allclose(loaded.std, profile.std)
     assert (loaded.space, loaded.speech_s, loaded.n_vectors, loaded.source) == ("space-a", 10.0, 500, "test")
 
 
