@@ -58,8 +58,8 @@ def test_a_sample_beyond_full_scale_is_clipped_not_wrapped():
 
 
 def test_threads_at_once_each_get_their_own_windows_values():
-    """Twelve threads released together: none waits for another's instance, and every window gets
-    the values it gets alone; the instances they made are kept for later calls."""
+    """Twelve threads released together: every window gets the values it gets alone, whichever
+    instance ran it, and the instances they used are kept for later calls."""
     signals = _signals()[:4] * 3
     expected = [egemaps(s) for s in signals]
     got: list[np.ndarray | None] = [None] * len(signals)
@@ -76,7 +76,7 @@ def test_threads_at_once_each_get_their_own_windows_values():
         t.join(timeout=120)
     for e, g in zip(expected, got, strict=True):
         np.testing.assert_array_equal(e, g)
-    kept = [extractors for (pid, sr), extractors in functionals._idle.items() if sr == 16_000]
+    kept = [extractors for (_pid, sr), extractors in functionals._idle.items() if sr == 16_000]
     assert 1 <= sum(map(len, kept)) <= len(signals)
 
 
