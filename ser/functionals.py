@@ -84,7 +84,7 @@ class _Extractor:
         self._instance.external_audio_source_write_data(self._source, samples.tobytes())
         self._instance.external_audio_source_set_eoi(self._source)
         self._instance.run()
-        return rows[0] if rows else np.full(N_EGEMAPS, np.nan)  # too short for any functional, as process_signal
+        return rows[0] if rows else np.full(N_EGEMAPS, np.nan)  # no row from openSMILE: undefined, not a crash
 
 
 _idle: dict[tuple[int, int], list[_Extractor]] = {}  # (process, sample rate) -> instances not in use

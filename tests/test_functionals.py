@@ -17,7 +17,7 @@ from tests.conftest import spoken, voiced
 
 def _signals() -> list[np.ndarray]:
     """Voices of other lengths, pitches and levels, one repeated after others, a near-silent one and
-    one too short for any functional (a quarter of a second)."""
+    a very short one (a quarter of a second)."""
     many = [spoken(2.0, voice=v, seed=s) for s, v in enumerate(("EF1", "EM1", "EF2", "EM2"))]
     many += [voiced(3.0, f0=110.0, seed=5), 0.3 * voiced(1.2, f0=260.0, seed=6), many[0]]
     many += [np.random.default_rng(7).normal(0, 1e-4, 16_000).astype(np.float32), voiced(0.25, seed=8)]
