@@ -10,6 +10,7 @@ import streamlit as st
 
 from ser.config import AUDIO_EXTENSIONS, AudioConfig
 from ser.errors import SERError
+from ser.results import smooth_together
 from ser.ui import active_bundle_path, clip_label, md, render_clip_result, through_app_navigation
 from ser.ui_cache import cached_classify, cached_predictor, cached_profile, example_clips
 from ser.ui_voice import my_voice
@@ -84,6 +85,11 @@ def history_row(result, clip: Clip, model: str) -> dict:
     return {**first, **({"true_emotion": clip.truth} if clip.truth else {}), **row}
 
 
+def same_clip(a: dict, b: dict) -> bool:
+    """Two history rows of one clip answered by one model."""
+    return a["model"] == b["model"] and a["clip"] == b["clip"]
+
+
 def remember_opened(clip_id: str) -> None:
     opened = st.session_state.setdefault(OPENED, set())
     (opened.add if st.session_state[f"clip-{clip_id}"] else opened.discard)(clip_id)
@@ -127,14 +133,18 @@ results = []
 if path:
     for clip in clips:
         try:
-            result = cached_classify(clip.name, clip.data(), path, voice)
+            results.append((clip, cached_classify(clip.name, clip.data(), path, voice)))
         except SERError as e:
             st.error(f"{md(clip.name)}: {md(e)}")
-            continue
-        results.append((clip, result))
+    if voice and results:  # the clips are that voice's: their answers lean on each other
+        smoothed = smooth_together([r for _, r in results], cached_predictor(path))
+        results = [(clip, result) for (clip, _), result in zip(results, smoothed, strict=True)]
+    for clip, result in results:
         row = history_row(result, clip, Path(path).name)
         if row not in history:
             history.append(row)
+            if voice:  # a clip's smoothed answer moves as clips join: its last answer stands
+                history[:] = [r for r in history[:-1] if not same_clip(r, row)] + [row]
 
 if history:  # the summary first; each clip's details below it, the newest open
     st.subheader("This session")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -92,21 +93,39 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     predictor = Predictor(_bundle(args.model))
     profile = _profile(args, predictor)
-    failures = 0
+    # With one speaker's profile, the files are that speaker's: their answers are smoothed over each
+    # other, so every file is classified before any is printed.
+    together = profile is not None
+    failures, done = 0, []
     for path in args.files:
         release_freed_memory()  # the last file's buffers, before the next is decoded
         try:
             result = classify(path, predictor, profile=profile)
         except SERError as e:
             failures += 1
-            _print_prediction_error(path, e, as_json=args.json)
-            continue
-        if result.note:
-            print(f"{path}: warning: {result.note}", file=sys.stderr)
-        print(
-            prediction_json(path, result, args.timeline) if args.json else prediction_text(path, result, args.timeline)
-        )
+            done.append((path, e))
+        else:
+            done.append((path, result.without_audio() if together else result))
+        if not together:
+            _print_result(*done.pop(), args)
+    if together:
+        classified = [(i, result) for i, (_, result) in enumerate(done) if not isinstance(result, SERError)]
+        smoothed = predictor.smooth([result.prediction for _, result in classified])
+        for (i, result), prediction in zip(classified, smoothed, strict=True):
+            done[i] = (done[i][0], dataclasses.replace(result, prediction=prediction))
+        for path, result in done:
+            _print_result(path, result, args)
     return 1 if failures else 0
+
+
+def _print_result(path: Path, result, args: argparse.Namespace) -> None:
+    """One file's answer (a Classification) or its error, on stdout (errors and warnings: stderr)."""
+    if isinstance(result, SERError):
+        _print_prediction_error(path, result, as_json=args.json)
+        return
+    if result.note:
+        print(f"{path}: warning: {result.note}", file=sys.stderr)
+    print(prediction_json(path, result, args.timeline) if args.json else prediction_text(path, result, args.timeline))
 
 
 def _profile(args: argparse.Namespace, predictor):

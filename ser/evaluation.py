@@ -27,6 +27,10 @@ from ser.profile import Normalisation, VoiceProfile
 
 ZERO_SHOT = "zero-shot: each clip alone, normalised by the model's fall-back statistics"
 PER_SPEAKER = "per speaker: each speaker's clips normalised by that speaker's own unlabelled clips (transductive)"
+PER_SPEAKER_SMOOTHED = (
+    "per speaker: each speaker's clips normalised by that speaker's own unlabelled clips, and each answer "
+    "smoothed over the speaker's clips nearest it (transductive)"
+)
 SELF_NORMALISED = "each clip normalised by itself (this model takes no voice profile)"
 
 
@@ -60,12 +64,35 @@ def clip_scores(
     model: Model, data: Features, normalisation: Normalisation | None = None, *, per_speaker: bool = False
 ) -> np.ndarray:
     """Each clip's probabilities, as ``predict`` answers it. Returns np.ndarray [shape=(n_clips, n_labels)]"""
-    window_probs = window_scores(model, data, normalisation, per_speaker=per_speaker)
+    probs = _per_clip(data, window_scores(model, data, normalisation, per_speaker=per_speaker))
+    if per_speaker and normalisation is not None and normalisation.smoothing is not None:
+        vectors = _per_clip(data, speaker_vectors(data, normalisation))
+        speakers = np.array([clip.speaker_id for clip in data.clips])
+        for speaker in np.unique(speakers):
+            mine = speakers == speaker
+            probs[mine] = normalisation.smoothing.apply(probs[mine], vectors[mine])
+    return probs
+
+
+def speaker_vectors(data: Features, normalisation: Normalisation) -> np.ndarray:
+    """Each window's features as the classifier reads them, normalised by its speaker's own profile.
+    Returns np.ndarray [shape=(n_windows, n_dims)]"""
+    flat = data.centre.reshape(len(data.clip_of), -1)
+    vectors = np.zeros(flat.shape, dtype=np.float32)
+    speakers = np.array([data.clips[i].speaker_id for i in data.clip_of])
+    for speaker, profile in speaker_profiles(data, normalisation.space).items():
+        mine = speakers == speaker
+        vectors[mine] = normalisation.apply(flat[mine], profile)
+    return vectors
+
+
+def _per_clip(data: Features, per_window: np.ndarray) -> np.ndarray:
+    """Each clip's row from its windows' rows, as ``predict`` takes them (``clip_probabilities``):
+    [shape=(n_windows, k)] -> [shape=(n_clips, k)]"""
     order = np.argsort(data.clip_of, kind="stable")
     bounds = np.searchsorted(data.clip_of[order], np.arange(len(data.y) + 1))
-    return np.array(
-        [clip_probabilities(window_probs[order[a:b]], data.speech[order[a:b]]) for a, b in itertools.pairwise(bounds)]
-    ).reshape(len(data.y), _n_labels(model))
+    rows = [clip_probabilities(per_window[order[a:b]], data.speech[order[a:b]]) for a, b in itertools.pairwise(bounds)]
+    return np.array(rows, dtype=np.float32).reshape(len(data.y), per_window.shape[1])
 
 
 def score(
@@ -75,7 +102,15 @@ def score(
     """``compute_metrics`` of ``model`` on the clips of ``data``, each answered as ``predict`` would:
     zero-shot, or (``per_speaker``) each speaker normalised by their own unlabelled clips."""
     probs = clip_scores(model, data, normalisation, per_speaker=per_speaker)
-    return compute_metrics(data.y, probs.argmax(axis=1), labels)
+    metrics = compute_metrics(data.y, probs.argmax(axis=1), labels)
+    if per_speaker and normalisation is not None:
+        metrics["normalisation"] = per_speaker_how(normalisation)
+    return metrics
+
+
+def per_speaker_how(normalisation: Normalisation) -> str:
+    """What "per speaker" does with a speaker's clips under ``normalisation``, in words."""
+    return PER_SPEAKER if normalisation.smoothing is None else PER_SPEAKER_SMOOTHED
 
 
 def compute_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str]) -> dict[str, Any]:
@@ -111,7 +146,7 @@ def summarise(fold_metrics: Sequence[tuple[str, dict[str, Any]]]) -> dict[str, A
         summary["normalisation"] = ZERO_SHOT
         summary["per_speaker"] = {
             **summarise([(d, m["per_speaker"]) for d, m in fold_metrics]),
-            "normalisation": PER_SPEAKER,
+            "normalisation": fold_metrics[0][1]["per_speaker"].get("normalisation", PER_SPEAKER),
         }
     return summary
 
@@ -120,7 +155,7 @@ def normalisation_used(bundle: Bundle, per_speaker: bool) -> str:
     """How ``evaluate`` normalised the clips, in words (the ``normalisation`` key of its report)."""
     if bundle.normalisation is None:
         return SELF_NORMALISED
-    return PER_SPEAKER if per_speaker else ZERO_SHOT
+    return per_speaker_how(bundle.normalisation) if per_speaker else ZERO_SHOT
 
 
 def evaluate_bundle(

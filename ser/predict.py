@@ -7,9 +7,10 @@ A ``Predictor`` is read-only after construction and safe to share between thread
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,9 @@ class Prediction:
     duration_s: float  # length of the audio that was classified
     n_windows: int  # windows averaged: 1 for a clip that fits the model's window; pauses not counted
     normalisation: str = ""  # how the speaker's voice was taken out, in words ("zero-shot", "your voice profile")
+    # The mean of the speech windows' features as the classifier read them (a speaker-normalised model
+    # only): what ``Predictor.smooth`` compares clips of one speaker by.
+    vector: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     @property
     def confidence(self) -> float:
@@ -143,13 +147,17 @@ class Predictor:
             how = "each window normalised by itself"
         parts = [(self.probabilities(w.features[:, 0], profile), w.starts_s, w.ends_s, w.speech) for w in chunks]
         probs, starts_s, ends_s, speech = (np.concatenate(column) for column in zip(*parts, strict=True))
+        vector = None
+        if self.takes_profiles:
+            flat = np.concatenate([w.features[:, 0].reshape(len(w.speech), -1) for w in chunks])
+            vector = clip_probabilities(self._normalisation.apply(flat, profile), speech)
         duration_s = float(ends_s[-1] - starts_s[0])  # of the trimmed speech
         if not speech.any():
             raise NoSpeechError(
                 f"no speech: the voice-activity detector heard no voice in its {duration_s:.1f} s "
                 "of sound (a tone, noise or music?); record or upload someone speaking"
             )
-        prediction = self._prediction(clip_probabilities(probs, speech), duration_s, int(speech.sum()), how)
+        prediction = self._prediction(clip_probabilities(probs, speech), duration_s, int(speech.sum()), how, vector)
         if len(starts_s) == 1:
             return prediction, None
         return prediction, Timeline(starts_s, self.feature_config.window_s, probs, self.labels, speech)
@@ -194,10 +202,30 @@ class Predictor:
             raise AudioContentError("none of the recordings holds speech to learn the voice from")
         return profile
 
-    def _prediction(self, probs: np.ndarray, duration_s: float, n_windows: int, how: str = "") -> Prediction:
+    def _prediction(
+        self, probs: np.ndarray, duration_s: float, n_windows: int, how: str = "", vector: np.ndarray | None = None
+    ) -> Prediction:
         label = self.labels[int(np.argmax(probs))]
         probabilities = {k: float(p) for k, p in zip(self.labels, probs, strict=True)}
-        return Prediction(label, probabilities, duration_s, n_windows, how)
+        return Prediction(label, probabilities, duration_s, n_windows, how, vector)
+
+    def smooth(self, predictions: Sequence[Prediction]) -> list[Prediction]:
+        """The answers to several clips of one speaker, each smoothed over the speaker's clips nearest it
+        (``ser.transduction``), as ``evaluate --per-speaker`` scores them: the clips must have been
+        classified with that speaker's voice profile. Unchanged for a bundle without smoothing settings
+        or fewer than ``ser.transduction.MIN_CLIPS`` clips."""
+        from ser.transduction import MIN_CLIPS
+
+        smoothing = self._normalisation.smoothing if self._normalisation is not None else None
+        if smoothing is None or len(predictions) < MIN_CLIPS or any(p.vector is None for p in predictions):
+            return list(predictions)
+        probs = np.array([[p.probabilities[label] for label in self.labels] for p in predictions])
+        smoothed = smoothing.apply(probs, np.array([p.vector for p in predictions]))
+        how = f"smoothed over the {len(predictions)} clips of this speaker"
+        return [
+            self._prediction(row, p.duration_s, p.n_windows, f"{p.normalisation}; {how}".lstrip("; "), p.vector)
+            for p, row in zip(predictions, smoothed, strict=True)
+        ]
 
 
 class SpeakerProfileBuilder:
@@ -246,6 +274,11 @@ class Classification:
     truncated: bool  # the recording went on past the cap and only its first part was classified
     recording_s: float | None  # the whole recording's length, when its header records it
     cap_s: float  # the cap (AudioConfig.max_duration_s)
+    decoded_s: float  # the length of ``waveform``, kept when a batch lets go of the samples (``without_audio``)
+
+    def without_audio(self) -> Classification:
+        """This answer without its samples: what a batch keeps of each file until all are classified."""
+        return dataclasses.replace(self, waveform=self.waveform[:0])
 
     @property
     def note(self) -> str:
@@ -261,4 +294,5 @@ def classify(source: AudioSource, predictor: Predictor, *, profile: VoiceProfile
     head = load_audio_head(source, config=predictor.audio_config)
     prediction, timeline = predictor.analyse(head.waveform, validated=True, profile=profile)
     cap_s = predictor.audio_config.max_duration_s
-    return Classification(prediction, timeline, head.waveform, head.truncated, head.duration_s, cap_s)
+    decoded_s = len(head.waveform) / predictor.audio_config.sample_rate
+    return Classification(prediction, timeline, head.waveform, head.truncated, head.duration_s, cap_s, decoded_s)

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from ser.errors import ProfileError
+from ser.transduction import Smoothing
 
 PROFILE_FORMAT = "ser-voice-profile"  # the "format" field of a profile file
 PROFILE_VERSION = 1
@@ -158,11 +159,14 @@ class Normalisation:
     """How a bundle's features are put in the speaker's terms before its classifier: by the
     speaker's voice profile when there is one, else by the fall-back statistics of its training
     speakers (zero-shot). ``unknown_dims`` are dimensions that only mean something relative to the
-    speaker (the level): zero-shot sets them to the average, 0."""
+    speaker (the level): zero-shot sets them to the average, 0. ``smoothing``: how the answers to
+    several clips of one speaker lean on each other (``ser.transduction``); None for a bundle made
+    before it existed, whose answers stay each clip's own."""
 
     space: str
     fallback: VoiceProfile
     unknown_dims: tuple[int, ...] = ()
+    smoothing: Smoothing | None = None
 
     def apply(self, vectors: np.ndarray, profile: VoiceProfile | None = None) -> np.ndarray:
         """Vectors [shape=(n, n_dims)] normalised by ``profile``, or zero-shot by the fall-back."""
@@ -190,9 +194,11 @@ class Normalisation:
             "space": self.space,
             "fallback": json.loads(self.fallback.to_json()),
             "unknown_dims": list(self.unknown_dims),
+            **({"smoothing": self.smoothing.to_dict()} if self.smoothing else {}),
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Normalisation:
         fallback = VoiceProfile.from_json(json.dumps(data["fallback"]), space=data["space"])
-        return cls(data["space"], fallback, tuple(int(i) for i in data.get("unknown_dims", ())))
+        smoothing = Smoothing.from_dict(data["smoothing"]) if data.get("smoothing") else None
+        return cls(data["space"], fallback, tuple(int(i) for i in data.get("unknown_dims", ())), smoothing)

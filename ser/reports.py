@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-from ser.config import SAMPLE_RATE, ProgressFn
+from ser.config import ProgressFn
 
 LOG_EVERY_S = 5.0  # at most one progress line this often in a log (stderr not a terminal)
 
@@ -44,7 +44,7 @@ def prediction_json(path: Path, result, with_timeline: bool) -> str:
     prediction = result.prediction
     row = {"file": str(path), "label": prediction.label, "confidence": prediction.confidence}
     row.update(truncated=result.truncated, probabilities=prediction.probabilities)
-    row.update(speech_s=prediction.duration_s, recording_s=len(result.waveform) / SAMPLE_RATE)
+    row.update(speech_s=prediction.duration_s, recording_s=result.decoded_s)
     row["normalisation"] = prediction.normalisation
     if with_timeline:
         row["timeline"] = result.timeline.rows() if result.timeline else []

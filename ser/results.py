@@ -6,6 +6,7 @@ No Streamlit here: ``ser.ui_cache`` caches these results and ``ser.ui`` draws th
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +51,13 @@ def classify_source(name: str, source: Any, predictor, profile=None) -> ClipResu
     return ClipResult(
         name, len(waveform) / sr, result.prediction, result.timeline, waveform_figure(waveform, sr), mel, result.note
     )
+
+
+def smooth_together(results: list[ClipResult], predictor) -> list[ClipResult]:
+    """Results of clips classified with one speaker's voice profile, each answer smoothed over the
+    speaker's clips nearest it (``Predictor.smooth``), as the CLI answers such a batch."""
+    smoothed = predictor.smooth([r.prediction for r in results])
+    return [dataclasses.replace(r, prediction=p) for r, p in zip(results, smoothed, strict=True)]
 
 
 def timeline_csv(timeline) -> str:

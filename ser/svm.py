@@ -25,6 +25,7 @@ from sklearn.svm import SVC
 from ser.errors import ModelError
 from ser.profile import Normalisation, ProfileBuilder, VoiceProfile
 from ser.registry import SVM_FILE
+from ser.transduction import Smoothing
 
 C = 0.3  # chosen on inner leave-one-corpus-out folds of the training corpora only (bench/README)
 GAMMA_SCALE = 0.125  # the RBF's gamma is GAMMA_SCALE / n_dims on z-scored features
@@ -94,7 +95,8 @@ def fit_svm(
     clf.fit(Z, labels, sample_weight=weights)
     clf.n_labels_ = int(n_labels or y.max() + 1)  # the model's outputs, some perhaps never trained
     # The level (last) dimension means something only against the speaker's own: zero-shot leaves it at 0.
-    return clf, Normalisation(space, everyone.profile(), unknown_dims=(vectors.shape[1] - 1,))
+    unknown = (vectors.shape[1] - 1,)
+    return clf, Normalisation(space, everyone.profile(), unknown_dims=unknown, smoothing=Smoothing())
 
 
 def _by_speaker(vectors: np.ndarray, speakers: np.ndarray, space: str) -> np.ndarray:

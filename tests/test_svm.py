@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from ser.datasets import discover, pool
 from ser.evaluation import evaluate_bundle
 from ser.functionals import egemaps
 from ser.predict import Predictor, classify
-from ser.profile import ProfileBuilder
+from ser.profile import ProfileBuilder, VoiceProfile
 from ser.svm import balance_weights, fit_svm
 from ser.train import train
 from tests.conftest import BUNDLED_SVM, ROOT, spoken, tiny_manifest, voiced
@@ -173,8 +174,20 @@ def test_same_speaker_and_per_speaker_through_the_cli(pooled, svm_bundle, tmp_pa
     assert done.returncode == 0, done.stderr[-2000:]
     rows = [json.loads(line) for line in done.stdout.splitlines()]
     assert len(rows) == 8 and all("8 files marked as one speaker" in r["normalisation"] for r in rows)
-    again = ser("predict", files[0], "--model", str(path), "--profile", str(profile_file), "--json")
-    assert json.loads(again.stdout)["probabilities"] == pytest.approx(rows[0]["probabilities"], abs=1e-6)
+    assert all("smoothed over the 8 clips of this speaker" in r["normalisation"] for r in rows)
+    # The same files with the saved profile: the same answers, smoothed the same way.
+    again = ser("predict", *files, "--model", str(path), "--profile", str(profile_file), "--json")
+    again_rows = [json.loads(line) for line in again.stdout.splitlines()]
+    assert [r["probabilities"] for r in again_rows] == [pytest.approx(r["probabilities"], abs=1e-6) for r in rows]
+    # One file alone with the profile is that file's own answer, which the smoothing started from.
+    predictor = Predictor(load_bundle(path))
+    profile = VoiceProfile.from_json(profile_file.read_text(), space=predictor.normalisation.space)
+    own = [classify(f, predictor, profile=profile).prediction for f in files]
+    single = json.loads(ser("predict", files[0], "--model", str(path), "--profile", str(profile_file), "--json").stdout)
+    assert single["probabilities"] == pytest.approx(own[0].probabilities, abs=1e-6)
+    assert "smoothed" not in single["normalisation"]
+    smoothed = predictor.smooth(own)
+    assert [p.probabilities for p in smoothed] == [pytest.approx(r["probabilities"], abs=1e-6) for r in rows]
     plain = ser("predict", files[0], "--model", str(path))
     assert "zero-shot" in plain.stdout
     profile_file.write_text(profile_file.read_text().replace('"mean": [', '"mean": ["x", '))
@@ -184,7 +197,31 @@ def test_same_speaker_and_per_speaker_through_the_cli(pooled, svm_bundle, tmp_pa
     report = ser("evaluate", folder, "--model", str(path), "--per-speaker", "--json")
     assert report.returncode == 0, report.stderr[-2000:]
     data = json.loads(report.stdout)
-    assert data["transductive"] is True and "per speaker" in data["normalisation"]
+    assert (
+        data["transductive"] is True and "per speaker" in data["normalisation"] and "smoothed" in data["normalisation"]
+    )
+
+
+def test_evaluate_per_speaker_scores_what_predict_answers_a_speakers_clips(pooled, svm_bundle):
+    """Per speaker, evaluate smooths each speaker's answers over their clips exactly as predict does
+    for the same clips given as one speaker (their profile, then Predictor.smooth)."""
+    from ser.evaluation import clip_scores
+    from ser.prepare import prepare
+
+    path, _ = svm_bundle
+    predictor = Predictor(load_bundle(path))
+    bundle = predictor.bundle
+    clips = [c for c in pooled.clips if c.speaker_id == "emodb/08"]
+    data = prepare(clips, bundle.labels, bundle.feature_config, augment=False, audio_config=bundle.card.audio_config)
+    scored = clip_scores(bundle.model, data, bundle.normalisation, per_speaker=True)
+    unsmoothed = clip_scores(
+        bundle.model, data, dataclasses.replace(bundle.normalisation, smoothing=None), per_speaker=True
+    )
+    assert np.abs(scored - unsmoothed).max() > 0.01  # the smoothing did something
+    profile = predictor.build_profile([sf.read(c.path, dtype="float32")[0] for c in data.clips], "emodb 08")
+    answers = predictor.smooth([classify(c.path, predictor, profile=profile).prediction for c in data.clips])
+    served = np.array([[p.probabilities[label] for label in bundle.labels] for p in answers])
+    np.testing.assert_allclose(served, scored, atol=2e-3)
 
 
 def test_loading_the_bundled_svm_imports_only_what_it_is_made_of(tmp_path):
@@ -207,3 +244,21 @@ def test_loading_the_bundled_svm_imports_only_what_it_is_made_of(tmp_path):
     _skops_io().dump(foreign, tmp_path / "model.skops")
     with pytest.raises(ModelError, match=r"cannot be loaded .*LogisticRegression"):
         load_svm(tmp_path)
+
+
+def test_the_classify_page_smooths_the_clips_of_one_voice(pooled, svm_bundle):
+    """What the Classify page shows of clips marked as one speaker: each answer smoothed as the CLI
+    smooths such a batch, the charts untouched; a batch too small to smooth is left as it is."""
+    from ser.results import classify_source, smooth_together
+
+    path, _ = svm_bundle
+    predictor = Predictor(load_bundle(path))
+    clips = [c for c in pooled.clips if c.speaker_id == "emodb/03"][:6]
+    profile = predictor.build_profile([sf.read(c.path, dtype="float32")[0] for c in clips], "6 clips")
+    results = [classify_source(c.path.name, c.path, predictor, profile) for c in clips]
+    shown = smooth_together(results, predictor)
+    expected = predictor.smooth([r.prediction for r in results])
+    assert [r.prediction for r in shown] == expected
+    assert all("smoothed over the 6 clips" in r.prediction.normalisation for r in shown)
+    assert all(a.waveform_chart is b.waveform_chart for a, b in zip(shown, results, strict=True))
+    assert [r.prediction for r in smooth_together(results[:2], predictor)] == [r.prediction for r in results[:2]]
