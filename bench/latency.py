@@ -3,7 +3,8 @@
 A 2 s clip (a real TESS clip when ../shared is present, else a demo-corpus clip padded to 2 s)
 is decoded from its file bytes, turned into features and classified, N times. ``detector_s`` is
 the voice-activity detector's share of ``predict_s`` (ser.speech, timed apart on the same waveform).
-Also: bundle load time (TensorFlow already imported) and peak memory (RSS) of the process.
+Also: bundle load time (TensorFlow already imported) and peak memory (RSS) of the process, and for
+a model that smooths a speaker's clips, the time to smooth 10, 100 and 1,000 clips already classified.
 ``--rounds``: the runs are made in that many rounds, each with its own median (``total_s_rounds``), as
 one round's median moves with the host by up to a fifth; the medians at the top are of every run.
 
@@ -13,6 +14,7 @@ one round's median moves with the host by up to a fifth; the medians at the top 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import resource
 import statistics
@@ -87,6 +89,7 @@ def main() -> None:
             predictor.predict(load_audio(data), profile=profile)
             stages["total_with_profile_s"].append(time.perf_counter() - t3)
     rounds.append(statistics.median(stages["total_s"][-args.runs :]))
+    smoothing = smoothing_times(predictor, predictor.predict(load_audio(data), profile=profile)) if profile else {}
     emit(
         f"latency-{bundle.name}" if args.model else "latency",
         {
@@ -100,8 +103,27 @@ def main() -> None:
             "load_s_median": statistics.median(load_s),
             "load_runs": args.loads,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "smooth_s_median": smoothing,
         },
     )
+
+
+def smoothing_times(predictor: Predictor, answer, repeats: int = 20) -> dict[int, float]:
+    """Median seconds of ``Predictor.smooth`` over n clips of one speaker (the clip's answer with its
+    vector moved by noise, n = 10, 100, 1000), after every clip was classified."""
+    rng = np.random.default_rng(0)
+    times = {}
+    for n in (10, 100, 1000):
+        batch = [
+            dataclasses.replace(answer, vector=answer.vector + rng.normal(size=answer.vector.shape)) for _ in range(n)
+        ]
+        runs = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            predictor.smooth(batch)
+            runs.append(time.perf_counter() - start)
+        times[n] = statistics.median(runs)
+    return times
 
 
 if __name__ == "__main__":

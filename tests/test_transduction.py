@@ -53,12 +53,23 @@ def test_too_few_clips_or_no_alpha_change_nothing(rng):
 
 def test_identical_clips_do_not_divide_by_zero():
     probs = np.array([[0.6, 0.4], [0.4, 0.6], [0.7, 0.3], [0.8, 0.2]])
-    smoothed = Smoothing().apply(probs, np.zeros((4, 3)))
-    assert np.all(np.isfinite(smoothed)) and np.all(smoothed.argmax(axis=1) == 0)
+    smoothed = Smoothing(shrink_clips=0).apply(probs, np.zeros((4, 3)))
+    assert np.all(np.isfinite(smoothed)) and np.allclose(smoothed.sum(axis=1), 1.0)
+    assert np.abs(smoothed - probs).max() > 0.05  # every neighbour at distance 0 weighs fully
 
 
-def test_the_neighbours_grow_with_the_speakers_clips():
+def test_the_neighbours_and_their_weight_grow_with_the_speakers_clips():
     assert [Smoothing().neighbours(n) for n in (3, 50, 200, 1400)] == [2, 2, 4, 28]
+    assert [round(Smoothing().strength(n), 3) for n in (3, 10, 50, 1400)] == [0.185, 0.4, 0.667, 0.794]
+
+
+def test_a_few_clips_of_different_emotions_keep_their_own_answers(rng):
+    """Three clips of one speaker, each a different emotion and each answered right, but near each
+    other (a subtle speaker): their neighbours hold nothing of their emotions, and they stay right."""
+    vectors = rng.normal(size=(3, 5)) * 0.1
+    probs = np.array([[0.5, 0.3, 0.2], [0.3, 0.45, 0.25], [0.3, 0.3, 0.4]])
+    assert list(Smoothing().apply(probs, vectors).argmax(axis=1)) == [0, 1, 2]
+    assert list(Smoothing(shrink_clips=0).apply(probs, vectors).argmax(axis=1)) != [0, 1, 2]  # unshrunk, they merge
 
 
 def test_settings_travel_with_the_normalisation_and_damage_is_refused():
