@@ -262,3 +262,27 @@ def test_the_classify_page_smooths_the_clips_of_one_voice(pooled, svm_bundle):
     assert all("smoothed over the 6 clips" in r.prediction.normalisation for r in shown)
     assert all(a.waveform_chart is b.waveform_chart for a, b in zip(shown, results, strict=True))
     assert [r.prediction for r in smooth_together(results[:2], predictor)] == [r.prediction for r in results[:2]]
+
+
+def test_the_classify_page_answers_clips_of_my_voice_together():
+    """With a "my voice" profile, the page's clips are that voice's: each answer smoothed over the
+    others, and the session's table keeps one row a clip, its latest answer, as clips join."""
+    from streamlit.testing.v1 import AppTest
+
+    from ser.audio import load_audio
+    from ser.config import EMOTIONS
+    from ser.ui_cache import example_clips
+
+    predictor = Predictor.from_path()  # the bundled model (this session's copy of models/)
+    examples = example_clips()
+    profile = predictor.build_profile([load_audio(p) for p in examples.values()], "the example voice")
+    app = AppTest.from_file(str(ROOT / "pages" / "classify.py"), default_timeout=120)
+    app.session_state["voice_profile"] = profile.to_json()
+    app.run()
+    for n, emotion in enumerate(EMOTIONS[:4], start=1):
+        app.selectbox(key="example_emotion").set_value(emotion)
+        next(b for b in app.button if b.label == "Try an example").click().run()
+        assert not app.exception and not app.error
+        assert len(app.dataframe[0].value) == n  # one row a clip
+    captions = [c.value for c in app.caption if c.value.startswith("Speaker normalisation")]
+    assert captions and all("smoothed over the 4 clips of this speaker" in c for c in captions)
