@@ -80,10 +80,14 @@ def _add_predict(sub: Subparsers) -> None:
     predict.add_argument("--json", action="store_true", help="one JSON object per line")
     predict.add_argument(
         "--same-speaker", action="store_true",
-        help="the files are one speaker: their pooled speech (a voice profile) normalises each of them",
+        help="the files are one speaker: their pooled speech (a voice profile) normalises each of them, and each "
+        "answer is smoothed over the files that sound most like it (answers print once all are classified)",
     )  # fmt: skip
     predict.add_argument(
-        "--profile", type=Path, help="a voice profile (JSON) to normalise by, e.g. from --save-profile"
+        "--profile",
+        type=Path,
+        help="a voice profile (JSON) to normalise by, e.g. from --save-profile; several files are then that "
+        "speaker's, smoothed as with --same-speaker",
     )
     predict.add_argument("--save-profile", type=Path, help="with --same-speaker: write the files' voice profile here")
     predict.add_argument(
