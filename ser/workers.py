@@ -57,12 +57,32 @@ def process_pool(n_workers: int) -> Iterator[ProcessPoolExecutor]:
     waiting for every clip already handed out. Use the pool from the thread that made it.
     """
     pool = ProcessPoolExecutor(max_workers=n_workers, initializer=_guard_worker, initargs=(os.getpid(),))
+    _start_deaf_to_ctrl_c(pool)
     try:
         yield pool
     except BaseException:
         terminate_pool(pool)
         raise
     pool.shutdown(wait=True)
+
+
+def _start_deaf_to_ctrl_c(pool: ProcessPoolExecutor) -> None:
+    """Start the pool's threads (and its workers) with SIGINT blocked in them. Ctrl-C is sent to the
+    process, and the kernel may hand it to any thread that does not block it; Python runs its handler
+    in the main thread only, which does not wake from a sleep or a wait for a signal another thread
+    took. A Ctrl-C was lost that way in each of three full test runs (``test_workers.py``). From the
+    main thread only: another thread's mask is not this function's to change."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+        return
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        pool.submit(_ready).result()  # the first task starts the executor's threads, which keep this mask
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
+def _ready() -> None:
+    """A task that does nothing."""
 
 
 def terminate_pool(pool: ProcessPoolExecutor) -> None:
