@@ -43,10 +43,17 @@ except KeyboardInterrupt:
 """
 
 
+def as_from_a_terminal() -> None:
+    """A child's Ctrl-C as a terminal's program has it. A shell's background job (``make test &``)
+    starts with SIGINT ignored, and Python keeps an ignored SIGINT ignored: the Ctrl-C tests then
+    wait in vain."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_pool_owner(*args: str) -> tuple[subprocess.Popen, list[int]]:
     process = subprocess.Popen(
         [PYTHON, "-c", POOL_OWNER, *args], cwd=ROOT, start_new_session=True, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=as_from_a_terminal,
     )  # fmt: skip
     assert process.stdout.readline() == "ready\n", process.stderr.read()
     pool = wait_until(lambda: len(forked_workers(process.pid)) == 2 and forked_workers(process.pid), 10, "2 workers")
@@ -102,7 +109,7 @@ class Training:
                    "--epochs", str(epochs), "--out", str(self.models)]  # fmt: skip
         self.process = subprocess.Popen(
             command, cwd=ROOT, env={**os.environ, "SER_CACHE_DIR": str(self.cache)}, start_new_session=True,
-            text=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            text=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=as_from_a_terminal,
         )  # fmt: skip
         self.lines: list[str] = []
         self.pool: list[int] = []  # the workers when the signal was sent
