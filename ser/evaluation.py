@@ -41,32 +41,16 @@ def speaker_profiles(data: Features, space: str) -> dict[str, VoiceProfile]:
     return svm.speaker_profiles(data.centre[rows].reshape(len(rows), -1), speakers[rows], space)
 
 
-def window_scores(
-    model: Model, data: Features, normalisation: Normalisation | None, *, per_speaker: bool
-) -> np.ndarray:
-    """Each window's probabilities, zero-shot or normalised by each speaker's own profile.
-    Returns np.ndarray [shape=(n_windows, n_labels)]"""
-    if normalisation is None or not per_speaker:
-        return predict_proba(model, data.centre, normalisation=normalisation)
-    probs = np.zeros((len(data.clip_of), _n_labels(model)), dtype=np.float32)
-    speakers = np.array([data.clips[i].speaker_id for i in data.clip_of])
-    for speaker, profile in speaker_profiles(data, normalisation.space).items():
-        mine = speakers == speaker
-        probs[mine] = predict_proba(model, data.centre[mine], normalisation=normalisation, profile=profile)
-    return probs
-
-
-def _n_labels(model: Model) -> int:
-    return model.n_labels_ if hasattr(model, "n_labels_") else model.output_shape[-1]
-
-
 def clip_scores(
     model: Model, data: Features, normalisation: Normalisation | None = None, *, per_speaker: bool = False
 ) -> np.ndarray:
     """Each clip's probabilities, as ``predict`` answers it. Returns np.ndarray [shape=(n_clips, n_labels)]"""
-    probs = _per_clip(data, window_scores(model, data, normalisation, per_speaker=per_speaker))
-    if per_speaker and normalisation is not None and normalisation.smoothing is not None:
-        vectors = _per_clip(data, speaker_vectors(data, normalisation))
+    if normalisation is None or not per_speaker:
+        return _per_clip(data, predict_proba(model, data.centre, normalisation=normalisation))
+    vectors = speaker_vectors(data, normalisation)  # each window in its speaker's terms, once
+    probs = _per_clip(data, predict_proba(model, vectors))
+    if normalisation.smoothing is not None:
+        vectors = _per_clip(data, vectors)
         speakers = np.array([clip.speaker_id for clip in data.clips])
         for speaker in np.unique(speakers):
             mine = speakers == speaker
