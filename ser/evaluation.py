@@ -21,9 +21,9 @@ from ser.bundle import Bundle, Model, predict_proba
 from ser.config import RunHooks
 from ser.datasets import Manifest
 from ser.errors import TrainingError
-from ser.predict import clip_probabilities
+from ser.predict import SELF_PROFILE_S, clip_probabilities
 from ser.prepare import Features, prepare
-from ser.profile import Normalisation, VoiceProfile
+from ser.profile import Normalisation, ProfileBuilder, VoiceProfile
 
 ZERO_SHOT = "zero-shot: each clip alone, normalised by the model's fall-back statistics"
 PER_SPEAKER = "per speaker: each speaker's clips normalised by that speaker's own unlabelled clips (transductive)"
@@ -46,7 +46,11 @@ def clip_scores(
 ) -> np.ndarray:
     """Each clip's probabilities, as ``predict`` answers it. Returns np.ndarray [shape=(n_clips, n_labels)]"""
     if normalisation is None or not per_speaker:
-        return _per_clip(data, predict_proba(model, data.centre, normalisation=normalisation))
+        probs = _per_clip(data, predict_proba(model, data.centre, normalisation=normalisation))
+        if normalisation is not None:  # a long clip is normalised by its own speech, as predict does
+            for clip in np.flatnonzero(data.speech_s >= SELF_PROFILE_S):
+                probs[clip] = _self_normalised(model, data, normalisation, clip)
+        return probs
     vectors = speaker_vectors(data, normalisation)  # each window in its speaker's terms, once
     probs = _per_clip(data, predict_proba(model, vectors))
     if normalisation.smoothing is not None:
@@ -56,6 +60,17 @@ def clip_scores(
             mine = speakers == speaker
             probs[mine] = normalisation.smoothing.apply(probs[mine], vectors[mine])
     return probs
+
+
+def _self_normalised(model: Model, data: Features, normalisation: Normalisation, clip: int) -> np.ndarray:
+    """The answer to one clip of ``data`` normalised by the profile of its own speech windows, as
+    ``Predictor.answer`` takes a recording with ``SELF_PROFILE_S`` of speech and no profile.
+    Returns np.ndarray [shape=(n_labels,)]"""
+    rows = np.flatnonzero(data.clip_of == clip)
+    windows, speech = data.centre[rows], data.speech[rows]
+    own = ProfileBuilder(normalisation.space, windows[0].size, source="the recording's own speech")
+    own.add(windows[speech].reshape(int(speech.sum()), -1), speech_s=float(data.speech_s[clip]))
+    return clip_probabilities(predict_proba(model, windows, normalisation=normalisation, profile=own.profile()), speech)
 
 
 def speaker_vectors(data: Features, normalisation: Normalisation) -> np.ndarray:

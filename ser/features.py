@@ -148,6 +148,16 @@ class Windows:
     ends_s: np.ndarray  # [shape=(n_windows,)], its end: the window's length later, or the end of the speech
     speech: np.ndarray  # [shape=(n_windows,)], bool: holds at least min_duration_s of speech (else a pause)
 
+    def speech_span_s(self, after_s: float = -np.inf) -> float:
+        """Seconds of the recording its speech windows cover, each second once (the windows overlap
+        by their length less the hop), counting only what lies after ``after_s``: the end of what
+        an earlier chunk of the same recording covered."""
+        covered, total = after_s, 0.0
+        for start, end in zip(self.starts_s[self.speech], self.ends_s[self.speech], strict=True):
+            total += max(0.0, float(end) - max(float(start), covered))
+            covered = max(covered, float(end))
+        return total
+
 
 def extract_features(
     waveform: np.ndarray,

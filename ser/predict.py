@@ -236,24 +236,30 @@ class SpeakerProfileBuilder:
         self.predictor = predictor
         config = predictor.feature_config
         self._builder = ProfileBuilder(predictor.normalisation.space, config.n_bins * config.n_frames, source=source)
+        self._covered_s = -np.inf  # the end of the recording's speech counted so far (add_windows)
 
     @property
     def speech_s(self) -> float:
         return self._builder.speech_s
 
     def add_windows(self, windows: Windows, *, new_s: float | None = None) -> None:
-        """The speech windows of ``windows``; ``new_s``: seconds of audio they add (a stream's
-        windows overlap), else their own length."""
+        """The speech windows of ``windows``, the next chunk of the recording so far (``add_waveform``
+        starts a new one); ``new_s``: seconds of audio they add (a stream's, whose windows are each
+        the latest seconds), else the seconds of speech they cover that earlier chunks did not."""
         speech = windows.speech
         if not speech.any():
             return
         vectors = windows.features[speech, 0].reshape(int(speech.sum()), -1)
-        seconds = float(np.sum(windows.ends_s[speech] - windows.starts_s[speech])) if new_s is None else new_s
-        self._builder.add(vectors, seconds)
+        if new_s is None:
+            new_s = windows.speech_span_s(self._covered_s)
+            self._covered_s = max(self._covered_s, float(windows.ends_s[speech].max()))
+        self._builder.add(vectors, new_s)
 
     def add_waveform(self, waveform: np.ndarray) -> None:
-        """Every speech window of a validated waveform (one with too little sound adds nothing)."""
+        """Every speech window of a validated waveform, another recording of the speaker (one with
+        too little sound adds nothing)."""
         predictor = self.predictor
+        self._covered_s = -np.inf  # its own clock
         try:
             for windows in iter_features(waveform, predictor.feature_config, predictor.audio_config):
                 self.add_windows(windows)

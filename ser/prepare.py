@@ -39,6 +39,8 @@ class Features:
     speech: np.ndarray  # [shape=(n_windows,)], bool: the window holds speech (else a pause)
     y: np.ndarray  # [shape=(n_clips,)], int: each clip's label index
     clips: list[Clip]
+    # [shape=(n_clips,)]: seconds of each clip its speech windows cover (Windows.speech_span_s)
+    speech_s: np.ndarray
     errors: list[str] = field(default_factory=list)  # the clips that could not be used, and why
 
     @property
@@ -62,7 +64,10 @@ class Features:
         new_index[picked] = np.arange(len(picked))
         rows = np.flatnonzero(new_index[self.clip_of] >= 0)
         rows = rows[np.argsort(new_index[self.clip_of[rows]], kind="stable")]
-        return Features(self.X[rows], new_index[self.clip_of[rows]], self.speech[rows], self.y[picked], list(clips))
+        return Features(
+            self.X[rows], new_index[self.clip_of[rows]], self.speech[rows], self.y[picked], list(clips),
+            self.speech_s[picked],
+        )  # fmt: skip
 
     @property
     def y_rows(self) -> np.ndarray:
@@ -97,7 +102,7 @@ def _stack(
 ) -> Features:
     if not kept:
         empty = np.zeros((0, n_warps, config.n_bins, config.n_frames), np.float16)
-        return Features(empty, np.zeros(0, int), np.zeros(0, bool), np.zeros(0, np.int64), [], errors)
+        return Features(empty, np.zeros(0, int), np.zeros(0, bool), np.zeros(0, np.int64), [], np.zeros(0), errors)
     clips = [c for c, _ in kept]
     return Features(
         X=np.concatenate([w.features for _, w in kept]),
@@ -105,5 +110,6 @@ def _stack(
         speech=np.concatenate([w.speech for _, w in kept]),
         y=np.array([labels.index(c.emotion) for c in clips], dtype=np.int64),
         clips=clips,
+        speech_s=np.array([w.speech_span_s() for _, w in kept]),
         errors=errors,
     )

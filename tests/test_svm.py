@@ -224,6 +224,43 @@ def test_evaluate_per_speaker_scores_what_predict_answers_a_speakers_clips(poole
     np.testing.assert_allclose(served, scored, atol=2e-3)
 
 
+def test_a_recording_counts_each_second_of_its_speech_once():
+    """A recording's windows overlap (3 s every 1 s), but its seconds of speech are its own length:
+    10 s of speech stay zero-shot, and only 20 s (SELF_PROFILE_S) or more are normalised by themselves."""
+    from ser.predict import SELF_PROFILE_S
+
+    predictor = Predictor.from_path(BUNDLED_SVM)
+    short, long = spoken(10.0, voice="EM1"), spoken(24.0, voice="EM1")
+    assert predictor.build_profile([short]).speech_s == pytest.approx(10.0, abs=0.5)
+    assert predictor.build_profile([short, short]).speech_s == pytest.approx(20.0, abs=1.0)  # two recordings
+    assert predictor.predict(short).normalisation.startswith("zero-shot") and SELF_PROFILE_S > 10.5
+    own = predictor.predict(long).normalisation
+    assert own.startswith("normalised by its own") and int(own.split()[4]) in (23, 24), own
+
+
+def test_evaluate_normalises_a_long_clip_by_itself_as_predict_does(tmp_path):
+    """Zero-shot, a clip with 20 s of speech or more is answered with its own profile by predict,
+    and evaluate scores that same answer (a short clip stays zero-shot in both)."""
+    from ser.evaluation import clip_scores
+    from ser.prepare import prepare
+
+    for name, seconds in (("03a01Wa.wav", 24.0), ("03a02Ta.wav", 2.5)):
+        sf.write(tmp_path / name, spoken(seconds, voice="EF2", seed=3), 16_000)
+    predictor = Predictor.from_path(BUNDLED_SVM)
+    bundle = predictor.bundle
+    clips = discover(tmp_path).clips
+    data = prepare(clips, bundle.labels, bundle.feature_config, augment=False, audio_config=bundle.card.audio_config)
+    assert data.speech_s[0] == pytest.approx(24.0, abs=0.5) and data.speech_s[1] < 3
+    scored = clip_scores(bundle.model, data, bundle.normalisation)
+    answers = [classify(c.path, predictor).prediction for c in clips]
+    assert answers[0].normalisation.startswith("normalised by its own") and answers[1].normalisation.startswith("zero")
+    served = np.array([[p.probabilities[label] for label in bundle.labels] for p in answers])
+    np.testing.assert_allclose(served, scored, atol=2e-3)
+    # Scored with the fall-back instead, the long clip's answer would be another one.
+    fallback = clip_scores(bundle.model, dataclasses.replace(data, speech_s=np.zeros(2)), bundle.normalisation)
+    assert np.abs(fallback[0] - scored[0]).max() > 0.01 and np.allclose(fallback[1], scored[1])
+
+
 def test_loading_the_bundled_svm_imports_only_what_it_is_made_of(tmp_path):
     """skops' scan of every scikit-learn estimator (and pytest with it) is kept out of loading the
     model, and a model of a type load_svm does not name is still refused."""
