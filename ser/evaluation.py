@@ -25,7 +25,10 @@ from ser.predict import SELF_PROFILE_S, clip_probabilities
 from ser.prepare import Features, prepare
 from ser.profile import Normalisation, ProfileBuilder, VoiceProfile
 
-ZERO_SHOT = "zero-shot: each clip alone, normalised by the model's fall-back statistics"
+ZERO_SHOT = (
+    "zero-shot: each clip alone, normalised by the model's fall-back statistics (a clip with "
+    f"{SELF_PROFILE_S:.0f} s of speech or more by its own, as predict answers it)"
+)
 PER_SPEAKER = "per speaker: each speaker's clips normalised by that speaker's own unlabelled clips (transductive)"
 PER_SPEAKER_SMOOTHED = (
     "per speaker: each speaker's clips normalised by that speaker's own unlabelled clips, and each answer "
