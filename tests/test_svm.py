@@ -236,6 +236,9 @@ def test_a_recording_counts_each_second_of_its_speech_once():
     assert predictor.predict(short).normalisation.startswith("zero-shot") and SELF_PROFILE_S > 10.5
     own = predictor.predict(long).normalisation
     assert own.startswith("normalised by its own") and int(own.split()[4]) in (23, 24), own
+    # Past 64 windows a recording's features come in chunks, whose windows overlap at the seams.
+    eighty_s = spoken(80.0, voice="EM1")
+    assert predictor.build_profile([eighty_s]).speech_s == pytest.approx(80.0, abs=1.0)
 
 
 def test_evaluate_normalises_a_long_clip_by_itself_as_predict_does(tmp_path):
