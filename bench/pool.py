@@ -32,6 +32,14 @@ EXAMPLE_SPEAKER = "ravdess/A16"  # the voice of assets/examples: never trained o
 KEYS = ("accuracy", "macro_f1", "uar")
 
 
+def load_pool() -> Manifest:
+    """The pool of ../shared/data: TESS, RAVDESS 01-16 less the example voice, EmoDB (exits without it)."""
+    if not DATA.is_dir():
+        sys.exit(f"the shared corpora are not at {DATA}")
+    pool = discover(*(DATA / name for name in ("tess", "ravdess", "emodb")))
+    return pool.filter(speakers=[s for s in {c.speaker_id for c in pool.clips} if s != EXAMPLE_SPEAKER])
+
+
 def splits(pool: Manifest, protocol: str, seed: int) -> list:
     if protocol in ("corpus", "speaker"):
         return make_splits(pool, protocol, seed=seed)
@@ -79,10 +87,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=None, help="cap for the networks (default: their config)")
     parser.add_argument("--tag", default="")
     args = parser.parse_args()
-    if not DATA.is_dir():
-        sys.exit(f"the shared corpora are not at {DATA}")
-    pool = discover(*(DATA / name for name in ("tess", "ravdess", "emodb")))
-    pool = pool.filter(speakers=[s for s in {c.speaker_id for c in pool.clips} if s != EXAMPLE_SPEAKER])
+    pool = load_pool()
     rows = []
     for arch in args.arch.split(","):
         for protocol in args.protocol.split(","):

@@ -25,12 +25,12 @@ from pathlib import Path
 
 import numpy as np
 from common import emit
-from pool import DATA, EXAMPLE_SPEAKER, KEYS
+from pool import KEYS, load_pool
 
 from ser.archs import ARCHITECTURES
 from ser.audio import load_audio, resample
 from ser.config import EMOTIONS, AudioConfig, TrainConfig
-from ser.datasets import Manifest, discover
+from ser.datasets import Manifest
 from ser.evaluation import score
 from ser.features import default_cache_dir
 from ser.layouts import Clip
@@ -133,11 +133,7 @@ def main() -> None:
     parser.add_argument("--arch", default="egemaps-svm")
     parser.add_argument("--tag", default="")
     args = parser.parse_args()
-    if not DATA.is_dir():
-        sys.exit(f"the shared corpora are not at {DATA}")
-    pool = discover(*(DATA / name for name in ("tess", "ravdess", "emodb")))
-    pool = pool.filter(speakers=[s for s in {c.speaker_id for c in pool.clips} if s != EXAMPLE_SPEAKER])
-    pool = pool.filter(emotions=list(EMOTIONS))
+    pool = load_pool().filter(emotions=list(EMOTIONS))
     channels = args.channels.split(",")
     folder = default_cache_dir().parent / "degraded"
     moved = {channel: degraded(pool, channel, folder) for channel in channels}
