@@ -110,11 +110,17 @@ class Predictor:
     def takes_profiles(self) -> bool:
         return self._normalisation is not None
 
-    def probabilities(self, features: np.ndarray, profile: VoiceProfile | None = None) -> np.ndarray:
-        """Features [shape=(n, n_bins, n_frames)] -> probabilities [shape=(n, n_labels)], in the
-        speaker's terms when ``profile`` is given (else zero-shot, for a speaker-normalised model)."""
+    def _scores(self, windows: Windows, profile: VoiceProfile | None) -> tuple[np.ndarray, np.ndarray | None]:
+        """The windows' probabilities [shape=(n, n_labels)], in the speaker's terms when ``profile`` is
+        given (else zero-shot, for a speaker-normalised model), and, for such a model, the windows as
+        its classifier read them [shape=(n, n_dims)], normalised once for both (else None)."""
+        features = windows.features[:, 0]
+        if not self.takes_profiles:
+            with self._lock:
+                return predict_proba(self.bundle.model, features), None
+        vectors = self._normalisation.apply(features.reshape(len(features), -1), profile)
         with self._lock:
-            return predict_proba(self.bundle.model, features, normalisation=self._normalisation, profile=profile)
+            return predict_proba(self.bundle.model, vectors), vectors
 
     def predict(self, waveform: np.ndarray, *, profile: VoiceProfile | None = None) -> Prediction:
         """Classify a 16 kHz mono waveform (validated, silence trimmed); a clip longer than the
@@ -145,12 +151,11 @@ class Predictor:
             profile, how = self._profile_for(chunks, profile)
         else:
             how = "each window normalised by itself"
-        parts = [(self.probabilities(w.features[:, 0], profile), w.starts_s, w.ends_s, w.speech) for w in chunks]
-        probs, starts_s, ends_s, speech = (np.concatenate(column) for column in zip(*parts, strict=True))
-        vector = None
-        if self.takes_profiles:
-            flat = np.concatenate([w.features[:, 0].reshape(len(w.speech), -1) for w in chunks])
-            vector = clip_probabilities(self._normalisation.apply(flat, profile), speech)
+        # Each chunk's features are let go once scored (a CNN's hour of audio is never held whole).
+        parts = [(*self._scores(w, profile), w.starts_s, w.ends_s, w.speech) for w in chunks]
+        probs, vectors, starts_s, ends_s, speech = zip(*parts, strict=True)
+        probs, starts_s, ends_s, speech = (np.concatenate(column) for column in (probs, starts_s, ends_s, speech))
+        vector = clip_probabilities(np.concatenate(vectors), speech) if self.takes_profiles else None
         duration_s = float(ends_s[-1] - starts_s[0])  # of the trimmed speech
         if not speech.any():
             raise NoSpeechError(
