@@ -24,6 +24,7 @@ from ser.errors import TrainingError
 from ser.predict import SELF_PROFILE_S, clip_probabilities
 from ser.prepare import Features, prepare
 from ser.profile import Normalisation, ProfileBuilder, VoiceProfile
+from ser.voices import known_voices
 
 ZERO_SHOT = (
     "zero-shot: each clip alone, normalised by the model's fall-back statistics (a clip with "
@@ -54,12 +55,23 @@ def clip_scores(
             for clip in np.flatnonzero(data.speech_s >= SELF_PROFILE_S):
                 probs[clip] = _self_normalised(model, data, normalisation, clip)
         return probs
-    vectors = speaker_vectors(data, normalisation)  # each window in its speaker's terms, once
-    probs = _per_clip(data, predict_proba(model, vectors))
+    profiles = speaker_profiles(data, normalisation.space)
+    vectors = speaker_vectors(data, normalisation, profiles)  # each window in its speaker's terms, once
+    window_probs = predict_proba(model, vectors)
+    voices = known_voices(model) if normalisation.voices is not None else None
+    window_speakers = np.array([data.clips[i].speaker_id for i in data.clip_of])
+    known = set()
+    for speaker, profile in profiles.items():
+        voice = voices.match(profile, normalisation.voices) if voices is not None else None
+        if voice is not None:  # a voice it was trained on: mostly its own classifier, as predict answers it
+            mine = window_speakers == speaker
+            window_probs[mine] = voices.answer(voice, window_probs[mine], vectors[mine], normalisation.voices)
+            known.add(speaker)
+    probs = _per_clip(data, window_probs)
     if normalisation.smoothing is not None:
         vectors = _per_clip(data, vectors)
         speakers = np.array([clip.speaker_id for clip in data.clips])
-        for speaker in np.unique(speakers):
+        for speaker in set(np.unique(speakers)) - known:
             mine = speakers == speaker
             probs[mine] = normalisation.smoothing.apply(probs[mine], vectors[mine])
     return probs
@@ -73,16 +85,26 @@ def _self_normalised(model: Model, data: Features, normalisation: Normalisation,
     windows, speech = data.centre[rows], data.speech[rows]
     own = ProfileBuilder(normalisation.space, windows[0].size, source="the recording's own speech")
     own.add(windows[speech].reshape(int(speech.sum()), -1), speech_s=float(data.speech_s[clip]))
-    return clip_probabilities(predict_proba(model, windows, normalisation=normalisation, profile=own.profile()), speech)
+    profile = own.profile()
+    vectors = normalisation.apply(windows.reshape(len(windows), -1), profile)
+    probs = predict_proba(model, vectors)
+    voices = known_voices(model) if normalisation.voices is not None else None
+    voice = voices.match(profile, normalisation.voices) if voices is not None else None
+    if voice is not None:
+        probs = voices.answer(voice, probs, vectors, normalisation.voices)
+    return clip_probabilities(probs, speech)
 
 
-def speaker_vectors(data: Features, normalisation: Normalisation) -> np.ndarray:
-    """Each window's features as the classifier reads them, normalised by its speaker's own profile.
-    Returns np.ndarray [shape=(n_windows, n_dims)]"""
+def speaker_vectors(
+    data: Features, normalisation: Normalisation, profiles: dict[str, VoiceProfile] | None = None
+) -> np.ndarray:
+    """Each window's features as the classifier reads them, normalised by its speaker's own profile
+    (``profiles``, else computed from ``data``). Returns np.ndarray [shape=(n_windows, n_dims)]"""
     flat = data.centre.reshape(len(data.clip_of), -1)
     vectors = np.zeros(flat.shape, dtype=np.float32)
     speakers = np.array([data.clips[i].speaker_id for i in data.clip_of])
-    for speaker, profile in speaker_profiles(data, normalisation.space).items():
+    profiles = speaker_profiles(data, normalisation.space) if profiles is None else profiles
+    for speaker, profile in profiles.items():
         mine = speakers == speaker
         vectors[mine] = normalisation.apply(flat[mine], profile)
     return vectors

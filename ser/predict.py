@@ -24,6 +24,7 @@ from ser.profile import Normalisation, ProfileBuilder, VoiceProfile
 from ser.registry import MODELS_DIR, serving_bundle
 from ser.sources import AudioSource
 from ser.units import cut_note
+from ser.voices import known_voices
 
 SELF_PROFILE_S = 20.0  # seconds of speech after which a recording is normalised by its own windows
 ZERO_SHOT = "zero-shot (no voice profile)"
@@ -39,6 +40,7 @@ class Prediction:
     # The mean of the speech windows' features as the classifier read them (a speaker-normalised model
     # only): what ``Predictor.smooth`` compares clips of one speaker by.
     vector: np.ndarray | None = field(default=None, compare=False, repr=False)
+    known_voice: str = ""  # the training voice the profile was taken for (ser.voices), else ""
 
     @property
     def confidence(self) -> float:
@@ -92,6 +94,8 @@ class Predictor:
         self.feature_config = bundle.feature_config
         self.audio_config: AudioConfig = bundle.card.audio_config  # trimming as in training
         self._normalisation = bundle.normalisation
+        rule = self._normalisation.voices if self._normalisation is not None else None
+        self._voices = known_voices(bundle.model) if rule is not None else None
         self._lock = threading.Lock()  # Keras models are not documented as thread-safe for calls
         self._warm = False  # warm_up has run
 
@@ -110,17 +114,30 @@ class Predictor:
     def takes_profiles(self) -> bool:
         return self._normalisation is not None
 
-    def _scores(self, windows: Windows, profile: VoiceProfile | None) -> tuple[np.ndarray, np.ndarray | None]:
+    def _scores(
+        self, windows: Windows, profile: VoiceProfile | None, voice: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         """The windows' probabilities [shape=(n, n_labels)], in the speaker's terms when ``profile`` is
-        given (else zero-shot, for a speaker-normalised model), and, for such a model, the windows as
-        its classifier read them [shape=(n, n_dims)], normalised once for both (else None)."""
+        given (else zero-shot, for a speaker-normalised model), mostly the known ``voice``'s own
+        classifier's when the profile is one (``known_voice``), and, for a speaker-normalised
+        model, the windows as its classifier read them [shape=(n, n_dims)], normalised once for
+        all (else None)."""
         features = windows.features[:, 0]
         if not self.takes_profiles:
             with self._lock:
                 return predict_proba(self.bundle.model, features), None
         vectors = self._normalisation.apply(features.reshape(len(features), -1), profile)
         with self._lock:
-            return predict_proba(self.bundle.model, vectors), vectors
+            probs = predict_proba(self.bundle.model, vectors)
+            if voice is not None:
+                probs = self._voices.answer(voice, probs, vectors, self._normalisation.voices)
+        return probs, vectors
+
+    def known_voice(self, profile: VoiceProfile | None) -> int | None:
+        """The index of the training voice ``profile`` is taken for (``ser.voices``), or None."""
+        if self._voices is None:
+            return None
+        return self._voices.match(profile, self._normalisation.voices)
 
     def predict(self, waveform: np.ndarray, *, profile: VoiceProfile | None = None) -> Prediction:
         """Classify a 16 kHz mono waveform (validated, silence trimmed); a clip longer than the
@@ -151,8 +168,12 @@ class Predictor:
             profile, how = self._profile_for(chunks, profile)
         else:
             how = "each window normalised by itself"
+        voice = self.known_voice(profile) if self.takes_profiles else None
+        known = self._voices.names[voice] if voice is not None else ""
+        if known:
+            how += f"; a voice it was trained on ({known}), answered mostly by its own classifier"
         # Each chunk's features are let go once scored (a CNN's hour of audio is never held whole).
-        parts = [(*self._scores(w, profile), w.starts_s, w.ends_s, w.speech) for w in chunks]
+        parts = [(*self._scores(w, profile, voice), w.starts_s, w.ends_s, w.speech) for w in chunks]
         probs, vectors, starts_s, ends_s, speech = zip(*parts, strict=True)
         probs, starts_s, ends_s, speech = (np.concatenate(column) for column in (probs, starts_s, ends_s, speech))
         vector = clip_probabilities(np.concatenate(vectors), speech) if self.takes_profiles else None
@@ -162,7 +183,9 @@ class Predictor:
                 f"no speech: the voice-activity detector heard no voice in its {duration_s:.1f} s "
                 "of sound (a tone, noise or music?); record or upload someone speaking"
             )
-        prediction = self._prediction(clip_probabilities(probs, speech), duration_s, int(speech.sum()), how, vector)
+        prediction = self._prediction(
+            clip_probabilities(probs, speech), duration_s, int(speech.sum()), how, vector, known
+        )
         if len(starts_s) == 1:
             return prediction, None
         return prediction, Timeline(starts_s, self.feature_config.window_s, probs, self.labels, speech)
@@ -208,21 +231,24 @@ class Predictor:
         return profile
 
     def _prediction(
-        self, probs: np.ndarray, duration_s: float, n_windows: int, how: str = "", vector: np.ndarray | None = None
-    ) -> Prediction:
+        self, probs: np.ndarray, duration_s: float, n_windows: int, how: str = "", vector: np.ndarray | None = None,
+        known_voice: str = "",
+    ) -> Prediction:  # fmt: skip
         label = self.labels[int(np.argmax(probs))]
         probabilities = {k: float(p) for k, p in zip(self.labels, probs, strict=True)}
-        return Prediction(label, probabilities, duration_s, n_windows, how, vector)
+        return Prediction(label, probabilities, duration_s, n_windows, how, vector, known_voice)
 
     def smooth(self, predictions: Sequence[Prediction]) -> list[Prediction]:
         """The answers to several clips of one speaker, each smoothed over the speaker's clips nearest it
         (``ser.transduction``), as ``evaluate --per-speaker`` scores them: the clips must have been
-        classified with that speaker's voice profile. Unchanged for a bundle without smoothing settings
-        or fewer than ``ser.transduction.MIN_CLIPS`` clips."""
+        classified with that speaker's voice profile. Unchanged for a bundle without smoothing settings,
+        fewer than ``ser.transduction.MIN_CLIPS`` clips, or a voice it was trained on (its own
+        classifier answers it; smoothing did not help there, bench/README session 13)."""
         from ser.transduction import MIN_CLIPS
 
         smoothing = self._normalisation.smoothing if self._normalisation is not None else None
-        if smoothing is None or len(predictions) < MIN_CLIPS or any(p.vector is None for p in predictions):
+        unsmoothed = any(p.vector is None or p.known_voice for p in predictions)
+        if smoothing is None or len(predictions) < MIN_CLIPS or unsmoothed:
             return list(predictions)
         probs = np.array([[p.probabilities[label] for label in self.labels] for p in predictions])
         smoothed = smoothing.apply(probs, np.array([p.vector for p in predictions]))

@@ -23,6 +23,7 @@ import numpy as np
 
 from ser.errors import ProfileError
 from ser.transduction import Smoothing
+from ser.voices import VoiceMatch
 
 PROFILE_FORMAT = "ser-voice-profile"  # the "format" field of a profile file
 PROFILE_VERSION = 1
@@ -161,12 +162,14 @@ class Normalisation:
     speakers (zero-shot). ``unknown_dims`` are dimensions that only mean something relative to the
     speaker (the level): zero-shot sets them to the average, 0. ``smoothing``: how the answers to
     several clips of one speaker lean on each other (``ser.transduction``); None for a bundle made
-    before it existed, whose answers stay each clip's own."""
+    before it existed, whose answers stay each clip's own. ``voices``: when a profile is taken for
+    a voice the model was trained on (``ser.voices``); None for a bundle made before then."""
 
     space: str
     fallback: VoiceProfile
     unknown_dims: tuple[int, ...] = ()
     smoothing: Smoothing | None = None
+    voices: VoiceMatch | None = None
 
     def apply(self, vectors: np.ndarray, profile: VoiceProfile | None = None) -> np.ndarray:
         """Vectors [shape=(n, n_dims)] normalised by ``profile``, or zero-shot by the fall-back."""
@@ -195,10 +198,12 @@ class Normalisation:
             "fallback": json.loads(self.fallback.to_json()),
             "unknown_dims": list(self.unknown_dims),
             **({"smoothing": self.smoothing.to_dict()} if self.smoothing else {}),
+            **({"voices": self.voices.to_dict()} if self.voices else {}),
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Normalisation:
         fallback = VoiceProfile.from_json(json.dumps(data["fallback"]), space=data["space"])
         smoothing = Smoothing.from_dict(data["smoothing"]) if data.get("smoothing") else None
-        return cls(data["space"], fallback, tuple(int(i) for i in data.get("unknown_dims", ())), smoothing)
+        voices = VoiceMatch.from_dict(data["voices"]) if data.get("voices") else None
+        return cls(data["space"], fallback, tuple(int(i) for i in data.get("unknown_dims", ())), smoothing, voices)

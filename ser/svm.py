@@ -26,6 +26,7 @@ from ser.errors import ModelError
 from ser.profile import Normalisation, ProfileBuilder, VoiceProfile
 from ser.registry import SVM_FILE
 from ser.transduction import Smoothing
+from ser.voices import VoiceMatch, attach, fit_voices
 
 C = 0.3  # chosen on inner leave-one-corpus-out folds of the training corpora only (bench/README)
 GAMMA_SCALE = 0.125  # the RBF's gamma is GAMMA_SCALE / n_dims on z-scored features
@@ -79,6 +80,7 @@ def fit_svm(
         raise ModelError("an SVM needs at least two emotions in its training data")
     speakers = np.asarray(speakers)
     order = np.concatenate([np.flatnonzero(speakers == s) for s in np.unique(speakers)])
+    profiles = speaker_profiles(vectors, speakers, space)
     Z = np.concatenate([_by_speaker(v, speakers, space) for v in (vectors, *copies)])
     balance = balance_weights(corpora, speakers, y)
     weights = np.concatenate([balance[order], *(balance[order] / len(copies) for _ in copies)])
@@ -86,7 +88,8 @@ def fit_svm(
     # Weighted as in training (pooled window by window, as up to v3, TESS' two voices made 61 % of the pool's).
     everyone = ProfileBuilder(space, vectors.shape[1], source="the training speakers (zero-shot fall-back)")
     everyone.add(vectors, speech_s=float(len(vectors)), weights=balance)
-    svm = SVC(C=C, gamma=GAMMA_SCALE / vectors.shape[1], random_state=seed, cache_size=500)
+    gamma = GAMMA_SCALE / vectors.shape[1]
+    svm = SVC(C=C, gamma=gamma, random_state=seed, cache_size=500)
     # Probabilities by Platt scaling on cross-validated folds; the final SVM is fitted on everything.
     fewest = int(np.bincount(y)[np.unique(y)].min())
     if fewest < 2:
@@ -94,9 +97,12 @@ def fit_svm(
     clf = CalibratedClassifierCV(svm, cv=min(CALIBRATION_FOLDS, fewest), ensemble=False)
     clf.fit(Z, labels, sample_weight=weights)
     clf.n_labels_ = int(n_labels or y.max() + 1)  # the model's outputs, some perhaps never trained
+    attach(clf, fit_voices(Z, labels, np.tile(speakers[order], 1 + len(copies)), profiles, gamma=gamma, seed=seed))
     # The level (last) dimension means something only against the speaker's own: zero-shot leaves it at 0.
     unknown = (vectors.shape[1] - 1,)
-    return clf, Normalisation(space, everyone.profile(), unknown_dims=unknown, smoothing=Smoothing())
+    return clf, Normalisation(
+        space, everyone.profile(), unknown_dims=unknown, smoothing=Smoothing(), voices=VoiceMatch()
+    )
 
 
 def _by_speaker(vectors: np.ndarray, speakers: np.ndarray, space: str) -> np.ndarray:
