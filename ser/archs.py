@@ -44,7 +44,8 @@ ARCHITECTURES: dict[str, ArchSpec] = {
             FeatureConfig(kind="egemaps", window_s=3.0, hop_s=1.0),
             True,
             "RBF-SVM on eGeMAPS v02 functionals at one level, z-normalised per speaker (voice profile), "
-            "each training speaker also at 0.9x and 1.1x speed",
+            "each training speaker also at 0.9x and 1.1x speed; and each training voice's own SVM, for a "
+            "voice profile that is one of them",
             family="svm",
             speaker_normalised=True,
         ),

@@ -26,7 +26,7 @@ from ser.errors import ModelError
 from ser.profile import Normalisation, ProfileBuilder, VoiceProfile
 from ser.registry import SVM_FILE
 from ser.transduction import Smoothing
-from ser.voices import VoiceMatch, attach, fit_voices
+from ser.voices import VoiceMatch, attach, fit_voices, packed, unpack
 
 C = 0.3  # chosen on inner leave-one-corpus-out folds of the training corpora only (bench/README)
 GAMMA_SCALE = 0.125  # the RBF's gamma is GAMMA_SCALE / n_dims on z-scored features
@@ -131,7 +131,8 @@ def _skops_io() -> ModuleType:
 
 def save_svm(clf: CalibratedClassifierCV, folder: Path) -> None:
     """Deflated: the speed copies triple the support vectors (the pool's SVM, 6.0 MB stored, is 3.1 MB)."""
-    _skops_io().dump(clf, Path(folder) / SVM_FILE, compression=zipfile.ZIP_DEFLATED, compresslevel=9)
+    with packed(clf):
+        _skops_io().dump(clf, Path(folder) / SVM_FILE, compression=zipfile.ZIP_DEFLATED, compresslevel=9)
 
 
 def load_svm(folder: Path) -> CalibratedClassifierCV:
@@ -147,6 +148,7 @@ def load_svm(folder: Path) -> CalibratedClassifierCV:
         raise ModelError(f"the model in {folder} cannot be loaded ({type(e).__name__}: {e})") from e
     if not isinstance(clf, CalibratedClassifierCV):
         raise ModelError(f"{path} holds a {type(clf).__name__}, not the SVM its card names")
+    unpack(clf)
     return clf
 
 

@@ -19,7 +19,8 @@ texts against new speakers), TESS kept out (bench/README, session 13).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -156,3 +157,58 @@ def known_voices(model: Any) -> KnownVoices | None:
     if not (voices.means.shape[0] == voices.stds.shape[0] == len(voices.counts) == len(voices.classifiers) == n):
         raise ModelError("the model's known voices are damaged: their parts differ in number")
     return voices
+
+
+@contextlib.contextmanager
+def packed(clf: Any) -> Iterator[None]:
+    """While saving: each voice SVM's support vectors that the pooled SVM has too are stored as row
+    numbers into the pooled SVM's (each voice trains on its own rows of the pooled training set,
+    and 3,843 of v6's 4,253 voice support vectors are the pooled SVM's: 5.1 MB deflated, 3.4 packed).
+    ``unpack`` puts them back after loading; ``clf`` is whole again on leaving."""
+    svms = _voice_svms(clf)
+    if not svms:
+        yield
+        return
+    base = _pooled_svm(clf).support_vectors_
+    index = {row.tobytes(): i for i, row in enumerate(base)}
+    kept = [svm.support_vectors_ for svm in svms]
+    clf.voice_rows_ = [np.array([index.get(row.tobytes(), -1) for row in vectors], dtype=np.int64) for vectors in kept]
+    clf.voice_extra_ = [vectors[rows < 0] for vectors, rows in zip(kept, clf.voice_rows_, strict=True)]
+    try:
+        for svm in svms:
+            svm.support_vectors_ = np.empty((0, base.shape[1]))
+        yield
+    finally:
+        for svm, vectors in zip(svms, kept, strict=True):
+            svm.support_vectors_ = vectors
+        del clf.voice_rows_, clf.voice_extra_
+
+
+def unpack(clf: Any) -> None:
+    """After loading: the voice SVMs' support vectors, from the pooled SVM's rows and their own
+    (``packed``). Raises ModelError when they do not fit together."""
+    rows_of, extra_of = getattr(clf, "voice_rows_", None), getattr(clf, "voice_extra_", None)
+    if rows_of is None:
+        return
+    try:
+        base = _pooled_svm(clf).support_vectors_
+        svms = _voice_svms(clf)
+        for svm, rows, extra in zip(svms, rows_of, extra_of, strict=True):
+            rows = np.asarray(rows, dtype=np.int64)
+            vectors = np.empty((len(rows), base.shape[1]))
+            vectors[rows >= 0] = base[rows[rows >= 0]]
+            vectors[rows < 0] = extra
+            if len(vectors) != int(np.sum(svm.n_support_)):
+                raise ValueError(f"{len(vectors)} support vectors for {int(np.sum(svm.n_support_))}")
+            svm.support_vectors_ = vectors
+    except (AttributeError, IndexError, TypeError, ValueError) as e:
+        raise ModelError(f"the model's known voices are damaged ({e})") from e
+    del clf.voice_rows_, clf.voice_extra_
+
+
+def _pooled_svm(clf: Any) -> Any:
+    return clf.calibrated_classifiers_[0].estimator
+
+
+def _voice_svms(clf: Any) -> list[Any]:
+    return [calibrated.calibrated_classifiers_[0].estimator for calibrated in getattr(clf, "voice_classifiers_", [])]
