@@ -58,14 +58,13 @@ def clip_scores(
     profiles = speaker_profiles(data, normalisation.space)
     vectors = speaker_vectors(data, normalisation, profiles)  # each window in its speaker's terms, once
     window_probs = predict_proba(model, vectors)
-    voices = known_voices(model) if normalisation.voices is not None else None
     window_speakers = np.array([data.clips[i].speaker_id for i in data.clip_of])
     known = set()
     for speaker, profile in profiles.items():
-        voice = voices.match(profile, normalisation.voices) if voices is not None else None
-        if voice is not None:  # a voice it was trained on: mostly its own classifier, as predict answers it
-            mine = window_speakers == speaker
-            window_probs[mine] = voices.answer(voice, window_probs[mine], vectors[mine], normalisation.voices)
+        mine = window_speakers == speaker
+        answer = _as_known_voice(model, normalisation, profile, window_probs[mine], vectors[mine])
+        if answer is not None:  # a voice it was trained on: mostly its own classifier, as predict answers it
+            window_probs[mine] = answer
             known.add(speaker)
     probs = _per_clip(data, window_probs)
     if normalisation.smoothing is not None:
@@ -88,11 +87,18 @@ def _self_normalised(model: Model, data: Features, normalisation: Normalisation,
     profile = own.profile()
     vectors = normalisation.apply(windows.reshape(len(windows), -1), profile)
     probs = predict_proba(model, vectors)
+    known = _as_known_voice(model, normalisation, profile, probs, vectors)
+    return clip_probabilities(probs if known is None else known, speech)
+
+
+def _as_known_voice(
+    model: Model, normalisation: Normalisation, profile: VoiceProfile | None, probs: np.ndarray, vectors: np.ndarray
+) -> np.ndarray | None:
+    """The windows' probabilities as a known voice's (``Predictor.known_voice``) when ``profile`` is
+    one of the model's training voices, else None."""
     voices = known_voices(model) if normalisation.voices is not None else None
     voice = voices.match(profile, normalisation.voices) if voices is not None else None
-    if voice is not None:
-        probs = voices.answer(voice, probs, vectors, normalisation.voices)
-    return clip_probabilities(probs, speech)
+    return None if voice is None else voices.answer(voice, probs, vectors, normalisation.voices)
 
 
 def speaker_vectors(

@@ -18,9 +18,9 @@ from ser.evaluation import clip_scores, compute_metrics
 from ser.predict import Predictor, classify
 from ser.prepare import prepare
 from ser.profile import Normalisation, ProfileBuilder
-from ser.svm import fit_svm
+from ser.svm import fit_svm, load_svm, save_svm
 from ser.train import train
-from ser.voices import VoiceMatch, known_voices
+from ser.voices import VoiceMatch, known_voices, packed, unpack
 from tests.conftest import BUNDLED_SVM, DEMO_DIR, TESS_DIR, requires_tess
 
 SPACE = "test-4"
@@ -89,6 +89,28 @@ def test_damaged_known_voices_are_refused(fitted):
     with pytest.raises(ModelError, match="differ in number"):
         known_voices(broken)
     assert known_voices(object()) is None  # a network, or an SVM saved before known voices
+
+
+def test_a_saved_model_keeps_its_voices_whole(fitted, tmp_path):
+    """The voices' support vectors that the pooled SVM has too are saved as its row numbers: the
+    file is smaller, the model in memory stays whole, and the loaded voices answer bit for bit."""
+    clf, _ = fitted
+    save_svm(clf, tmp_path)
+    assert all(len(_svc(c).support_vectors_) for c in clf.voice_classifiers_) and not hasattr(clf, "voice_rows_")
+    again = load_svm(tmp_path)
+    x = np.random.default_rng(3).normal(size=(50, 4))
+    for a, b in zip(known_voices(clf).classifiers, known_voices(again).classifiers, strict=True):
+        np.testing.assert_array_equal(a.predict_proba(x), b.predict_proba(x))
+    with packed(clf):
+        rows = clf.voice_rows_
+        assert sum((r >= 0).sum() for r in rows) > 0.5 * sum(len(r) for r in rows)  # most are shared
+        clf.voice_rows_ = [r[:-1] for r in rows]  # a damaged file: a row number lost
+        with pytest.raises(ModelError, match="known voices are damaged"):
+            unpack(clf)
+
+
+def _svc(calibrated):
+    return calibrated.calibrated_classifiers_[0].estimator
 
 
 def test_normalisation_keeps_its_known_voice_settings_in_the_card(fitted):
