@@ -23,10 +23,10 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.svm import SVC
 
 from ser.errors import ModelError
-from ser.profile import Normalisation, ProfileBuilder, VoiceProfile
+from ser.profile import Normalisation, ProfileBuilder, VoiceMatch, VoiceProfile
 from ser.registry import SVM_FILE
 from ser.transduction import Smoothing
-from ser.voices import VoiceMatch, attach, fit_voices, packed, unpack
+from ser.voices import attach, fit_voices, packed, unpack
 
 C = 0.3  # chosen on inner leave-one-corpus-out folds of the training corpora only (bench/README)
 GAMMA_SCALE = 0.125  # the RBF's gamma is GAMMA_SCALE / n_dims on z-scored features

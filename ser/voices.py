@@ -12,7 +12,7 @@ classifier. A clip without a profile, or a voice the model never heard, is answe
 
 The statistic is the mean over dimensions of the squared difference of the two means in units of
 its standard error, each dimension capped at ``Z2_CAP`` so that one stray dimension cannot decide:
-about 1 for the same recordings, 0.7-4 for a training speaker's other texts, 3.15 and more for every
+about 1 for the same recordings, 0.7-6 for a training speaker's other texts, 3.15 and more for every
 new voice of the pool's speaker folds. The settings were chosen on EmoDB and RAVDESS only (held-out
 texts against new speakers), TESS kept out (bench/README, session 13).
 """
@@ -21,46 +21,20 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ser.errors import ModelError
+from ser.profile import VoiceMatch, VoiceProfile
 
 if TYPE_CHECKING:
     from sklearn.calibration import CalibratedClassifierCV
 
-    from ser.profile import VoiceProfile
-
 VOICE_C = 10.0  # a voice's own SVM fits its one speaker closely; its gamma is the pooled SVM's
 CALIBRATION_FOLDS = 3  # as the pooled SVM's
 Z2_CAP = 25.0  # a dimension's squared standard score counts at most this much in the match statistic
-
-
-@dataclass(frozen=True)
-class VoiceMatch:
-    """When a profile is a known voice: it holds at least ``min_vectors`` feature vectors and its
-    match statistic to that voice (the nearest) is below ``threshold``; the answer is then
-    ``weight`` x that voice's classifier + (1 - ``weight``) x the pooled one, not smoothed."""
-
-    threshold: float = 3.0
-    min_vectors: int = 50  # below about 50, new voices came within the threshold of a training voice
-    weight: float = 0.75
-
-    def __post_init__(self) -> None:
-        if not (self.threshold > 0 and self.min_vectors >= 1 and 0.0 <= self.weight <= 1.0):
-            raise ModelError(f"known-voice settings out of range: {self}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> VoiceMatch:
-        try:
-            return cls(float(data["threshold"]), int(data["min_vectors"]), float(data["weight"]))
-        except (KeyError, TypeError, ValueError) as e:
-            raise ModelError(f"the card's known-voice settings are damaged ({e})") from e
 
 
 @dataclass(frozen=True)
