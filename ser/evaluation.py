@@ -24,7 +24,7 @@ from ser.errors import TrainingError
 from ser.predict import SELF_PROFILE_S, clip_probabilities
 from ser.prepare import Features, prepare
 from ser.profile import Normalisation, ProfileBuilder, VoiceProfile
-from ser.voices import known_voices
+from ser.voices import KnownVoices, known_voices
 
 ZERO_SHOT = (
     "zero-shot: each clip alone, normalised by the model's fall-back statistics (a clip with "
@@ -59,10 +59,11 @@ def clip_scores(
     vectors = speaker_vectors(data, normalisation, profiles)  # each window in its speaker's terms, once
     window_probs = predict_proba(model, vectors)
     window_speakers = np.array([data.clips[i].speaker_id for i in data.clip_of])
+    voices = known_voices(model) if normalisation.voices is not None else None
     known = set()
     for speaker, profile in profiles.items():
         mine = window_speakers == speaker
-        answer = _as_known_voice(model, normalisation, profile, window_probs[mine], vectors[mine])
+        answer = _as_known_voice(voices, normalisation, profile, window_probs[mine], vectors[mine])
         if answer is not None:  # a voice it was trained on: mostly its own classifier, as predict answers it
             window_probs[mine] = answer
             known.add(speaker)
@@ -87,16 +88,17 @@ def _self_normalised(model: Model, data: Features, normalisation: Normalisation,
     profile = own.profile()
     vectors = normalisation.apply(windows.reshape(len(windows), -1), profile)
     probs = predict_proba(model, vectors)
-    known = _as_known_voice(model, normalisation, profile, probs, vectors)
+    voices = known_voices(model) if normalisation.voices is not None else None
+    known = _as_known_voice(voices, normalisation, profile, probs, vectors)
     return clip_probabilities(probs if known is None else known, speech)
 
 
 def _as_known_voice(
-    model: Model, normalisation: Normalisation, profile: VoiceProfile | None, probs: np.ndarray, vectors: np.ndarray
-) -> np.ndarray | None:
+    voices: KnownVoices | None, normalisation: Normalisation, profile: VoiceProfile | None, probs: np.ndarray,
+    vectors: np.ndarray,
+) -> np.ndarray | None:  # fmt: skip
     """The windows' probabilities as a known voice's (``Predictor.known_voice``) when ``profile`` is
-    one of the model's training voices, else None."""
-    voices = known_voices(model) if normalisation.voices is not None else None
+    one of the model's training ``voices``, else None."""
     voice = voices.match(profile, normalisation.voices) if voices is not None else None
     return None if voice is None else voices.answer(voice, probs, vectors, normalisation.voices)
 

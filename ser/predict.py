@@ -168,7 +168,7 @@ class Predictor:
             profile, how = self._profile_for(chunks, profile)
         else:
             how = "each window normalised by itself"
-        voice = self.known_voice(profile) if self.takes_profiles else None
+        voice = self.known_voice(profile)
         known = self._voices.names[voice] if voice is not None else ""
         if known:
             how += f"; a voice it was trained on ({known}), answered mostly by its own classifier"

@@ -22,15 +22,14 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.svm import SVC
 
 from ser.errors import ModelError
 from ser.profile import VoiceMatch, VoiceProfile
-
-if TYPE_CHECKING:
-    from sklearn.calibration import CalibratedClassifierCV
 
 VOICE_C = 10.0  # a voice's own SVM fits its one speaker closely; its gamma is the pooled SVM's
 CALIBRATION_FOLDS = 3  # as the pooled SVM's
@@ -80,10 +79,6 @@ def fit_voices(
     included) with label indices y [shape=(n,)]; ``profiles``: each speaker's statistics, the
     unchanged windows'; ``gamma``: the RBF's, the pooled SVM's. A speaker with a single emotion
     gets no classifier of their own, nor one with fewer than 2 windows of an emotion."""
-    # Not at import: the profile module, which needs VoiceMatch, is imported far and wide.
-    from sklearn.calibration import CalibratedClassifierCV
-    from sklearn.svm import SVC
-
     speakers = np.asarray(speakers)
     names, classifiers = [], []
     for name in sorted(profiles):
@@ -137,7 +132,7 @@ def known_voices(model: Any) -> KnownVoices | None:
 def packed(clf: Any) -> Iterator[None]:
     """While saving: each voice SVM's support vectors that the pooled SVM has too are stored as row
     numbers into the pooled SVM's (each voice trains on its own rows of the pooled training set,
-    and 3,843 of v6's 4,253 voice support vectors are the pooled SVM's: 5.1 MB deflated, 3.4 packed).
+    and 3,843 of v6's 4,253 voice support vectors are the pooled SVM's: 5.1 MB deflated, 3.6 packed).
     ``unpack`` puts them back after loading; ``clf`` is whole again on leaving."""
     svms = _voice_svms(clf)
     if not svms:
