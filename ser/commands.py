@@ -130,7 +130,7 @@ def _print_result(path: Path, result, args: argparse.Namespace) -> None:
 
 def _profile(args: argparse.Namespace, predictor):
     """The voice profile --profile or --same-speaker asks for (None: each file on its own)."""
-    from ser.audio import load_audio_head
+    from ser.predict import one_speaker_profile
     from ser.profile import VoiceProfile
 
     if (args.profile or args.same_speaker or args.save_profile) and not predictor.takes_profiles:
@@ -144,13 +144,10 @@ def _profile(args: argparse.Namespace, predictor):
         raise SERError("--save-profile needs --same-speaker: the profile is built from the files given")
     if not args.same_speaker:
         return None
-    builder = predictor.profile_builder(f"{len(args.files)} files marked as one speaker")
-    for path in args.files:
-        with contextlib.suppress(SERError):  # a file that cannot be used is reported when it is classified
-            builder.add_waveform(load_audio_head(path, config=predictor.audio_config).waveform)
-    profile = builder.profile()
-    if profile is None:
-        raise SERError("--same-speaker: none of the files holds speech to learn the voice from")
+    try:
+        profile = one_speaker_profile(args.files, predictor)
+    except SERError as e:  # each file that cannot be used is reported again when it is classified
+        raise SERError(f"--same-speaker: {e}") from e
     if args.save_profile:
         args.save_profile.write_text(profile.to_json() + "\n")
         print(f"saved the voice profile ({profile.speech_s:.0f} s of speech) to {args.save_profile}", file=sys.stderr)

@@ -333,3 +333,27 @@ def classify(source: AudioSource, predictor: Predictor, *, profile: VoiceProfile
     cap_s = predictor.audio_config.max_duration_s
     decoded_s = len(head.waveform) / predictor.audio_config.sample_rate
     return Classification(prediction, timeline, head.waveform, head.truncated, head.duration_s, cap_s, decoded_s)
+
+
+def one_speaker_profile(
+    sources: Sequence[AudioSource], predictor: Predictor, *, noun: str = "files", what: str = "marked as one speaker"
+) -> VoiceProfile:
+    """The voice profile of recordings of one speaker (``predict --same-speaker``, the Classify
+    page's "these clips are one speaker", "my voice"), from those that can be used; its source says
+    how many of them that was ("2 of 3 files marked as one speaker"). Raises SERError when none
+    holds speech, with the reason when none could even be decoded."""
+    builder = predictor.profile_builder()
+    used, problems = 0, []
+    for source in sources:
+        before_s = builder.speech_s
+        try:
+            builder.add_waveform(load_audio_head(source, config=predictor.audio_config).waveform)
+        except SERError as e:
+            problems.append(str(e))
+        used += builder.speech_s > before_s
+    profile = builder.profile()
+    if profile is None:
+        why = f" ({problems[0]})" if len(problems) == len(sources) else ""
+        raise AudioContentError(f"none of the {len(sources)} {noun} holds speech to learn the voice from{why}")
+    counted = f"{used} of {len(sources)}" if used < len(sources) else f"{used}"
+    return dataclasses.replace(profile, source=f"{counted} {noun} {what}")

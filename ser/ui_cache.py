@@ -52,13 +52,12 @@ def cached_classify(name: str, data: bytes, bundle_path: str, profile_json: str 
 
 
 @st.cache_data(show_spinner="Learning the voice…", max_entries=16)
-def cached_profile(clips: tuple[bytes, ...], bundle_path: str, source: str) -> str:
-    """The voice profile (JSON) of recordings of one speaker. Raises SERError."""
-    from ser.audio import load_audio_head
+def cached_profile(clips: tuple[bytes, ...], bundle_path: str, noun: str, what: str) -> str:
+    """The voice profile (JSON) of recordings of one speaker, from those that can be used: its
+    source reads "2 of 3 ``noun`` ``what``". Raises SERError."""
+    from ser.predict import one_speaker_profile
 
-    predictor = cached_predictor(bundle_path)
-    waveforms = [load_audio_head(data, config=predictor.audio_config).waveform for data in clips]
-    return predictor.build_profile(waveforms, source).to_json()
+    return one_speaker_profile(clips, cached_predictor(bundle_path), noun=noun, what=what).to_json()
 
 
 @st.cache_data(show_spinner=False)

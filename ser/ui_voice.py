@@ -41,7 +41,7 @@ def _learn_voice(bundle_path: str) -> None:
     if recordings and st.button("Learn my voice", key="my_voice_learn"):
         clips = tuple(r.getvalue() for r in recordings)
         try:
-            st.session_state[PROFILE_KEY] = cached_profile(clips, bundle_path, f"{len(clips)} recordings of my voice")
+            st.session_state[PROFILE_KEY] = cached_profile(clips, bundle_path, "recordings", "of my voice")
         except SERError as e:
             st.error(f"Cannot learn the voice: {md(e)}")
 

@@ -89,6 +89,17 @@ def test_predict_with_the_bundled_model_in_text(tmp_path):
     assert "%" in done.stdout
 
 
+def test_same_speaker_says_how_many_files_it_learnt_the_voice_from(tmp_path):
+    """A file that cannot be read is no part of the speaker's profile, and the profile says so; when
+    none can be read, the error says why rather than that they hold no speech."""
+    clip, missing = str(next(DEMO_DIR.rglob("*.ogg"))), str(tmp_path / "missing.wav")
+    done = ser("predict", missing, clip, "--same-speaker")
+    assert done.returncode == 1 and "1 of 2 files marked as one speaker" in done.stdout
+    assert "could not be read" in done.stderr and "Traceback" not in done.stderr
+    none = ser("predict", missing, str(tmp_path / "also-missing.wav"), "--same-speaker")
+    assert none.returncode == 1 and "none of the 2 files" in none.stderr and "could not be read" in none.stderr
+
+
 def test_evaluate_json_on_a_csv_manifest(csv_manifest, tiny_bundle):
     done = ser("evaluate", str(csv_manifest), "--model", str(tiny_bundle), "--json")
     assert done.returncode == 0, done.stderr

@@ -152,3 +152,21 @@ def test_a_pause_inside_a_recording_is_marked_and_not_averaged(predictor, clip):
     np.testing.assert_allclose(
         timeline.probabilities[timeline.speech].mean(axis=0), list(prediction.probabilities.values()), rtol=1e-6
     )
+
+
+def test_a_voice_is_learnt_from_the_recordings_that_can_be_used():
+    """Clips marked as one speaker, one of them not audio: the profile is the others', and says so;
+    none usable is an error that says why."""
+    from ser.errors import SERError
+    from ser.predict import one_speaker_profile
+    from tests.conftest import BUNDLED_SVM
+
+    predictor = Predictor.from_path(BUNDLED_SVM)
+    clips = [p.read_bytes() for p in sorted(DEMO_DIR.glob("EF1_*/*.ogg"))[:3]]
+    profile = one_speaker_profile([*clips, b"not audio at all"], predictor, noun="clips")
+    assert profile.source == "3 of 4 clips marked as one speaker" and profile.speech_s > 2
+    alone = one_speaker_profile(clips, predictor, noun="recordings", what="of my voice")
+    assert alone.source == "3 recordings of my voice"
+    np.testing.assert_allclose(alone.mean, profile.mean)  # the bad clip took no part
+    with pytest.raises(SERError, match=r"none of the 2 clips holds speech.*could not be decoded"):
+        one_speaker_profile([b"x", b"y"], predictor, noun="clips")
