@@ -125,7 +125,8 @@ voice = my_voice(path) if path else ""
 one_speaker = path and len(clips) > 1 and cached_predictor(path).takes_profiles
 if one_speaker and st.checkbox("These clips are one speaker", help="their speech becomes the speaker's voice profile"):
     try:
-        voice = cached_profile(tuple(c.data() for c in clips), path, "clips", "marked as one speaker")
+        # A clip that cannot be decoded is left out of the profile; its own error shows below.
+        voice, _ = cached_profile(tuple(c.data() for c in clips), path, "clips", "marked as one speaker")
     except SERError as e:
         st.error(f"Cannot learn the speaker's voice from these clips: {md(e)}")
 

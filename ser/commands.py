@@ -145,8 +145,8 @@ def _profile(args: argparse.Namespace, predictor):
     if not args.same_speaker:
         return None
     try:
-        profile = one_speaker_profile(args.files, predictor)
-    except SERError as e:  # each file that cannot be used is reported again when it is classified
+        profile, _ = one_speaker_profile(args.files, predictor)  # the files it could not use: below, one by one
+    except SERError as e:
         raise SERError(f"--same-speaker: {e}") from e
     if args.save_profile:
         args.save_profile.write_text(profile.to_json() + "\n")

@@ -337,23 +337,24 @@ def classify(source: AudioSource, predictor: Predictor, *, profile: VoiceProfile
 
 def one_speaker_profile(
     sources: Sequence[AudioSource], predictor: Predictor, *, noun: str = "files", what: str = "marked as one speaker"
-) -> VoiceProfile:
+) -> tuple[VoiceProfile, dict[int, str]]:
     """The voice profile of recordings of one speaker (``predict --same-speaker``, the Classify
     page's "these clips are one speaker", "my voice"), from those that can be used; its source says
-    how many of them that was ("2 of 3 files marked as one speaker"). Raises SERError when none
-    holds speech, with the reason when none could even be decoded."""
+    how many of them that was ("2 of 3 files marked as one speaker"); and, by their index in
+    ``sources``, why the others could not be decoded. Raises SERError when none holds speech, with
+    the reason when none could even be decoded."""
     builder = predictor.profile_builder()
-    used, problems = 0, []
-    for source in sources:
+    used, problems = 0, {}
+    for i, source in enumerate(sources):
         before_s = builder.speech_s
         try:
             builder.add_waveform(load_audio_head(source, config=predictor.audio_config).waveform)
         except SERError as e:
-            problems.append(str(e))
+            problems[i] = str(e)
         used += builder.speech_s > before_s
     profile = builder.profile()
     if profile is None:
-        why = f" ({problems[0]})" if len(problems) == len(sources) else ""
+        why = f" ({problems[0]})" if len(problems) == len(sources) else ""  # none decoded: the first's reason
         raise AudioContentError(f"none of the {len(sources)} {noun} holds speech to learn the voice from{why}")
     counted = f"{used} of {len(sources)}" if used < len(sources) else f"{used}"
-    return dataclasses.replace(profile, source=f"{counted} {noun} {what}")
+    return dataclasses.replace(profile, source=f"{counted} {noun} {what}"), problems

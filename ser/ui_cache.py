@@ -52,12 +52,14 @@ def cached_classify(name: str, data: bytes, bundle_path: str, profile_json: str 
 
 
 @st.cache_data(show_spinner="Learning the voice…", max_entries=16)
-def cached_profile(clips: tuple[bytes, ...], bundle_path: str, noun: str, what: str) -> str:
-    """The voice profile (JSON) of recordings of one speaker, from those that can be used: its
-    source reads "2 of 3 ``noun`` ``what``". Raises SERError."""
+def cached_profile(clips: tuple[bytes, ...], bundle_path: str, noun: str, what: str) -> tuple[str, dict[int, str]]:
+    """The voice profile (JSON) of recordings of one speaker, from those that can be used (its
+    source reads "2 of 3 ``noun`` ``what``"), and why each of the others could not be decoded, by
+    index. Raises SERError."""
     from ser.predict import one_speaker_profile
 
-    return one_speaker_profile(clips, cached_predictor(bundle_path), noun=noun, what=what).to_json()
+    profile, problems = one_speaker_profile(clips, cached_predictor(bundle_path), noun=noun, what=what)
+    return profile.to_json(), problems
 
 
 @st.cache_data(show_spinner=False)

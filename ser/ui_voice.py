@@ -41,9 +41,12 @@ def _learn_voice(bundle_path: str) -> None:
     if recordings and st.button("Learn my voice", key="my_voice_learn"):
         clips = tuple(r.getvalue() for r in recordings)
         try:
-            st.session_state[PROFILE_KEY] = cached_profile(clips, bundle_path, "recordings", "of my voice")
+            st.session_state[PROFILE_KEY], problems = cached_profile(clips, bundle_path, "recordings", "of my voice")
         except SERError as e:
             st.error(f"Cannot learn the voice: {md(e)}")
+            return
+        for i, problem in problems.items():
+            st.warning(f"Left out {md(recordings[i].name)}: {md(problem)}")
 
 
 def _load_voice(space: str) -> None:

@@ -163,10 +163,24 @@ def test_a_voice_is_learnt_from_the_recordings_that_can_be_used():
 
     predictor = Predictor.from_path(BUNDLED_SVM)
     clips = [p.read_bytes() for p in sorted(DEMO_DIR.glob("EF1_*/*.ogg"))[:3]]
-    profile = one_speaker_profile([*clips, b"not audio at all"], predictor, noun="clips")
+    profile, problems = one_speaker_profile([*clips, b"not audio at all"], predictor, noun="clips")
     assert profile.source == "3 of 4 clips marked as one speaker" and profile.speech_s > 2
-    alone = one_speaker_profile(clips, predictor, noun="recordings", what="of my voice")
-    assert alone.source == "3 recordings of my voice"
+    assert list(problems) == [3] and "could not be decoded" in problems[3]
+    alone, none = one_speaker_profile(clips, predictor, noun="recordings", what="of my voice")
+    assert alone.source == "3 recordings of my voice" and none == {}
     np.testing.assert_allclose(alone.mean, profile.mean)  # the bad clip took no part
     with pytest.raises(SERError, match=r"none of the 2 clips holds speech.*could not be decoded"):
         one_speaker_profile([b"x", b"y"], predictor, noun="clips")
+
+
+def test_the_pages_learn_a_voice_from_the_clips_that_can_be_used():
+    """What the Classify page's "these clips are one speaker" and "my voice" call: the profile's JSON
+    and, by index, why a clip was left out (the page names it)."""
+    from ser.profile import VoiceProfile
+    from ser.ui_cache import cached_profile
+    from tests.conftest import BUNDLED_SVM
+
+    clips = tuple(p.read_bytes() for p in sorted(DEMO_DIR.glob("EM1_*/*.ogg"))[:2])
+    profile_json, problems = cached_profile((b"", *clips), str(BUNDLED_SVM), "recordings", "of my voice")
+    assert VoiceProfile.from_json(profile_json).source == "2 of 3 recordings of my voice"
+    assert list(problems) == [0] and problems[0]
