@@ -103,15 +103,12 @@ def _as_known_voice(
     return None if voice is None else voices.answer(voice, probs, vectors, normalisation.voices)
 
 
-def speaker_vectors(
-    data: Features, normalisation: Normalisation, profiles: dict[str, VoiceProfile] | None = None
-) -> np.ndarray:
+def speaker_vectors(data: Features, normalisation: Normalisation, profiles: dict[str, VoiceProfile]) -> np.ndarray:
     """Each window's features as the classifier reads them, normalised by its speaker's own profile
-    (``profiles``, else computed from ``data``). Returns np.ndarray [shape=(n_windows, n_dims)]"""
+    (``speaker_profiles`` of ``data``). Returns np.ndarray [shape=(n_windows, n_dims)]"""
     flat = data.centre.reshape(len(data.clip_of), -1)
     vectors = np.zeros(flat.shape, dtype=np.float32)
     speakers = np.array([data.clips[i].speaker_id for i in data.clip_of])
-    profiles = speaker_profiles(data, normalisation.space) if profiles is None else profiles
     for speaker, profile in profiles.items():
         mine = speakers == speaker
         vectors[mine] = normalisation.apply(flat[mine], profile)

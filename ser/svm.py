@@ -80,8 +80,9 @@ def fit_svm(
         raise ModelError("an SVM needs at least two emotions in its training data")
     speakers = np.asarray(speakers)
     order = np.concatenate([np.flatnonzero(speakers == s) for s in np.unique(speakers)])
-    profiles = speaker_profiles(vectors, speakers, space)
-    Z = np.concatenate([_by_speaker(v, speakers, space) for v in (vectors, *copies)])
+    heard = (vectors, *copies)
+    voices = [speaker_profiles(v, speakers, space) for v in heard]  # each copy a voice of its own
+    Z = np.concatenate([_by_speaker(v, speakers, profiles) for v, profiles in zip(heard, voices, strict=True)])
     balance = balance_weights(corpora, speakers, y)
     weights = np.concatenate([balance[order], *(balance[order] / len(copies) for _ in copies)])
     labels = np.tile(y[order], 1 + len(copies))
@@ -97,7 +98,7 @@ def fit_svm(
     clf = CalibratedClassifierCV(svm, cv=min(CALIBRATION_FOLDS, fewest), ensemble=False)
     clf.fit(Z, labels, sample_weight=weights)
     clf.n_labels_ = int(n_labels or y.max() + 1)  # the model's outputs, some perhaps never trained
-    attach(clf, fit_voices(Z, labels, np.tile(speakers[order], 1 + len(copies)), profiles, gamma=gamma, seed=seed))
+    attach(clf, fit_voices(Z, labels, np.tile(speakers[order], 1 + len(copies)), voices[0], gamma=gamma, seed=seed))
     # The level (last) dimension means something only against the speaker's own: zero-shot leaves it at 0.
     unknown = (vectors.shape[1] - 1,)
     return clf, Normalisation(
@@ -105,9 +106,9 @@ def fit_svm(
     )
 
 
-def _by_speaker(vectors: np.ndarray, speakers: np.ndarray, space: str) -> np.ndarray:
-    """Each speaker's vectors normalised by their own profile, speaker after speaker (sorted)."""
-    profiles = speaker_profiles(vectors, speakers, space)
+def _by_speaker(vectors: np.ndarray, speakers: np.ndarray, profiles: dict[str, VoiceProfile]) -> np.ndarray:
+    """Each speaker's vectors normalised by their own profile (``speaker_profiles`` of these
+    vectors), speaker after speaker (sorted)."""
     return np.concatenate([profiles[s].normalise(vectors[speakers == s]) for s in profiles])
 
 
