@@ -41,11 +41,12 @@ ARCHITECTURES: dict[str, ArchSpec] = {
         ArchSpec("seed-lstm", _SEED_MFCC, False, "seed: LSTM 256 on 40 mean MFCCs"),
         ArchSpec(
             "egemaps-svm",
-            FeatureConfig(kind="egemaps", window_s=3.0, hop_s=1.0),
+            FeatureConfig(kind="egemaps", window_s=3.0, hop_s=1.0, contours=True),
             True,
             "RBF-SVM on eGeMAPS v02 functionals at one level, z-normalised per speaker (voice profile), "
-            "each training speaker also at 0.9x and 1.1x speed; and each training voice's own SVM, for a "
-            "voice profile that is one of them",
+            "each training speaker also at 0.9x and 1.1x speed; each training voice's own SVM, for a "
+            "voice profile that is one of them; and, for a clip without a profile, small networks on the "
+            "eGeMAPS contours averaged with the SVM",
             family="svm",
             speaker_normalised=True,
         ),

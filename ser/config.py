@@ -26,6 +26,8 @@ NO_SPEECH = "no speech"  # a timeline window with too little speech to classify 
 # Names of audio files, in a corpus and in the Classify page's uploader: what ser.audio decodes.
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".aiff", ".aif", ".mp3", ".m4a", ".aac", ".webm", ".opus")
 FEATURE_KINDS = ("logmel", "mfcc", "egemaps")
+N_CONTOUR = 25  # eGeMAPS v02's low-level descriptors, every 10 ms: what its functionals summarise
+CONTOUR_RATE = 100  # descriptor frames a second
 N_EGEMAPS = 88  # eGeMAPS v02 functionals (openSMILE); the "egemaps" kind adds the window's level as one more
 STRATEGIES = ("default", "mirrored", "multi-worker")  # tf.distribute strategies training can run under
 NORMALIZATIONS = ("band_mean", "utterance", "none")  # see FeatureConfig.normalize
@@ -59,12 +61,16 @@ class FeatureConfig:
     # how strongly each band moves, removes the speaker's fixed timbre); "utterance": per-band
     # mean and std; "none". band_mean scored 0.775 speaker-independent against 0.714 for utterance.
     normalize: str = "band_mean"
+    # "egemaps" only: the window's eGeMAPS descriptors every 10 ms too, beside its functionals (ser.contours)
+    contours: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in FEATURE_KINDS:
             raise ConfigError(f"FeatureConfig.kind must be one of {FEATURE_KINDS}, not {self.kind!r}")
         if self.normalize not in NORMALIZATIONS:
             raise ConfigError(f"FeatureConfig.normalize must be one of {NORMALIZATIONS}, not {self.normalize!r}")
+        if self.contours and self.kind != "egemaps":
+            raise ConfigError("FeatureConfig.contours are eGeMAPS descriptors: only the egemaps kind has them")
 
     @property
     def n_samples(self) -> int:
@@ -75,6 +81,11 @@ class FeatureConfig:
         if self.kind == "egemaps":
             return 1  # one vector of functionals per window
         return 1 + self.n_samples // self.hop_length  # 151 frames by default
+
+    @property
+    def contour_frames(self) -> int:
+        """Descriptor frames a window holds (``contours``), else 0: 300 for 3 s."""
+        return round(self.window_s * CONTOUR_RATE) if self.contours else 0
 
     @property
     def n_bins(self) -> int:

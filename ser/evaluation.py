@@ -19,6 +19,7 @@ from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 from ser import svm
 from ser.bundle import Bundle, Model, predict_proba
 from ser.config import RunHooks
+from ser.contours import contour_nets, fuse
 from ser.datasets import Manifest
 from ser.errors import TrainingError
 from ser.predict import SELF_PROFILE_S, clip_probabilities
@@ -50,7 +51,11 @@ def clip_scores(
 ) -> np.ndarray:
     """Each clip's probabilities, as ``predict`` answers it. Returns np.ndarray [shape=(n_clips, n_labels)]"""
     if normalisation is None or not per_speaker:
-        probs = _per_clip(data, predict_proba(model, data.centre, normalisation=normalisation))
+        window_probs = predict_proba(model, data.centre, normalisation=normalisation)
+        nets = contour_nets(model) if normalisation is not None else None
+        if nets is not None and data.contours is not None:  # zero-shot: the contour networks beside the SVM
+            window_probs = fuse(window_probs, nets.proba(data.contours[:, data.contours.shape[1] // 2]))
+        probs = _per_clip(data, window_probs)
         if normalisation is not None:  # a long clip is normalised by its own speech, as predict does
             for clip in np.flatnonzero(data.speech_s >= SELF_PROFILE_S):
                 probs[clip] = _self_normalised(model, data, normalisation, clip)

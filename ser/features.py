@@ -22,7 +22,7 @@ import numpy as np
 from ser.audio import load_audio, resample
 from ser.config import AudioConfig, FeatureConfig, ProgressFn
 from ser.errors import AudioContentError, SERError
-from ser.functionals import egemaps
+from ser.functionals import egemaps, egemaps_contours
 from ser.speech import speech_mask
 from ser.workers import pool_size, process_pool
 
@@ -113,11 +113,25 @@ def window_features(waveform: np.ndarray, config: FeatureConfig, warps: Sequence
 
     Returns np.ndarray [shape=(len(warps), n_bins, n_frames)], float32
     """
+    return _window(waveform, config, warps)[0]
+
+
+def _window(
+    waveform: np.ndarray, config: FeatureConfig, warps: Sequence[float]
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """``window_features`` and, for a config with ``contours``, the window's descriptor contours
+    under each warp, from the same openSMILE runs [shape=(len(warps), contour_frames, N_CONTOUR)] (else None)."""
     if config.kind == "egemaps":
-        return np.stack([egemaps(change_speed(waveform, w, config.sample_rate), config.sample_rate)[:, None]
-                         for w in warps])  # fmt: skip
+        voiced = [change_speed(waveform, w, config.sample_rate) for w in warps]
+        if not config.contours:
+            return np.stack([egemaps(v, config.sample_rate)[:, None] for v in voiced]), None
+        values, contours = zip(
+            *(egemaps_contours(v, config.sample_rate, config.contour_frames) for v in voiced), strict=True
+        )
+        return np.stack(values)[:, :, None], np.stack(contours)
     power = power_spectrogram(pad_or_trim(waveform, config.n_samples), config)
-    return np.stack([pad_frames(spectrum_to_features(power, config, warp=w), config.n_frames) for w in warps])
+    features = [pad_frames(spectrum_to_features(power, config, warp=w), config.n_frames) for w in warps]
+    return np.stack(features), None
 
 
 def change_speed(waveform: np.ndarray, factor: float, sr: int) -> np.ndarray:
@@ -147,6 +161,9 @@ class Windows:
     starts_s: np.ndarray  # [shape=(n_windows,)], start of each window, from the start of the waveform given
     ends_s: np.ndarray  # [shape=(n_windows,)], its end: the window's length later, or the end of the speech
     speech: np.ndarray  # [shape=(n_windows,)], bool: holds at least min_duration_s of speech (else a pause)
+    # [shape=(n_windows, n_warps, contour_frames, N_CONTOUR)] for a config with contours (NaN rows: past
+    # the window's end), else None
+    contours: np.ndarray | None = None
 
     def speech_span_s(self, after_s: float = -np.inf) -> float:
         """Seconds of the recording its speech windows cover, each second once (the windows overlap
@@ -169,7 +186,15 @@ def extract_features(
     """A validated 16 kHz waveform -> its speech (leading and trailing silence trimmed) cut into
     the model's windows, each window's features, and whether it is speech or a pause."""
     chunks = list(iter_features(waveform, config, audio_config, warps=warps))
-    return Windows(*(np.concatenate(parts) for parts in zip(*(dataclasses.astuple(c) for c in chunks), strict=True)))
+    return concatenate_windows(chunks)
+
+
+def concatenate_windows(chunks: Sequence[Windows]) -> Windows:
+    """The windows of consecutive chunks of one recording as one ``Windows``."""
+    return Windows(
+        *(None if parts[0] is None else np.concatenate(parts)
+          for parts in zip(*(dataclasses.astuple(c) for c in chunks), strict=True))
+    )  # fmt: skip
 
 
 def iter_features(
@@ -195,11 +220,13 @@ def iter_features(
     speech = n_speech >= audio_config.min_duration_s * config.sample_rate
     for i in range(0, len(starts), chunk):
         part = starts[i : i + chunk]
-        features = np.stack(
-            [window_features(waveform[s : min(s + config.n_samples, end)], config, warps) for s in part]
-        )
+        cut = [waveform[s : min(s + config.n_samples, end)] for s in part]
+        features, contours = zip(*(_window(w, config, warps) for w in cut), strict=True)
         ends = np.minimum(part + config.n_samples, end)
-        yield Windows(features, part / config.sample_rate, ends / config.sample_rate, speech[i : i + chunk])
+        yield Windows(
+            np.stack(features), part / config.sample_rate, ends / config.sample_rate, speech[i : i + chunk],
+            None if contours[0] is None else np.stack(contours),
+        )  # fmt: skip
 
 
 # --- corpus extraction with an on-disk cache -------------------------------------------------
@@ -218,7 +245,8 @@ def cache_key(path: Path, config: FeatureConfig, warps: Sequence[float], audio_c
         "path": str(path.resolve()),
         "size": stat.st_size,
         "mtime_ns": stat.st_mtime_ns,
-        "config": config.to_dict(),
+        # without contours, keyed as before they existed: the caches of earlier versions stay valid
+        "config": {k: v for k, v in config.to_dict().items() if k != "contours" or v},
         "warps": [round(w, 6) for w in warps],
         "audio": dataclasses.asdict(audio_config),
         "version": CACHE_VERSION,
@@ -229,10 +257,13 @@ def cache_key(path: Path, config: FeatureConfig, warps: Sequence[float], audio_c
 def file_features(path: Path, config: FeatureConfig, warps: Sequence[float], audio_config: AudioConfig) -> Windows:
     """Decode one file and return its windows' features under each warp: frame features in float16
     (half the cache), functionals in float32 (a few values a window, and some, such as a slope's
-    spread, overflow float16). Raises what ``load_audio`` raises."""
+    spread, overflow float16), contours in float16 (90 % of the cache for 1 % of the values: a
+    contour is normalised by its speaker's spread before a network reads it). Raises what
+    ``load_audio`` raises."""
     windows = extract_features(load_audio(path, config=audio_config), config, audio_config, warps=warps)
     dtype = np.float32 if config.kind == "egemaps" else np.float16
-    return dataclasses.replace(windows, features=windows.features.astype(dtype))
+    contours = None if windows.contours is None else windows.contours.astype(np.float16)
+    return dataclasses.replace(windows, features=windows.features.astype(dtype), contours=contours)
 
 
 _Job = tuple[Path, FeatureConfig, tuple[float, ...], AudioConfig, Path | None]  # one file of extract_corpus
@@ -244,8 +275,8 @@ def _cached_file_features(args: _Job) -> Windows | str:
     if target is not None and target.exists():
         try:
             with np.load(target) as saved:
-                return Windows(**{name: saved[name] for name in ("features", "starts_s", "ends_s", "speech")})
-        except (OSError, ValueError, KeyError):
+                return Windows(**{name: saved[name] for name in saved.files})
+        except (OSError, ValueError, KeyError, TypeError):
             pass  # a damaged cache entry is recomputed below
     try:
         windows = file_features(path, config, warps, audio_config)
@@ -254,7 +285,7 @@ def _cached_file_features(args: _Job) -> Windows | str:
     if target is not None:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_suffix(f".{os.getpid()}.tmp.npz")
-        np.savez(tmp, **dataclasses.asdict(windows))
+        np.savez(tmp, **{k: v for k, v in dataclasses.asdict(windows).items() if v is not None})
         os.replace(tmp, target)  # atomic: a reader never sees half a file
     return windows
 

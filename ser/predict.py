@@ -18,6 +18,7 @@ import numpy as np
 from ser.audio import load_audio_head, validate
 from ser.bundle import Bundle, load_bundle, predict_proba
 from ser.config import NO_SPEECH, AudioConfig
+from ser.contours import contour_nets, fuse
 from ser.errors import AudioContentError, ModelError, NoSpeechError, SERError
 from ser.features import Windows, iter_features
 from ser.profile import Normalisation, ProfileBuilder, VoiceProfile
@@ -96,6 +97,7 @@ class Predictor:
         self._normalisation = bundle.normalisation
         rule = self._normalisation.voices if self._normalisation is not None else None
         self._voices = known_voices(bundle.model) if rule is not None else None
+        self._nets = contour_nets(bundle.model) if self._normalisation is not None else None
         self._lock = threading.Lock()  # Keras models are not documented as thread-safe for calls
         self._warm = False  # warm_up has run
 
@@ -118,7 +120,8 @@ class Predictor:
         self, windows: Windows, profile: VoiceProfile | None, voice: int | None = None
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """The windows' probabilities [shape=(n, n_labels)], in the speaker's terms when ``profile`` is
-        given (else zero-shot, for a speaker-normalised model), mostly the known ``voice``'s own
+        given (else zero-shot, for a speaker-normalised model, with the contour networks' beside the
+        SVM's where the model has them: ``ser.contours``), mostly the known ``voice``'s own
         classifier's when the profile is one (``known_voice``), and, for a speaker-normalised
         model, the windows as its classifier read them [shape=(n, n_dims)], normalised once for
         all (else None)."""
@@ -131,6 +134,8 @@ class Predictor:
             probs = predict_proba(self.bundle.model, vectors)
             if voice is not None:
                 probs = self._voices.answer(voice, probs, vectors, self._normalisation.voices)
+        if profile is None and self._nets is not None and windows.contours is not None:
+            probs = fuse(probs, self._nets.proba(windows.contours[:, 0]))
         return probs, vectors
 
     def known_voice(self, profile: VoiceProfile | None) -> int | None:

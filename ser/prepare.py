@@ -42,6 +42,8 @@ class Features:
     # [shape=(n_clips,)]: seconds of each clip its speech windows cover (Windows.speech_span_s)
     speech_s: np.ndarray
     errors: list[str] = field(default_factory=list)  # the clips that could not be used, and why
+    # [shape=(n_windows, n_warps, contour_frames, N_CONTOUR)], float16, for a config with contours; else None
+    contours: np.ndarray | None = None
 
     @property
     def centre(self) -> np.ndarray:
@@ -66,7 +68,7 @@ class Features:
         rows = rows[np.argsort(new_index[self.clip_of[rows]], kind="stable")]
         return Features(
             self.X[rows], new_index[self.clip_of[rows]], self.speech[rows], self.y[picked], list(clips),
-            self.speech_s[picked],
+            self.speech_s[picked], contours=None if self.contours is None else self.contours[rows],
         )  # fmt: skip
 
     @property
@@ -112,4 +114,5 @@ def _stack(
         clips=clips,
         speech_s=np.array([w.speech_span_s() for _, w in kept]),
         errors=errors,
+        contours=np.concatenate([w.contours for _, w in kept]) if config.contours else None,
     )

@@ -21,6 +21,7 @@ import numpy as np
 from ser.archs import get_architecture
 from ser.bundle import Model, save_bundle
 from ser.config import EMOTIONS, AudioConfig, EpochCallback, EpochLog, FeatureConfig, RunHooks, TrainConfig
+from ser.contours import attach, fit_contour_nets
 from ser.datasets import Manifest
 from ser.errors import ConfigError, TrainingError
 from ser.evaluation import score, summarise
@@ -28,7 +29,7 @@ from ser.prepare import Features, prepare
 from ser.profile import Normalisation, feature_space
 from ser.registry import MODELS_DIR, ModelCard, bundle_name, library_versions, new_bundle_path, utc_now
 from ser.splits import PROTOCOLS, Split, make_splits
-from ser.svm import BALANCE, fit_svm
+from ser.svm import BALANCE, balance_weights, fit_svm
 
 
 def model_labels(manifest: Manifest) -> list[str]:
@@ -67,7 +68,7 @@ def run_fold(
         for i, part in enumerate(parts)
     )  # fmt: skip
     if svm:
-        model, normalisation, history = *fit_speaker_svm(train_data, feature_config, config, labels), []
+        model, normalisation, history = *fit_speaker_svm(train_data, feature_config, config, labels, hooks), []
     else:
         from ser.fit import fit  # TensorFlow: only for a network (an SVM run never loads it)
 
@@ -82,18 +83,28 @@ def run_fold(
 
 
 def fit_speaker_svm(
-    data: Features, feature_config: FeatureConfig, config: TrainConfig, labels: Sequence[str]
-) -> tuple[Model, Normalisation]:
+    data: Features, feature_config: FeatureConfig, config: TrainConfig, labels: Sequence[str],
+    hooks: RunHooks = RunHooks(),
+) -> tuple[Model, Normalisation]:  # fmt: skip
     """The speaker-normalised SVM on the training windows (``ser.svm``), with their copies at the
-    other training speeds when the features were prepared with them; validation is not needed."""
+    other training speeds when the features were prepared with them; validation is not needed. With
+    the windows' contours (``FeatureConfig.contours``), the contour networks too (``ser.contours``),
+    kept on the SVM for its zero-shot answers."""
     rows = data.rows
     clips = [data.clips[i] for i in data.clip_of[rows]]
+    speakers, corpora = [c.speaker_id for c in clips], [c.corpus for c in clips]
     space = feature_space(feature_config.kind, feature_config.n_bins, feature_config.window_s)
     voices = data.X[rows].reshape(len(rows), data.X.shape[1], -1).astype(np.float32)  # every speed of each window
     centre = voices.shape[1] // 2
     copies = [voices[:, k] for k in range(voices.shape[1]) if k != centre]
-    return fit_svm(voices[:, centre], data.y_rows, [c.speaker_id for c in clips], [c.corpus for c in clips],
-                   space=space, seed=config.seed, n_labels=len(labels), copies=copies)  # fmt: skip
+    model, normalisation = fit_svm(voices[:, centre], data.y_rows, speakers, corpora, space=space,
+                                   seed=config.seed, n_labels=len(labels), copies=copies)  # fmt: skip
+    if data.contours is not None:
+        balance = balance_weights(corpora, speakers, data.y_rows)
+        nets = fit_contour_nets(data.contours[rows], data.y_rows, speakers, balance, n_labels=len(labels),
+                                seed=config.seed, should_stop=hooks.should_stop)  # fmt: skip
+        attach(model, nets)
+    return model, normalisation
 
 
 def build_card(

@@ -8,6 +8,7 @@ import multiprocessing
 import threading
 
 import numpy as np
+import pytest
 
 from ser import functionals
 from ser.config import N_EGEMAPS
@@ -29,10 +30,14 @@ def _reference(waveform: np.ndarray) -> np.ndarray:
     return _smile().process_signal(waveform, 16_000).to_numpy(dtype=np.float64)[0]
 
 
-def test_a_reset_instance_gives_process_signals_values_call_after_call():
+@pytest.mark.parametrize("contours", [False, True], ids=["functionals' sink", "both sinks"])
+def test_a_reset_instance_gives_process_signals_values_call_after_call(contours):
     signals = _signals()
-    extractor = _Extractor(16_000)
-    ours = [extractor(s) for s in signals]
+    extractor = _Extractor(16_000, contours)
+    runs = [extractor(s) for s in signals]
+    ours = [values for values, _ in runs]
+    frames = [f for _, f in runs]
+    assert all(f is None for f in frames) if not contours else [len(f) for f in frames[:1]] == [len(frames[6])]
     for signal, values in zip(signals, ours, strict=True):
         assert values.shape == (N_EGEMAPS,)
         np.testing.assert_array_equal(values, _reference(signal))
@@ -76,7 +81,7 @@ def test_threads_at_once_each_get_their_own_windows_values():
         t.join(timeout=120)
     for e, g in zip(expected, got, strict=True):
         np.testing.assert_array_equal(e, g)
-    kept = [extractors for (_pid, sr), extractors in functionals._idle.items() if sr == 16_000]
+    kept = [extractors for (_pid, sr, contours), extractors in functionals._idle.items() if sr == 16_000 and not contours]
     assert 1 <= sum(map(len, kept)) <= len(signals)
 
 

@@ -326,3 +326,52 @@ def test_the_classify_page_answers_clips_of_my_voice_together():
         assert len(app.dataframe[0].value) == n  # one row a clip
     captions = [c.value for c in app.caption if c.value.startswith("Speaker normalisation")]
     assert captions and all("smoothed over the 4 clips of this speaker" in c for c in captions)
+
+
+def test_the_contour_networks_answer_beside_the_svm_zero_shot_only(pooled, svm_bundle):
+    """Without a profile, an answer is the SVM's and the contour networks' half and half, and
+    evaluate's zero-shot scores are those answers; with one, the SVM answers alone. Served without
+    TensorFlow."""
+    from ser.contours import FUSION, contour_nets
+    from ser.evaluation import clip_scores
+    from ser.features import extract_features
+    from ser.prepare import prepare
+
+    path, _ = svm_bundle
+    predictor = Predictor(load_bundle(path))
+    bundle = predictor.bundle
+    nets = contour_nets(bundle.model)
+    assert nets is not None and len(nets.weights) == 3
+    clips = [c for c in pooled.clips if c.speaker_id == "emodb/03"]
+    waveform = sf.read(clips[0].path, dtype="float32")[0]
+    windows = extract_features(waveform, bundle.feature_config, bundle.card.audio_config)
+    features = windows.features[:, 0].reshape(len(windows.speech), -1)
+    svm_alone = predictor.bundle.model.predict_proba(bundle.normalisation.apply(features, None))
+    expected = ((1 - FUSION) * svm_alone + FUSION * nets.proba(windows.contours[:, 0]))[windows.speech].mean(axis=0)
+    answer = predictor.predict(waveform)
+    assert answer.normalisation.startswith("zero-shot")
+    np.testing.assert_allclose([answer.probabilities[label] for label in bundle.labels], expected, atol=1e-5)
+    assert np.abs(expected - svm_alone[windows.speech].mean(axis=0)).max() > 1e-3  # the networks moved it
+    data = prepare(clips, bundle.labels, bundle.feature_config, augment=False, audio_config=bundle.card.audio_config)
+    scored = clip_scores(bundle.model, data, bundle.normalisation)
+    np.testing.assert_allclose(scored[0], expected, atol=1e-3)  # the feature cache keeps contours in float16
+    profile = predictor.build_profile([sf.read(c.path, dtype="float32")[0] for c in clips], "emodb 03")
+    with_profile = predictor.predict(waveform, profile=profile)
+    vectors = bundle.normalisation.apply(features, profile)
+    voice = predictor.known_voice(profile)
+    probs = bundle.model.predict_proba(vectors)
+    if voice is not None:
+        probs = predictor._voices.answer(voice, probs, vectors, bundle.normalisation.voices)
+    np.testing.assert_allclose(
+        [with_profile.probabilities[label] for label in bundle.labels], probs[windows.speech].mean(axis=0), atol=1e-5
+    )
+    code = (
+        "import sys, soundfile; from ser.predict import Predictor; "
+        "p = Predictor.from_path(sys.argv[1]); p.predict(soundfile.read(sys.argv[2], dtype='float32')[0]); "
+        "print('tensorflow' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(path), str(clips[0].path)], cwd=ROOT, capture_output=True, text=True,
+        timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0 and done.stdout.strip() == "False", done.stderr[-2000:]

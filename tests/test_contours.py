@@ -1,0 +1,81 @@
+"""The contour networks (ser.contours): their input from openSMILE, the NumPy forward pass against
+Keras, and their place in an answer: zero-shot only, beside the SVM."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import ser  # noqa: F401  (before TensorFlow: openSMILE's library first)
+from ser import contours as C
+from ser.config import N_CONTOUR
+from ser.functionals import egemaps, egemaps_contours
+from tests.conftest import spoken
+
+
+def test_contours_come_from_the_same_run_as_the_functionals():
+    import opensmile
+
+    waveform = np.clip(spoken(2.0), -1, 1).astype(np.float32)
+    values, contours = egemaps_contours(waveform)
+    np.testing.assert_array_equal(values, egemaps(waveform))  # the functionals, to the last bit
+    assert contours.shape == (300, N_CONTOUR)
+    valid = C.valid_frames(contours)
+    n = int(valid.sum())
+    assert 190 <= n <= 200 and valid[:n].all() and not valid[n:].any()  # 2 s of 10 ms frames, then padding
+    # openSMILE's own descriptors of the same scaled window (egemaps scales it to one level first)
+    rms = np.sqrt(np.mean(waveform.astype(np.float64) ** 2))
+    scaled = np.clip(waveform * (0.05 / rms), -1, 32767 / 32768).astype(np.float32)
+    smile = opensmile.Smile(opensmile.FeatureSet.eGeMAPSv02, opensmile.FeatureLevel.LowLevelDescriptors)
+    reference = np.nan_to_num(smile.process_signal(scaled, 16_000).to_numpy(dtype=np.float32))
+    assert len(reference) - 3 <= n <= len(reference)  # read in blocks, the last frames may be cut
+    np.testing.assert_allclose(contours[:n], reference[:n], rtol=1e-3, atol=1e-3)
+
+
+def test_a_window_at_other_speeds_has_contours_of_each(speech_like):
+    from ser.archs import get_architecture
+    from ser.features import extract_features
+
+    config = get_architecture("egemaps-svm").features
+    assert config.contours and config.contour_frames == 300
+    windows = extract_features(np.tile(speech_like, 3), config, warps=(0.9, 1.0, 1.1))
+    assert windows.contours.shape == (len(windows.speech), 3, 300, N_CONTOUR)
+    frames = C.valid_frames(windows.contours[0])
+    assert frames[0].sum() > frames[1].sum() > frames[2].sum()  # slower speech lasts longer
+
+
+def _random_contours(rng, n: int, n_frames: int = 60) -> np.ndarray:
+    contours = rng.normal(size=(n, n_frames, N_CONTOUR)).astype(np.float32) * 3 + 10
+    lengths = rng.integers(n_frames // 3, n_frames + 1, size=n)
+    contours[np.arange(n_frames)[None, :] >= lengths[:, None]] = np.nan
+    return contours
+
+
+def test_the_numpy_forward_pass_is_the_keras_network(rng):
+    from ser.model import keras
+
+    contours = _random_contours(rng, 48)
+    mean, std = C.contour_stats(contours)
+    z, mask = C.normalise(contours, mean, std)
+    keras.utils.set_random_seed(0)
+    model = C._build(keras, contours.shape[1], 4)
+    model.fit([z, mask[..., None]], rng.integers(0, 4, 48), epochs=2, verbose=0)  # batch statistics move
+    nets = C.ContourNets(mean, std, (C._folded(keras, model),))
+    expected = model.predict([z, mask[..., None]], verbose=0)
+    np.testing.assert_allclose(nets.proba(contours), expected, atol=1e-5)
+    again = C.ContourNets.from_arrays(nets.to_arrays())
+    np.testing.assert_array_equal(again.proba(contours), nets.proba(contours))
+
+
+def test_a_speakers_copies_are_each_normalised_by_their_own_statistics(rng):
+    contours = np.stack([_random_contours(rng, 20) * s for s in (0.8, 1.0, 1.25)], axis=1)  # n, speeds, t, d
+    speakers = np.repeat(["a", "b"], 10)
+    contours[speakers == "b"] += 50.0  # another voice, far off
+    y = rng.integers(0, 3, 20)
+    z, mask, labels, weights = C.training_set(contours, y, speakers, np.ones(20))
+    assert len(z) == 60 and weights.mean() == pytest.approx(1.0)
+    for block in range(6):  # each speed of each speaker: mean 0, spread 1 over its valid frames
+        part, valid = z[block * 10 : (block + 1) * 10], mask[block * 10 : (block + 1) * 10].astype(bool)
+        assert np.abs(part[valid].mean(axis=0)).max() < 1e-3 and part[valid].std(axis=0) == pytest.approx(1, abs=0.01)
+    assert (z[~mask.astype(bool)] == 0).all()
+    assert weights[20:40].mean() == pytest.approx(2 * weights[:20].mean())  # a copy weighs half the speaker
