@@ -72,7 +72,7 @@ def test_a_speakers_copies_are_each_normalised_by_their_own_statistics(rng):
     speakers = np.repeat(["a", "b"], 10)
     contours[speakers == "b"] += 50.0  # another voice, far off
     y = rng.integers(0, 3, 20)
-    z, mask, labels, weights = C.training_set(contours, y, speakers, np.ones(20))
+    z, mask, _, weights = C.training_set(contours, y, speakers, np.ones(20))
     assert len(z) == 60 and weights.mean() == pytest.approx(1.0)
     for block in range(6):  # each speed of each speaker: mean 0, spread 1 over its valid frames
         part, valid = z[block * 10 : (block + 1) * 10], mask[block * 10 : (block + 1) * 10].astype(bool)

@@ -81,7 +81,7 @@ def test_threads_at_once_each_get_their_own_windows_values():
         t.join(timeout=120)
     for e, g in zip(expected, got, strict=True):
         np.testing.assert_array_equal(e, g)
-    kept = [extractors for (_pid, sr, contours), extractors in functionals._idle.items() if sr == 16_000 and not contours]
+    kept = [found for (_pid, sr, contours), found in functionals._idle.items() if sr == 16_000 and not contours]
     assert 1 <= sum(map(len, kept)) <= len(signals)
 
 
