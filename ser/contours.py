@@ -31,7 +31,7 @@ import numpy as np
 
 from ser.config import N_CONTOUR
 
-N_NETS = 3  # networks averaged (seeds seed, seed + 1, ...)
+N_NETS = 3  # networks averaged (seeds seed, seed + 1, ...): each costs about 50 s on the whole pool, 2 cores
 FUSION = 0.5  # the networks' share of a zero-shot answer; the SVM's is the rest
 CHANNELS = 32
 KERNEL = 5

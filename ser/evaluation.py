@@ -31,6 +31,7 @@ ZERO_SHOT = (
     "zero-shot: each clip alone, normalised by the model's fall-back statistics (a clip with "
     f"{SELF_PROFILE_S:.0f} s of speech or more by its own, as predict answers it)"
 )
+ZERO_SHOT_WITH_NETS = f"{ZERO_SHOT}; the SVM's answer averaged half and half with its contour networks'"
 PER_SPEAKER = "per speaker: each speaker's clips normalised by that speaker's own unlabelled clips (transductive)"
 PER_SPEAKER_SMOOTHED = (
     "per speaker: each speaker's clips normalised by that speaker's own unlabelled clips, and each answer "
@@ -137,9 +138,14 @@ def score(
     zero-shot, or (``per_speaker``) each speaker normalised by their own unlabelled clips."""
     probs = clip_scores(model, data, normalisation, per_speaker=per_speaker)
     metrics = compute_metrics(data.y, probs.argmax(axis=1), labels)
-    if per_speaker and normalisation is not None:
-        metrics["normalisation"] = per_speaker_how(normalisation)
+    if normalisation is not None:
+        metrics["normalisation"] = per_speaker_how(normalisation) if per_speaker else zero_shot_how(model)
     return metrics
+
+
+def zero_shot_how(model: Model) -> str:
+    """What "zero-shot" does with a clip for a speaker-normalised ``model``, in words."""
+    return ZERO_SHOT_WITH_NETS if contour_nets(model) is not None else ZERO_SHOT
 
 
 def per_speaker_how(normalisation: Normalisation) -> str:
@@ -173,11 +179,11 @@ def summarise(fold_metrics: Sequence[tuple[str, dict[str, Any]]]) -> dict[str, A
     "per_speaker"; the top level is zero-shot."""
     if not fold_metrics:
         return {}
-    plain = [(d, {k: v for k, v in m.items() if k != "per_speaker"}) for d, m in fold_metrics]
+    plain = [(d, {k: v for k, v in m.items() if k not in ("per_speaker", "normalisation")}) for d, m in fold_metrics]
     mean = {key: float(np.mean([m[key] for _, m in plain])) for key in ("accuracy", "macro_f1", "uar")}
     summary = {**mean, "folds": [{"split": description, **m} for description, m in plain]}
     if all("per_speaker" in m for _, m in fold_metrics):
-        summary["normalisation"] = ZERO_SHOT
+        summary["normalisation"] = fold_metrics[0][1].get("normalisation", ZERO_SHOT)
         summary["per_speaker"] = {
             **summarise([(d, m["per_speaker"]) for d, m in fold_metrics]),
             "normalisation": fold_metrics[0][1]["per_speaker"].get("normalisation", PER_SPEAKER),
@@ -189,7 +195,7 @@ def normalisation_used(bundle: Bundle, per_speaker: bool) -> str:
     """How ``evaluate`` normalised the clips, in words (the ``normalisation`` key of its report)."""
     if bundle.normalisation is None:
         return SELF_NORMALISED
-    return per_speaker_how(bundle.normalisation) if per_speaker else ZERO_SHOT
+    return per_speaker_how(bundle.normalisation) if per_speaker else zero_shot_how(bundle.model)
 
 
 def evaluate_bundle(
