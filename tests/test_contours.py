@@ -3,12 +3,14 @@ Keras, and their place in an answer: zero-shot only, beside the SVM."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 import ser  # noqa: F401  (before TensorFlow: openSMILE's library first)
 from ser import contours as C
-from ser.config import N_CONTOUR
+from ser.config import N_CONTOUR, AudioConfig
 from ser.functionals import egemaps, egemaps_contours
 from tests.conftest import spoken
 
@@ -79,3 +81,21 @@ def test_a_speakers_copies_are_each_normalised_by_their_own_statistics(rng):
         assert np.abs(part[valid].mean(axis=0)).max() < 1e-3 and part[valid].std(axis=0) == pytest.approx(1, abs=0.01)
     assert (z[~mask.astype(bool)] == 0).all()
     assert weights[20:40].mean() == pytest.approx(2 * weights[:20].mean())  # a copy weighs half the speaker
+
+
+def test_the_feature_cache_keeps_contours_and_their_padding(tmp_path):
+    from ser.archs import get_architecture
+    from ser.features import cache_key, extract_corpus
+    from tests.conftest import DEMO_DIR
+
+    config = get_architecture("egemaps-svm").features
+    paths = sorted(DEMO_DIR.rglob("*.ogg"))[:2]
+    cold, errors = extract_corpus(paths, config, warps=(0.9, 1.0, 1.1), cache_dir=tmp_path, n_jobs=1)
+    warm, _ = extract_corpus(paths, config, warps=(0.9, 1.0, 1.1), cache_dir=tmp_path, n_jobs=1)
+    assert not errors and len(list(tmp_path.glob("*.npz"))) == 2
+    for a, b in zip(cold, warm, strict=True):
+        assert b.contours.dtype == np.float16 and b.contours.shape[1:] == (3, 300, N_CONTOUR)
+        np.testing.assert_array_equal(a.contours, b.contours)  # NaN padding included
+        assert C.valid_frames(b.contours).any() and not C.valid_frames(b.contours).all()
+    plain = dataclasses.replace(config, contours=False)
+    assert cache_key(paths[0], plain, (1.0,), AudioConfig()) != cache_key(paths[0], config, (1.0,), AudioConfig())
