@@ -257,9 +257,9 @@ def cache_key(path: Path, config: FeatureConfig, warps: Sequence[float], audio_c
 def file_features(path: Path, config: FeatureConfig, warps: Sequence[float], audio_config: AudioConfig) -> Windows:
     """Decode one file and return its windows' features under each warp: frame features in float16
     (half the cache), functionals in float32 (a few values a window, and some, such as a slope's
-    spread, overflow float16), contours in float16 (90 % of the cache for 1 % of the values: a
-    contour is normalised by its speaker's spread before a network reads it). Raises what
-    ``load_audio`` raises."""
+    spread, overflow float16), contours in float16 (7,500 values a window and speed against the
+    functionals' 89, so most of the cache; a network reads them in units of its speaker's spread,
+    where float16's three digits are plenty). Raises what ``load_audio`` raises."""
     windows = extract_features(load_audio(path, config=audio_config), config, audio_config, warps=warps)
     dtype = np.float32 if config.kind == "egemaps" else np.float16
     contours = None if windows.contours is None else windows.contours.astype(np.float16)

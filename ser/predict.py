@@ -162,7 +162,10 @@ class Predictor:
         a shorter one is classified zero-shot. ``validated``: the waveform comes from ``load_audio``."""
         if not validated:
             waveform = validate(waveform, config=self.audio_config)
-        return self.answer(iter_features(waveform, self.feature_config, self.audio_config), profile=profile)
+        config = self.feature_config
+        if profile is not None and config.contours:  # only a zero-shot answer reads them (ser.contours)
+            config = dataclasses.replace(config, contours=False)
+        return self.answer(iter_features(waveform, config, self.audio_config), profile=profile)
 
     def answer(
         self, chunks: Iterable[Windows], *, profile: VoiceProfile | None = None

@@ -70,7 +70,7 @@ def run_fold(
     if svm:
         model, normalisation, history = *fit_speaker_svm(train_data, feature_config, config, labels, hooks), []
     else:
-        from ser.fit import fit  # TensorFlow: only for a network (an SVM run never loads it)
+        from ser.fit import fit  # TensorFlow: for a network (an SVM loads it only for its contour networks)
 
         model, history = fit(train_data, val_data, labels, feature_config, config, hooks=hooks)
         normalisation = None

@@ -99,3 +99,15 @@ def test_the_feature_cache_keeps_contours_and_their_padding(tmp_path):
         assert C.valid_frames(b.contours).any() and not C.valid_frames(b.contours).all()
     plain = dataclasses.replace(config, contours=False)
     assert cache_key(paths[0], plain, (1.0,), AudioConfig()) != cache_key(paths[0], config, (1.0,), AudioConfig())
+
+
+def test_networks_side_by_side_answer_as_the_mean_of_each(rng):
+    contours = _random_contours(rng, 6)
+    shapes = [(5, N_CONTOUR, C.CHANNELS), (C.CHANNELS,), (5, C.CHANNELS, C.CHANNELS), (C.CHANNELS,),
+              (2 * C.CHANNELS, C.HIDDEN), (C.HIDDEN,), (C.HIDDEN, 7), (7,)]  # fmt: skip
+    nets = [tuple(rng.normal(0, 0.3, s).astype(np.float32) for s in shapes) for _ in range(3)]
+    mean, std = C.contour_stats(contours)
+    together = C.ContourNets(mean, std, tuple(nets)).proba(contours)
+    alone = [C.ContourNets(mean, std, (net,)).proba(contours) for net in nets]
+    assert np.abs(alone[0] - alone[1]).max() > 0.05  # three different networks
+    np.testing.assert_allclose(together, np.mean(alone, axis=0), atol=1e-6)
