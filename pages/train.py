@@ -54,17 +54,8 @@ def job_panel() -> None:
 
 
 def show_progress(job: JobState) -> None:
-    if job.kind == "adapt" and job.steps_total:
-        st.progress(job.steps_done / job.steps_total, text=f"fine-tuning step {job.steps_done} of {job.steps_total}")
-    elif job.kind == "train" and job.logs:
-        last = job.logs[-1]
-        done = (last.fold_index - 1 + min(1.0, last.epoch / max(1, job.n_epochs))) / last.n_folds
-        fold = f"fit {last.fold_index} of {last.n_folds} ({last.fold}), " if last.n_folds > 1 else ""
-        st.progress(done, text=f"{fold}epoch {last.epoch} of at most {job.n_epochs}")
-    elif job.features_total:
-        st.progress(job.features_done / job.features_total, text="Computing features…")
-    else:
-        st.progress(0.0, text="Preparing…")
+    done, text = job.progress()
+    st.progress(min(1.0, done), text=text)
 
 
 def show_outcome(job: JobState) -> None:

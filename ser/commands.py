@@ -38,7 +38,13 @@ def cmd_train(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
 
-    hooks = RunHooks(on_epoch=on_epoch, progress=terminal_progress("features"), strategy=args.strategy)
+    def on_fit(split: str, index: int, n_fits: int) -> None:
+        print(f"fit {index}/{n_fits}: {split}", file=sys.stderr, flush=True)
+
+    hooks = RunHooks(
+        on_epoch=on_epoch, on_fit=on_fit, on_step=_terminal_steps("contour networks"),
+        progress=terminal_progress("features"), strategy=args.strategy,
+    )  # fmt: skip
     path, card = train(
         manifest, split=args.split, config=args.config, evaluate_protocols=args.evaluate, models_dir=models_dir,
         name=args.name, command=args.command_line, hooks=hooks,
@@ -206,7 +212,7 @@ def cmd_adapt(args: argparse.Namespace) -> int:
         models_dir=models_dir,
         name=args.name,
         command=args.command_line,
-        hooks=RunHooks(progress=terminal_progress("features"), on_step=_terminal_steps()),
+        hooks=RunHooks(progress=terminal_progress("features"), on_step=_terminal_steps("adapting")),
     )
     if args.activate:
         set_active(path.name, models_dir)
@@ -232,13 +238,13 @@ def _print_adaptation(path: Path, card: ModelCard, args: argparse.Namespace) -> 
     print(f"saved {path}" + (" (active)" if args.activate else ""))
 
 
-def _terminal_steps():
-    """An in-place "adapting: step i/n" line on stderr when it is a terminal, else None."""
+def _terminal_steps(label: str):
+    """An in-place "``label``: step i/n" line on stderr when it is a terminal, else None."""
     if not sys.stderr.isatty():
         return None
 
     def report(step: int, n_steps: int, loss: float) -> None:
         end = "\n" if step == n_steps else ""
-        print(f"\radapting: step {step}/{n_steps}  loss {loss:.3f}", end=end, file=sys.stderr, flush=True)
+        print(f"\r{label}: step {step}/{n_steps}  loss {loss:.3f}", end=end, file=sys.stderr, flush=True)
 
     return report

@@ -164,7 +164,8 @@ class RunHooks:
     cache_dir: Path | None = None  # feature cache; None: ser.features.default_cache_dir()
     progress: ProgressFn | None = None  # called as each clip's features are ready
     on_epoch: EpochCallback | None = None  # called with each EpochLog
-    on_step: Callable[[int, int, float], None] | None = None  # adaptation: (step, n_steps, loss)
+    on_fit: Callable[[str, int, int], None] | None = None  # as each fit of a run starts: (its split, index, n_fits)
+    on_step: Callable[[int, int, float], None] | None = None  # batch-counted fits: (step, n_steps, loss)
     should_stop: Callable[[], bool] | None = None  # polled between batches; True ends the run
     strategy: str | None = None  # tf.distribute strategy name (ser.fit.make_strategy)
 

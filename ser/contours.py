@@ -25,6 +25,7 @@ loads TensorFlow. The weights travel inside the SVM's file, as arrays.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -220,33 +221,47 @@ def training_set(
 def fit_contour_nets(
     contours: np.ndarray, y: np.ndarray, speakers: Sequence[str], balance: np.ndarray, *, n_labels: int,
     seed: int, should_stop: Callable[[], bool] | None = None,
+    on_step: Callable[[int, int, float], None] | None = None,
 ) -> ContourNets:  # fmt: skip
     """``N_NETS`` networks on the training windows' contours [shape=(n, n_speeds, n_frames, N_CONTOUR)]
     with labels [shape=(n,)] out of ``n_labels``, weighted by ``balance`` (``ser.svm.balance_weights``),
     and the fall-back statistics (the unchanged speed's windows, weighted the same way).
-    ``should_stop`` is polled between batches; True ends the fit early (the caller reports the stop)."""
+    ``should_stop`` is polled between batches; True ends the fit early (the caller reports the stop).
+    ``on_step`` is called after each batch with (step, n_steps, loss), counted over all the networks."""
     from ser.model import keras  # TensorFlow, with its start-up logs silenced
 
     z, mask, labels, weights = training_set(contours, y, speakers, balance)
     mean, std = contour_stats(contours[:, contours.shape[1] // 2], balance)
-    callbacks = [_StopPoll(keras, should_stop)] if should_stop is not None else []
+    steps = _Steps(keras, should_stop, on_step, N_NETS * EPOCHS * math.ceil(len(z) / BATCH))
     nets = []
     for i in range(N_NETS):
         keras.utils.set_random_seed(seed + i)
         model = _build(keras, z.shape[1], n_labels)
         model.fit([z, mask[..., None]], labels, sample_weight=weights, epochs=EPOCHS, batch_size=BATCH,
-                  shuffle=True, verbose=0, callbacks=callbacks)  # fmt: skip
+                  shuffle=True, verbose=0, callbacks=[steps])  # fmt: skip
         nets.append(_folded(keras, model))
+        if should_stop is not None and should_stop():
+            break
     return ContourNets(mean, std, tuple(nets))
 
 
-def _StopPoll(keras: Any, should_stop: Callable[[], bool]) -> Any:
-    class StopPoll(keras.callbacks.Callback):
+def _Steps(
+    keras: Any, should_stop: Callable[[], bool] | None, on_step: Callable[[int, int, float], None] | None,
+    n_steps: int,
+) -> Any:  # fmt: skip
+    """A callback that reports each batch to ``on_step`` and ends the fit when ``should_stop``."""
+
+    class Steps(keras.callbacks.Callback):
+        step = 0  # one count over every network's fit: the same callback serves each
+
         def on_train_batch_end(self, batch: int, logs: dict[str, float] | None = None) -> None:
-            if should_stop():
+            self.step += 1
+            if on_step is not None:
+                on_step(self.step, n_steps, float((logs or {}).get("loss", math.nan)))
+            if should_stop is not None and should_stop():
                 self.model.stop_training = True
 
-    return StopPoll()
+    return Steps()
 
 
 def _build(keras: Any, n_frames: int, n_labels: int) -> Any:

@@ -52,8 +52,11 @@ class JobState:
     features_total: int = 0
     speaker: str = ""  # adapt: the speaker the model is adapted to
     base: str = ""  # adapt: the bundle adapted
-    steps_done: int = 0  # adapt: fine-tuning steps finished
+    steps_done: int = 0  # batches finished: adapt's fine-tuning, an SVM's contour networks (of the current fit)
     steps_total: int = 0
+    fit: str = ""  # train: the split of the fit under way, e.g. "leave one corpus out: test emodb"
+    fit_index: int = 0  # 1-based, among n_fits
+    n_fits: int = 0
     error: str = ""  # why a run failed or stopped
     path: str = ""  # the bundle written by a finished run
     card: ModelCard | None = None  # of the bundle a finished run wrote
@@ -67,6 +70,30 @@ class JobState:
     @property
     def n_epochs(self) -> int:
         return int(self.config.get("epochs", 0))
+
+    def progress(self) -> tuple[float, str]:
+        """How far a running job is, as (fraction done, what it is doing) for a progress bar."""
+        if self.kind == "adapt":
+            if self.steps_total:
+                return self.steps_done / self.steps_total, f"fine-tuning step {self.steps_done} of {self.steps_total}"
+        elif self.logs:  # a network: its epochs
+            last = self.logs[-1]
+            done = (last.fold_index - 1 + min(1.0, last.epoch / max(1, self.n_epochs))) / last.n_folds
+            fold = f"fit {last.fold_index} of {last.n_folds} ({last.fold}), " if last.n_folds > 1 else ""
+            return done, f"{fold}epoch {last.epoch} of at most {self.n_epochs}"
+        elif self.fit_index and self.features_total:  # an SVM, fit by fit: its features, then its networks
+            if self.features_done < self.features_total:
+                share, what = 0.5 * self.features_done / self.features_total, "computing features…"
+            elif self.steps_total:
+                share = 0.5 + 0.5 * self.steps_done / self.steps_total
+                what = f"{self.fit}: contour networks, step {self.steps_done} of {self.steps_total}"
+            else:
+                share, what = 0.5, f"{self.fit}: fitting"
+            text = f"fit {self.fit_index} of {self.n_fits}, {what}" if self.n_fits > 1 else what
+            return (self.fit_index - 1 + share) / self.n_fits, text[0].upper() + text[1:]
+        if self.features_total:
+            return self.features_done / self.features_total, "Computing features…"
+        return 0.0, "Preparing…"
 
 
 class TrainingJob:
@@ -218,7 +245,8 @@ class TrainingJob:
 
     def _hooks(self) -> RunHooks:
         return RunHooks(
-            progress=self._on_progress, on_epoch=self._on_epoch, on_step=self._on_step, should_stop=self._stop.is_set
+            progress=self._on_progress, on_epoch=self._on_epoch, on_fit=self._on_fit, on_step=self._on_step,
+            should_stop=self._stop.is_set,
         )
 
     def _run(self, name: str, work) -> None:
@@ -231,6 +259,13 @@ class TrainingJob:
             self._finish("stopped" if self._stop.is_set() else "failed", error=_describe(e))
         else:
             self._finish("done", path=str(path), card=card)
+
+    def _on_fit(self, split: str, index: int, n_fits: int) -> None:
+        with self._lock:
+            self._state.fit, self._state.fit_index, self._state.n_fits = split, index, n_fits
+            self._state.steps_done = self._state.steps_total = 0
+            self._state.features_done = self._state.features_total = 0
+        self._heartbeat()
 
     def _on_step(self, step: int, n_steps: int, loss: float) -> None:
         with self._lock:
@@ -290,8 +325,11 @@ def _interruption(record: dict[str, Any], state: JobState, models_dir: Path) -> 
     if record.get("epoch"):
         fold = f" of fit {record['fold_index']} of {record['n_folds']}" if record.get("n_folds", 1) > 1 else ""
         where = f"after epoch {record['epoch']} of at most {state.n_epochs}{fold}"
-    elif state.steps_total:
+    elif state.steps_total and state.kind == "adapt":
         where = f"at fine-tuning step {state.steps_done} of {state.steps_total}"
+    elif state.steps_total:
+        fit = f" of fit {state.fit_index} of {state.n_fits}" if state.n_fits > 1 else ""
+        where = f"while training the contour networks{fit} (step {state.steps_done} of {state.steps_total})"
     elif state.features_total:
         where = f"while computing features ({state.features_done} of {state.features_total} clips)"
     else:

@@ -102,7 +102,7 @@ def fit_speaker_svm(
     if data.contours is not None:
         balance = balance_weights(corpora, speakers, data.y_rows)
         nets = fit_contour_nets(data.contours[rows], data.y_rows, speakers, balance, n_labels=len(labels),
-                                seed=config.seed, should_stop=hooks.should_stop)  # fmt: skip
+                                seed=config.seed, should_stop=hooks.should_stop, on_step=hooks.on_step)  # fmt: skip
         attach(model, nets)
     return model, normalisation
 
@@ -190,6 +190,8 @@ def run_protocols(
     ]
     results: dict[str, list[FoldResult]] = {protocol: [] for protocol in protocols}
     for i, (protocol, s) in enumerate(plan, start=1):
+        if hooks.on_fit is not None:
+            hooks.on_fit(s.description, i, len(plan))
         fold_hooks = dataclasses.replace(hooks, on_epoch=_in_fold(hooks.on_epoch, s.description, i, len(plan)))
         results[protocol].append(run_fold(s, labels, feature_config, config, hooks=fold_hooks))
         if hooks.stopped():

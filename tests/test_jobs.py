@@ -90,3 +90,28 @@ def test_stop_while_features_are_computed_ends_the_run_then(tmp_path, monkeypatc
     if Path("/proc/self/stat").exists():  # and the pool's workers are gone: ended, not left to finish
         assert forked_workers(os.getpid()) == []
     assert "Traceback" not in capfd.readouterr().err  # from the workers ended, nor from the pool
+
+
+def test_an_svm_runs_progress_names_its_fit_and_its_networks_steps():
+    """An SVM run has no epochs to show: the bar follows its fits, their features, then the contour
+    networks' batches, and never goes back."""
+    job = TrainingJob()
+    hooks = job._hooks()  # what a run of ser.train.train calls as it goes
+    seen = [job.snapshot().progress()]
+    hooks.on_fit("leave one corpus out: test emodb", 1, 3)
+    for done in (1, 5, 10):
+        hooks.progress(done, 10)
+        seen.append(job.snapshot().progress())
+    for step in (1, 100, 200):
+        hooks.on_step(step, 200, 1.5)
+        seen.append(job.snapshot().progress())
+    hooks.on_fit("leave one corpus out: test ravdess", 2, 3)
+    hooks.progress(10, 10)
+    seen.append(job.snapshot().progress())
+    hooks.on_step(50, 200, 1.2)
+    seen.append(job.snapshot().progress())
+    fractions, texts = zip(*seen, strict=True)
+    assert list(fractions) == sorted(fractions) and fractions[-1] == pytest.approx((1 + 0.5 + 0.5 * 50 / 200) / 3)
+    assert texts[0] == "Preparing…" and texts[1] == "Fit 1 of 3, computing features…"
+    assert texts[3] == "Fit 1 of 3, leave one corpus out: test emodb: fitting"
+    assert texts[-1] == "Fit 2 of 3, leave one corpus out: test ravdess: contour networks, step 50 of 200"

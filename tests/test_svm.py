@@ -123,15 +123,37 @@ def pooled(tmp_path_factory):
     return pool([tiny_manifest(n_words=4), discover(folder)])
 
 
+RUN: dict[str, list] = {"fits": [], "steps": []}  # what svm_bundle's run reported as it went
+
+
 @pytest.fixture(scope="module")
 def svm_bundle(pooled, tmp_path_factory):
     models = tmp_path_factory.mktemp("models")
     cache = tmp_path_factory.mktemp("cache")
+    hooks = RunHooks(
+        cache_dir=cache, on_fit=lambda *fit: RUN["fits"].append(fit),
+        on_step=lambda step, n_steps, loss: RUN["steps"].append((len(RUN["fits"]), step, n_steps, loss)),
+    )  # fmt: skip
     path, card = train(
         pooled, split="corpus", config=TrainConfig(arch="egemaps-svm"), models_dir=models, name="pool",
-        command="pytest pooled svm", hooks=RunHooks(cache_dir=cache),
+        command="pytest pooled svm", hooks=hooks,
     )  # fmt: skip
     return path, card
+
+
+def test_a_pooled_svm_run_reports_each_fit_and_its_networks_steps(svm_bundle):
+    """An SVM has no epochs: its run says which fit is under way and how far its contour networks are."""
+    from ser.contours import EPOCHS, N_NETS
+
+    _path, card = svm_bundle
+    folds = [f["split"] for f in card.evaluation["corpus"]["folds"]]
+    assert RUN["fits"] == [(fold, i, len(folds)) for i, fold in enumerate(folds, start=1)]
+    for fit in range(1, len(folds) + 1):
+        steps = [(step, n_steps) for f, step, n_steps, _loss in RUN["steps"] if f == fit]
+        n_steps = steps[0][1]
+        assert [step for step, _ in steps] == list(range(1, n_steps + 1))  # every batch, counted over the networks
+        assert n_steps % (N_NETS * EPOCHS) == 0 and n_steps // (N_NETS * EPOCHS) >= 1
+    assert all(np.isfinite(loss) and loss > 0 for *_, loss in RUN["steps"])
 
 
 def test_a_pooled_svm_records_both_modes_per_corpus(pooled, svm_bundle):
