@@ -247,7 +247,7 @@ class TrainingJob:
         return RunHooks(
             progress=self._on_progress, on_epoch=self._on_epoch, on_fit=self._on_fit, on_step=self._on_step,
             should_stop=self._stop.is_set,
-        )
+        )  # fmt: skip
 
     def _run(self, name: str, work) -> None:
         """Run ``work`` (-> (bundle path, card)) and record how it ended."""
