@@ -17,7 +17,7 @@ import numpy as np
 
 from ser.audio import load_audio_head, validate
 from ser.bundle import Bundle, load_bundle, predict_proba
-from ser.config import NO_SPEECH, AudioConfig
+from ser.config import NO_SPEECH, AudioConfig, FeatureConfig
 from ser.contours import contour_nets, fuse
 from ser.errors import AudioContentError, ModelError, NoSpeechError, SERError
 from ser.features import Windows, iter_features
@@ -162,10 +162,15 @@ class Predictor:
         a shorter one is classified zero-shot. ``validated``: the waveform comes from ``load_audio``."""
         if not validated:
             waveform = validate(waveform, config=self.audio_config)
-        config = self.feature_config
-        if profile is not None and config.contours:  # only a zero-shot answer reads them (ser.contours)
-            config = dataclasses.replace(config, contours=False)
+        config = self.windows_config(profiled=profile is not None)
         return self.answer(iter_features(waveform, config, self.audio_config), profile=profile)
+
+    def windows_config(self, *, profiled: bool) -> FeatureConfig:
+        """The features to compute for an answer with a profile (``profiled``) or without: only a
+        zero-shot answer reads the contours (``ser.contours``), so with a profile they are left out."""
+        if profiled and self.feature_config.contours:
+            return dataclasses.replace(self.feature_config, contours=False)
+        return self.feature_config
 
     def answer(
         self, chunks: Iterable[Windows], *, profile: VoiceProfile | None = None

@@ -112,10 +112,11 @@ class StreamClassifier:
                 return None
             waveform, new = self._buffer[-self._filled :].copy(), self._unprofiled
             self._unprofiled = 0
+            profiled = self._voice is not None and self._voice.speech_s >= PROFILE_TARGET_S
         predictor = self.predictor
         try:
-            windows = extract_features(validate(waveform, config=predictor.audio_config), predictor.feature_config,
-                                       predictor.audio_config)  # fmt: skip
+            windows = extract_features(validate(waveform, config=predictor.audio_config),
+                                       predictor.windows_config(profiled=profiled), predictor.audio_config)  # fmt: skip
         except AudioContentError:  # silence, or too little sound in the window: nothing to show yet
             self._waiting = SILENCE
             return None

@@ -13,7 +13,12 @@ from tests.conftest import BUNDLED_SVM, DEMO_VOICES, spoken
 pytestmark = pytest.mark.skipif(not BUNDLED_SVM.is_dir(), reason="the bundled speaker-normalised model is absent")
 
 
-def test_the_stream_learns_the_voice_then_uses_it_and_stop_forgets_it():
+def test_the_stream_learns_the_voice_then_uses_it_and_stop_forgets_it(monkeypatch):
+    import ser.stream
+
+    computed = []  # whether each readout's windows carried the contours, which only zero-shot reads
+    extract = ser.stream.extract_features
+    monkeypatch.setattr(ser.stream, "extract_features", lambda *a: computed.append(a[1].contours) or extract(*a))
     stream = StreamClassifier(Predictor(load_bundle(BUNDLED_SVM)))
     speech = np.concatenate([spoken(1.0, voice=DEMO_VOICES[i % 3], seed=i) for i in range(30)])
     readouts = []
@@ -22,8 +27,9 @@ def test_the_stream_learns_the_voice_then_uses_it_and_stop_forgets_it():
         readouts.append(stream.readout())
     learnt, needed = stream.voice_state()
     assert needed == PROFILE_TARGET_S and learnt >= needed
-    assert readouts[4].normalisation.startswith("zero-shot")
+    assert readouts[4].normalisation.startswith("zero-shot") and computed[4]
     assert "voice profile" in readouts[-1].normalisation and stream.voice_text().startswith("using your voice")
+    assert not computed[-1] and computed.index(False) > 4
     stream.reset()
     assert stream.voice_state() == (0.0, PROFILE_TARGET_S)
 
