@@ -41,7 +41,10 @@ def job_panel() -> None:
         shots = f"{job.config['shots']} labelled clips per emotion" if job.config["shots"] else "no labels"
         st.caption(f"{job.base} adapted to {job.speaker} of {job.data}, {shots}")
     else:
-        st.caption(f"{job.config.get('arch')} on {job.data}, protocol {job.split}, up to {job.n_epochs} epochs")
+        arch = job.config.get("arch", "")
+        svm = arch in ARCHITECTURES and ARCHITECTURES[arch].family == "svm"
+        epochs = "" if svm else f", up to {job.n_epochs} epochs"
+        st.caption(f"{arch} on {job.data}, protocol {job.split}{epochs}")
     if job.running:
         show_progress(job)
         if st.button("Stop", disabled=job.status == "stopping"):
@@ -125,7 +128,11 @@ def training_form(manifest, job: JobState) -> None:
     cols = st.columns(3)
     arch = cols[0].selectbox("Architecture", list(ARCHITECTURES), key="train_arch")
     cols[1].selectbox("Evaluation protocol", protocols, format_func=PROTOCOLS.get, key="train_split")
-    cols[2].number_input("Epochs (at most)", min_value=1, max_value=500, key="train_epochs")
+    svm = ARCHITECTURES[arch].family == "svm"
+    cols[2].number_input(
+        "Epochs (at most)", min_value=1, max_value=500, key="train_epochs", disabled=svm,
+        help="An SVM has no epochs (its contour networks train a fixed number)" if svm else None,
+    )  # fmt: skip
     st.caption(ARCHITECTURES[arch].description)
     st.button(
         "Start training", type="primary", disabled=job.running, on_click=start_training, args=(manifest,),

@@ -677,6 +677,27 @@ def test_a_model_version_can_be_deleted_and_the_active_one_only_after_confirming
             shutil.rmtree(models_dir / name, ignore_errors=True)
 
 
+def test_an_svm_run_on_the_train_page_shows_its_fits_not_epochs(served):
+    """An SVM has no epochs: the field is off for it, and a running SVM shows its fits and its
+    contour networks' progress, then finishes as any run does."""
+    from ser.jobs import JOB
+
+    app = page("pages/train.py")
+    app.selectbox(key="train_arch").set_value("egemaps-svm").run()
+    assert app.number_input(key="train_epochs").disabled
+    JOB.start(tiny_manifest(), split="speaker", config=TrainConfig(arch="egemaps-svm"), name="svm-run")
+    seen = set()
+    while JOB.snapshot().running:
+        seen.add(JOB.snapshot().progress()[1].split(",")[0])
+        app = page("pages/train.py")
+        caption = next(c.value for c in app.caption if c.value.startswith("egemaps-svm on"))
+        assert "epoch" not in caption
+    state = JOB.wait(timeout=300)
+    assert state.status == "done", state.error
+    assert {"Fit 1 of 2", "Fit 2 of 2"} <= seen
+    shutil.rmtree(Path(state.path), ignore_errors=True)
+
+
 def test_a_running_job_keeps_start_disabled_and_its_settings_and_shows_under_start(served):
     from ser.jobs import JOB
 
