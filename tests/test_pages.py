@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import av
@@ -686,8 +687,8 @@ def test_an_svm_run_on_the_train_page_shows_its_fits_not_epochs(served):
     app.selectbox(key="train_arch").set_value("egemaps-svm").run()
     assert app.number_input(key="train_epochs").disabled
     JOB.start(tiny_manifest(), split="speaker", config=TrainConfig(arch="egemaps-svm"), name="svm-run")
-    seen = set()
-    while JOB.snapshot().running:
+    seen, deadline = set(), time.monotonic() + 300
+    while JOB.snapshot().running and time.monotonic() < deadline:
         seen.add(JOB.snapshot().progress()[1].split(",")[0])
         app = page("pages/train.py")
         caption = next(c.value for c in app.caption if c.value.startswith("egemaps-svm on"))
