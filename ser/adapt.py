@@ -34,6 +34,7 @@ from ser.errors import ConfigError, DatasetError, ModelError, TrainingError
 from ser.evaluation import score
 from ser.fewshot import AdaptationClips, choose_clips
 from ser.fit import AugmentedBatches
+from ser.model import StepReport
 from ser.prepare import Features, prepare
 from ser.registry import MODELS_DIR, SCHEMA_VERSION, ModelCard, adapted_name, library_versions, new_bundle_path, utc_now
 
@@ -129,7 +130,7 @@ def fine_tune(
     _set_trainable(model, config.trainable)
     try:
         model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss="categorical_crossentropy")
-        report = _StepReport(on_step, len(batches) * n_epochs)
+        report = StepReport(on_step, len(batches) * n_epochs)
         history = model.fit(batches, epochs=n_epochs, callbacks=[report], verbose=0)
     finally:
         for layer in model.layers:
@@ -142,17 +143,6 @@ def equal_batch_size(n_clips: int, most: int) -> int:
     all of (nearly) the same size: 35 clips, at most 32 -> 18 (batches of 18 and 17, not 32 and 3)."""
     n_batches = max(1, math.ceil(n_clips / most))
     return max(1, math.ceil(n_clips / n_batches))
-
-
-class _StepReport(keras.callbacks.Callback):
-    def __init__(self, on_step: StepCallback | None, n_steps: int) -> None:
-        super().__init__()
-        self.on_step, self.n_steps, self.step = on_step, n_steps, 0
-
-    def on_train_batch_end(self, batch: int, logs: dict[str, float] | None = None) -> None:
-        self.step += 1
-        if self.on_step is not None:
-            self.on_step(self.step, self.n_steps, float((logs or {}).get("loss", math.nan)))
 
 
 def copy_model(model: keras.Model, *, seed: int = 0) -> keras.Model:

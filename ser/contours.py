@@ -228,11 +228,11 @@ def fit_contour_nets(
     and the fall-back statistics (the unchanged speed's windows, weighted the same way).
     ``should_stop`` is polled between batches; True ends the fit early (the caller reports the stop).
     ``on_step`` is called after each batch with (step, n_steps, loss), counted over all the networks."""
-    from ser.model import keras  # TensorFlow, with its start-up logs silenced
+    from ser.model import StepReport, keras  # TensorFlow, with its start-up logs silenced
 
     z, mask, labels, weights = training_set(contours, y, speakers, balance)
     mean, std = contour_stats(contours[:, contours.shape[1] // 2], balance)
-    steps = _Steps(keras, should_stop, on_step, N_NETS * EPOCHS * math.ceil(len(z) / BATCH))
+    steps = StepReport(on_step, N_NETS * EPOCHS * math.ceil(len(z) / BATCH), should_stop)  # over every network
     nets = []
     for i in range(N_NETS):
         keras.utils.set_random_seed(seed + i)
@@ -243,25 +243,6 @@ def fit_contour_nets(
         if should_stop is not None and should_stop():
             break
     return ContourNets(mean, std, tuple(nets))
-
-
-def _Steps(
-    keras: Any, should_stop: Callable[[], bool] | None, on_step: Callable[[int, int, float], None] | None,
-    n_steps: int,
-) -> Any:  # fmt: skip
-    """A callback that reports each batch to ``on_step`` and ends the fit when ``should_stop``."""
-
-    class Steps(keras.callbacks.Callback):
-        step = 0  # one count over every network's fit: the same callback serves each
-
-        def on_train_batch_end(self, batch: int, logs: dict[str, float] | None = None) -> None:
-            self.step += 1
-            if on_step is not None:
-                on_step(self.step, n_steps, float((logs or {}).get("loss", math.nan)))
-            if should_stop is not None and should_stop():
-                self.model.stop_training = True
-
-    return Steps()
 
 
 def _build(keras: Any, n_frames: int, n_labels: int) -> Any:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import functools
+import math
 import os
 import sys
 import threading
@@ -65,6 +66,26 @@ with _native_stderr_silenced():
     import keras
     import tensorflow  # noqa: F401  (loaded here so its native logs are silenced too)
 from keras import layers  # noqa: E402
+
+
+class StepReport(keras.callbacks.Callback):
+    """Counts the batches of one or more ``fit`` calls (the same instance serves each), reports each to
+    ``on_step`` as (step, n_steps, loss), and ends a fit when ``should_stop`` says so."""
+
+    def __init__(
+        self, on_step: Callable[[int, int, float], None] | None, n_steps: int,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> None:  # fmt: skip
+        super().__init__()
+        self.on_step, self.n_steps, self.should_stop, self.step = on_step, n_steps, should_stop, 0
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, float] | None = None) -> None:
+        self.step += 1
+        if self.on_step is not None:
+            self.on_step(self.step, self.n_steps, float((logs or {}).get("loss", math.nan)))
+        if self.should_stop is not None and self.should_stop():
+            self.model.stop_training = True
+
 
 # --- architectures ------------------------------------------------------------------------------
 
