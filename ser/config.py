@@ -17,8 +17,9 @@ from ser.errors import ConfigError
 
 # The seven classes of the model, in the order of its output units.
 EMOTIONS = ("neutral", "happy", "sad", "angry", "fear", "disgust", "surprise")
-# Emotions some corpora have (RAVDESS calm, EmoDB boredom): kept in manifests, not modelled.
-EXTRA_EMOTIONS = ("calm", "boredom")
+# Emotions some corpora have (RAVDESS calm, EmoDB boredom, IEMOCAP frustrated and excited, MSP-Podcast
+# contempt and other): kept in manifests and counted, not modelled.
+EXTRA_EMOTIONS = ("calm", "boredom", "frustrated", "excited", "contempt", "other")
 ALL_EMOTIONS = EMOTIONS + EXTRA_EMOTIONS
 
 SAMPLE_RATE = 16_000  # Hz, the one rate inside the library

@@ -48,10 +48,16 @@ EMOTION_SYNONYMS = {
     "dis": "disgust",
     "ps": "surprise",
     "surprised": "surprise",
+    "sur": "surprise",
     "pleasant_surprise": "surprise",
     "pleasant_surprised": "surprise",
     "pleasantly_surprised": "surprise",
     "bored": "boredom",
+    "fru": "frustrated",  # IEMOCAP's abbreviations
+    "frustration": "frustrated",
+    "exc": "excited",
+    "excitement": "excited",
+    "oth": "other",
 }
 
 TESS_SPEAKER_FIXES = {"OA": "OAF", "YA": "YAF"}  # OA_bite_neutral is OAF's, prefix misspelled

@@ -23,9 +23,10 @@ from ser.config import NO_SPEECH
 # happy yellow, fear reddish purple), the low-arousal ones cool and darker (neutral sky blue,
 # disgust bluish green, sad blue), so a timeline's mood shows before its legend is read. The seven
 # are Okabe & Ito's palette for colour-vision deficiency ("Color Universal Design", 2008) without
-# its black; RAVDESS calm and EmoDB boredom (in manifests, never modelled) take two colours of Paul
-# Tol's muted scheme, made for the same purpose. With protanopia, deuteranopia or tritanopia
-# simulated, the seven and the pause stay 15 CIELAB units apart or more (tests/test_plots.py).
+# its black; the emotions in manifests but never modelled (RAVDESS calm, EmoDB boredom, IEMOCAP's and
+# MSP-Podcast's other categories) take colours of Paul Tol's muted scheme, made for the same purpose.
+# With protanopia, deuteranopia or tritanopia simulated, the seven and the pause stay 15 CIELAB units
+# apart or more (tests/test_plots.py).
 # A pause is grey: no speech, so no emotion. None is one of the "#000001".."#0000ff" placeholders
 # Streamlit's chart theme replaces (see MAGMA).
 EMOTION_COLOURS = {
@@ -38,6 +39,10 @@ EMOTION_COLOURS = {
     "sad": "#0072B2",  # blue
     "calm": "#88CCEE",  # Tol's cyan
     "boredom": "#332288",  # Tol's indigo
+    "frustrated": "#882255",  # Tol's wine
+    "excited": "#CC6677",  # Tol's rose
+    "contempt": "#999933",  # Tol's olive
+    "other": "#DDCC77",  # Tol's sand
     NO_SPEECH: "#BBBBBB",  # Tol's grey
 }
 OTHER_COLOUR = "#777777"  # a label outside the palette (a CSV corpus's own emotion names)

@@ -102,13 +102,18 @@ def synthetic_manifest(n_speakers: int = 3, n_words: int = 20) -> Manifest:
         ("calm", "calm"),
         ("boredom", "boredom"),
         ("bored", "boredom"),
+        ("sur", "surprise"),
+        ("fru", "frustrated"),
+        ("Exc", "excited"),
+        ("contempt", "contempt"),
+        ("oth", "other"),
     ],
 )
 def test_canonical_emotion_accepts_synonyms(label: str, expected: str) -> None:
     assert canonical_emotion(label) == expected
 
 
-@pytest.mark.parametrize("label", ["joyful", "", "contempt", "surprise!"])
+@pytest.mark.parametrize("label", ["joyful", "", "xxx", "surprise!"])
 def test_canonical_emotion_rejects_unknown_labels(label: str) -> None:
     with pytest.raises(DatasetError, match=f"unknown emotion label {label!r}"):
         canonical_emotion(label)
@@ -378,6 +383,21 @@ def test_csv_without_speaker_column(tmp_path: Path) -> None:
     manifest = discover(csv_path)
     assert manifest.speakers == ["unknown"]
     assert [clip.emotion for clip in manifest.clips] == ["happy", "sad"]
+
+
+def test_csv_with_iemocap_labels_keeps_and_counts_the_emotions_not_modelled(tmp_path: Path) -> None:
+    """IEMOCAP's categories as its sessions' label files abbreviate them: frustrated and excited are kept
+    in the manifest and counted, and only the model's seven are trained and scored."""
+    labels = ["neu", "fru", "ang", "sad", "hap", "exc", "sur", "fea", "dis", "oth", "fru"]
+    touch(tmp_path, *(f"Ses01F_{i:03d}.wav" for i in range(len(labels))))
+    csv_path = tmp_path / "labels.csv"
+    rows = "".join(f"Ses01F_{i:03d}.wav,{label},Ses01F\n" for i, label in enumerate(labels))
+    csv_path.write_text("path,emotion,speaker\n" + rows)
+    manifest = discover(csv_path)
+    summary = manifest.summary()
+    assert summary["not_modelled"] == {"frustrated": 2, "excited": 1, "other": 1}
+    assert summary["n_modelled"] == 7
+    assert manifest.filter(emotions=EMOTIONS).emotions == list(EMOTIONS)
 
 
 def test_csv_corpus_column(tmp_path: Path) -> None:
