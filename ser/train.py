@@ -98,7 +98,8 @@ def fit_speaker_svm(
     centre = voices.shape[1] // 2
     copies = [voices[:, k] for k in range(voices.shape[1]) if k != centre]
     model, normalisation = fit_svm(voices[:, centre], data.y_rows, speakers, corpora, space=space,
-                                   seed=config.seed, n_labels=len(labels), copies=copies)  # fmt: skip
+                                   seed=config.seed, n_labels=len(labels), copies=copies,
+                                   neutral=list(labels).index("neutral") if "neutral" in labels else None)  # fmt: skip
     if data.contours is not None:
         balance = balance_weights(corpora, speakers, data.y_rows)
         nets = fit_contour_nets(data.contours[rows], data.y_rows, speakers, balance, n_labels=len(labels),

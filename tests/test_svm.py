@@ -19,7 +19,7 @@ from ser.evaluation import evaluate_bundle
 from ser.functionals import egemaps
 from ser.predict import Predictor, classify
 from ser.profile import ProfileBuilder, VoiceProfile
-from ser.svm import balance_weights, fit_svm
+from ser.svm import COPY_NEUTRAL_SHARE, balance_weights, fit_svm, neutral_weights
 from ser.train import train
 from tests.conftest import BUNDLED_SVM, ROOT, spoken, tiny_manifest, voiced
 
@@ -91,6 +91,39 @@ def test_each_speed_copy_is_normalised_by_its_own_profile():
     np.testing.assert_allclose(answers(moved), answers(vectors), atol=1e-4)
     # A copy that is not just rescaled changes the model.
     assert np.abs(answers(vectors + rng.normal(size=vectors.shape)) - answers(vectors)).max() > 0.01
+
+
+def test_neutral_weighs_its_share_of_each_speakers_copy_statistics():
+    speakers = np.array(["a"] * 40 + ["b"] * 12 + ["c"] * 5)
+    y = np.array([0] * 10 + [1] * 20 + [2] * 10 + [0] * 6 + [3] * 6 + [1] * 5)
+    w = neutral_weights(y, speakers, 0, 0.3)
+    for speaker in ("a", "b"):
+        mine = speakers == speaker
+        assert w[mine & (y == 0)].sum() / w[mine].sum() == pytest.approx(0.3)
+        others = mine & (y != 0)
+        assert len(set(np.round(w[others], 9))) == 1  # the other emotions keep their proportions
+    np.testing.assert_array_equal(w[speakers == "c"], 1.0)  # no neutral window: plain statistics
+    np.testing.assert_array_equal(neutral_weights(y, speakers, None, 0.3), 1.0)
+
+
+def test_the_speed_copies_meet_profiles_of_more_neutral_speech():
+    """Each speed copy of a speaker is normalised by statistics in which its neutral windows weigh
+    COPY_NEUTRAL_SHARE (more than the 1/5 they are here), as a profile of mostly neutral speech would
+    be; the speaker's own windows, and so the fall-back, keep their plain statistics."""
+    rng = np.random.default_rng(1)
+    speakers = np.repeat(["a", "b", "c"], 60)
+    y = np.tile(np.repeat([0, 1, 2, 3, 4], 12), 3)
+    vectors = rng.normal(size=(180, 5)) + y[:, None] * 1.5 + (speakers == "b")[:, None] * 3.0
+    copy = vectors * 1.1 + 0.5
+    probe = rng.normal(size=(30, 5)) * 2
+    fits = {neutral: fit_svm(vectors, y, speakers, ["x"] * 180, space="s", seed=0, copies=[copy], neutral=neutral)
+            for neutral in (None, 0, 7)}  # fmt: skip
+    decisions = {k: clf.calibrated_classifiers_[0].estimator.decision_function(probe) for k, (clf, _) in fits.items()}
+    assert COPY_NEUTRAL_SHARE > 1 / 5
+    assert np.abs(decisions[0] - decisions[None]).max() > 0.01
+    np.testing.assert_allclose(decisions[7], decisions[None])  # a label no window has: plain statistics
+    for _, normalisation in fits.values():
+        np.testing.assert_allclose(normalisation.fallback.mean, fits[None][1].fallback.mean)
 
 
 def test_one_wild_coefficient_of_variation_does_not_take_over_the_answer():
