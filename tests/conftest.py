@@ -11,7 +11,7 @@ import pytest
 import ser  # noqa: F401  first: it loads pylibsrtp before any test loads TensorFlow (see ser/__init__.py)
 
 ROOT = Path(__file__).resolve().parent.parent
-BUNDLED_SVM = ROOT / "models" / "egemaps-svm-pool-v7"  # the bundled default (models/active.json)
+BUNDLED_SVM = ROOT / "models" / "egemaps-svm-pool-v8"  # the bundled default (models/active.json)
 TESS_DIR = ROOT.parent / "shared" / "data" / "tess"
 DEMO_DIR = ROOT / "assets" / "demo_corpus"
 

@@ -233,7 +233,10 @@ def test_a_long_recordings_timeline_shows_what_its_numbers_say(page, server, tmp
         assert abs(seen - said) < 0.03, f"{name} covers {seen:.1%} of the chart, its numbers {said:.1%}"
     label = clip_result(page, "hour.flac").inner_text().split(": ")[1].split(" ")[0]
     names = [name for name, _ in traces]
-    assert names[-1] == "no speech" and max(names[:-1], key=lambda n: drawn[names.index(n)]) == label
+    assert names[-1] == "no speech" and max(names[:-1], key=lambda n: numbers[names.index(n)]) == label
+    # The label's colour covers the most of the chart, to the 0.03 each area is measured to above (two
+    # emotions can be that close: the bundled model heard this one 0.21 happy and 0.21 neutral).
+    assert drawn[names.index(label)] > drawn[:-1].max() - 0.03
     for k in range(5):  # the middle of each pause (the last is trailing silence, trimmed): one grey column
         middle_s = k * (100 + pause_s) + 100 + pause_s / 2
         column = round((middle_s - x_range[0]) / (x_range[1] - x_range[0]) * (picture.shape[1] - 1))
