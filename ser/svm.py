@@ -7,9 +7,8 @@ windows at other speeds (pitch and formants shifted) join them as further voices
 normalised by its own statistics, in which its neutral windows weigh ``COPY_NEUTRAL_SHARE``: so the
 classifier also meets voices whose profile came from mostly neutral speech, as spontaneous speech
 is (the speaker's own windows keep their plain statistics). Together they weigh as much as the
-speaker's own windows. The
-fall-back statistics for a clip without a profile are those of all (unchanged) training windows,
-weighted as in training, so that no corpus dominates them either.
+speaker's own windows. The fall-back statistics for a clip without a profile are those of all
+(unchanged) training windows, weighted as in training, so that no corpus dominates them either.
 Saved with skops, which loads no pickled code.
 """
 
