@@ -24,13 +24,16 @@ loads TensorFlow. The weights travel inside the SVM's file, as arrays.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from ser.config import N_CONTOUR
 
@@ -95,7 +98,8 @@ class ContourNets:
         (normalised by the fall-back statistics). Returns [shape=(n, n_labels)], float32"""
         z, mask = normalise(contours, self.mean, self.std)
         z, mask = _pooled(z, mask)
-        return _forward(z, mask, self._side_by_side).astype(np.float32)
+        with _one_blas_thread():
+            return _forward(z, mask, self._side_by_side).astype(np.float32)
 
     @functools.cached_property
     def _side_by_side(self) -> tuple[np.ndarray, ...]:
@@ -193,6 +197,37 @@ def _forward(z: np.ndarray, mask: np.ndarray, net: tuple[np.ndarray, ...]) -> np
     logits -= logits.max(axis=2, keepdims=True)
     e = np.exp(logits)
     return (e / e.sum(axis=2, keepdims=True)).mean(axis=1)
+
+
+@functools.lru_cache(maxsize=1)
+def _blas() -> ThreadpoolController:
+    return ThreadpoolController()  # finds the BLAS libraries loaded once (a few ms), not at every call
+
+
+_blas_lock = threading.Lock()
+_blas_users = 0  # threads inside _one_blas_thread: the first sets the limit, the last lifts it
+_blas_limit: Any = None
+
+
+@contextlib.contextmanager
+def _one_blas_thread() -> Iterator[None]:
+    """NumPy's BLAS on the calling thread alone while any thread is inside. A window's matrices are
+    small, and BLAS's own threads, left spinning after each product, took the second core from
+    openSMILE's reset (``ser.functionals``): a 2 s clip took 32.7 ms with them and 29.9 ms without,
+    2 cores (bench/README). The limit is the process's: counted, so that sessions answering at once
+    never leave it set (each restoring what another had set)."""
+    global _blas_users, _blas_limit
+    with _blas_lock:
+        if not _blas_users:
+            _blas_limit = _blas().limit(limits=1, user_api="blas")
+        _blas_users += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas_users -= 1
+            if not _blas_users:
+                _blas_limit.restore_original_limits()
 
 
 # --- training (Keras) ---------------------------------------------------------------------------

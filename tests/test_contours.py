@@ -4,6 +4,8 @@ Keras, and their place in an answer: zero-shot only, beside the SVM."""
 from __future__ import annotations
 
 import dataclasses
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -111,3 +113,44 @@ def test_networks_side_by_side_answer_as_the_mean_of_each(rng):
     alone = [C.ContourNets(mean, std, (net,)).proba(contours) for net in nets]
     assert np.abs(alone[0] - alone[1]).max() > 0.05  # three different networks
     np.testing.assert_allclose(together, np.mean(alone, axis=0), atol=1e-6)
+
+
+def test_the_forward_pass_runs_blas_on_one_thread_and_leaves_it_as_it_was(rng):
+    """The networks' small products run BLAS on the calling thread alone (its spinning threads took
+    the second core from openSMILE), and the limit is lifted after; threads answering at once get
+    the answer each gets alone, and leave the limit as it was (not set by one thread restoring
+    what another had set)."""
+    from threadpoolctl import threadpool_info
+
+    def blas_threads() -> set[int]:
+        return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+
+    contours = _random_contours(rng, 2)
+    shapes = [(5, N_CONTOUR, C.CHANNELS), (C.CHANNELS,), (5, C.CHANNELS, C.CHANNELS), (C.CHANNELS,),
+              (2 * C.CHANNELS, C.HIDDEN), (C.HIDDEN,), (C.HIDDEN, 7), (7,)]  # fmt: skip
+    nets = C.ContourNets(*C.contour_stats(contours), (tuple(rng.normal(0, 0.3, s).astype(np.float32) for s in shapes),))
+    before = blas_threads()
+    seen: list[set[int]] = []
+    forward = C._forward
+
+    def watched(*args):
+        seen.append(blas_threads())
+        return forward(*args)
+
+    C._forward = watched
+    try:
+        alone = nets.proba(contours)
+    finally:
+        C._forward = forward
+    assert seen == [{1}] and blas_threads() == before
+    start = threading.Barrier(8)
+
+    def work(_: int) -> np.ndarray:
+        start.wait()
+        return np.array([nets.proba(contours) for _ in range(20)])
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(work, range(8)))
+    assert blas_threads() == before
+    for answer in answers:
+        np.testing.assert_array_equal(answer, np.broadcast_to(alone, answer.shape))
