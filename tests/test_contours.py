@@ -103,11 +103,16 @@ def test_the_feature_cache_keeps_contours_and_their_padding(tmp_path):
     assert cache_key(paths[0], plain, (1.0,), AudioConfig()) != cache_key(paths[0], config, (1.0,), AudioConfig())
 
 
-def test_networks_side_by_side_answer_as_the_mean_of_each(rng):
-    contours = _random_contours(rng, 6)
+def _random_net(rng) -> tuple[np.ndarray, ...]:
+    """One network's weights as ``ContourNets`` holds them, drawn at random."""
     shapes = [(5, N_CONTOUR, C.CHANNELS), (C.CHANNELS,), (5, C.CHANNELS, C.CHANNELS), (C.CHANNELS,),
               (2 * C.CHANNELS, C.HIDDEN), (C.HIDDEN,), (C.HIDDEN, 7), (7,)]  # fmt: skip
-    nets = [tuple(rng.normal(0, 0.3, s).astype(np.float32) for s in shapes) for _ in range(3)]
+    return tuple(rng.normal(0, 0.3, s).astype(np.float32) for s in shapes)
+
+
+def test_networks_side_by_side_answer_as_the_mean_of_each(rng):
+    contours = _random_contours(rng, 6)
+    nets = [_random_net(rng) for _ in range(3)]
     mean, std = C.contour_stats(contours)
     together = C.ContourNets(mean, std, tuple(nets)).proba(contours)
     alone = [C.ContourNets(mean, std, (net,)).proba(contours) for net in nets]
@@ -115,7 +120,7 @@ def test_networks_side_by_side_answer_as_the_mean_of_each(rng):
     np.testing.assert_allclose(together, np.mean(alone, axis=0), atol=1e-6)
 
 
-def test_the_forward_pass_runs_blas_on_one_thread_and_leaves_it_as_it_was(rng):
+def test_the_forward_pass_runs_blas_on_one_thread_and_leaves_it_as_it_was(rng, monkeypatch):
     """The networks' small products run BLAS on the calling thread alone (its spinning threads took
     the second core from openSMILE), and the limit is lifted after; threads answering at once get
     the answer each gets alone, and leave the limit as it was (not set by one thread restoring
@@ -126,9 +131,7 @@ def test_the_forward_pass_runs_blas_on_one_thread_and_leaves_it_as_it_was(rng):
         return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
 
     contours = _random_contours(rng, 2)
-    shapes = [(5, N_CONTOUR, C.CHANNELS), (C.CHANNELS,), (5, C.CHANNELS, C.CHANNELS), (C.CHANNELS,),
-              (2 * C.CHANNELS, C.HIDDEN), (C.HIDDEN,), (C.HIDDEN, 7), (7,)]  # fmt: skip
-    nets = C.ContourNets(*C.contour_stats(contours), (tuple(rng.normal(0, 0.3, s).astype(np.float32) for s in shapes),))
+    nets = C.ContourNets(*C.contour_stats(contours), (_random_net(rng),))
     before = blas_threads()
     seen: list[set[int]] = []
     forward = C._forward
@@ -137,11 +140,9 @@ def test_the_forward_pass_runs_blas_on_one_thread_and_leaves_it_as_it_was(rng):
         seen.append(blas_threads())
         return forward(*args)
 
-    C._forward = watched
-    try:
+    with monkeypatch.context() as patch:
+        patch.setattr(C, "_forward", watched)
         alone = nets.proba(contours)
-    finally:
-        C._forward = forward
     assert seen == [{1}] and blas_threads() == before
     start = threading.Barrier(8)
 
