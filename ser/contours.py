@@ -39,6 +39,9 @@ from ser.config import N_CONTOUR
 
 N_NETS = 3  # networks averaged (seeds seed, seed + 1, ...): each costs about 50 s on the whole pool, 2 cores
 FUSION = 0.5  # the networks' share of a zero-shot answer; the SVM's is the rest
+# Up to this many windows at once (a clip of about 10 s), BLAS runs on the calling thread alone
+# (``_one_blas_thread``); a corpus' thousands of windows keep both threads (3,500 windows: 2.2 s against 2.6 s).
+ONE_THREAD_WINDOWS = 8
 CHANNELS = 32
 KERNEL = 5
 DILATIONS = (1, 2)  # the second convolution sees 9 frames of the first's: 130 ms around a frame
@@ -98,7 +101,7 @@ class ContourNets:
         (normalised by the fall-back statistics). Returns [shape=(n, n_labels)], float32"""
         z, mask = normalise(contours, self.mean, self.std)
         z, mask = _pooled(z, mask)
-        with _one_blas_thread():
+        with _one_blas_thread() if len(z) <= ONE_THREAD_WINDOWS else contextlib.nullcontext():
             return _forward(z, mask, self._side_by_side).astype(np.float32)
 
     @functools.cached_property
@@ -213,7 +216,7 @@ _blas_limit: Any = None
 def _one_blas_thread() -> Iterator[None]:
     """NumPy's BLAS on the calling thread alone while any thread is inside. A window's matrices are
     small, and BLAS's own threads, left spinning after each product, took the second core from
-    openSMILE's reset (``ser.functionals``): a 2 s clip took 32.7 ms with them and 29.9 ms without,
+    openSMILE's reset (``ser.functionals``): a 2 s clip took 32.3 ms with them and 29.9 ms without,
     2 cores (bench/README). The limit is the process's: counted, so that sessions answering at once
     never leave it set (each restoring what another had set)."""
     global _blas_users, _blas_limit
