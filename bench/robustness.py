@@ -149,8 +149,8 @@ def main() -> None:
             for channel in channels:
                 data = prepare([moved[channel][c] for c in split.test], labels, arch.features, augment=False,
                                audio_config=audio, progress=False)  # fmt: skip
-                metrics = score(fold.model, data, labels, fold.normalisation)
-                metrics["per_speaker"] = score(fold.model, data, labels, fold.normalisation, per_speaker=True)
+                metrics = score(fold.model, data, labels)
+                metrics["per_speaker"] = score(fold.model, data, labels, per_speaker=True)
                 row[channel][test_corpus] = _modes(metrics)
             print(seed, test_corpus, {k: v[test_corpus] for k, v in row.items()}, file=sys.stderr, flush=True)
         runs.append({"seed": seed, "conditions": row})

@@ -10,6 +10,7 @@ from ser.archs import ARCHITECTURES
 from ser.config import TrainConfig
 from ser.errors import SERError
 from ser.jobs import JOB, JobState
+from ser.models import kind_of
 from ser.plots import history_figure
 from ser.registry import read_card
 from ser.splits import PROTOCOLS, applicable_protocols
@@ -42,8 +43,7 @@ def job_panel() -> None:
         st.caption(f"{job.base} adapted to {job.speaker} of {job.data}, {shots}")
     else:
         arch = job.config.get("arch", "")
-        svm = arch in ARCHITECTURES and ARCHITECTURES[arch].family == "svm"
-        epochs = "" if svm else f", up to {job.n_epochs} epochs"
+        epochs = f", up to {job.n_epochs} epochs" if arch in ARCHITECTURES and kind_of(arch).early_stopped else ""
         st.caption(f"{arch} on {job.data}, protocol {job.split}{epochs}")
     if job.running:
         show_progress(job)
@@ -128,10 +128,10 @@ def training_form(manifest, job: JobState) -> None:
     cols = st.columns(3)
     arch = cols[0].selectbox("Architecture", list(ARCHITECTURES), key="train_arch")
     cols[1].selectbox("Evaluation protocol", protocols, format_func=PROTOCOLS.get, key="train_split")
-    svm = ARCHITECTURES[arch].family == "svm"
+    in_one_go = not kind_of(arch).early_stopped
     cols[2].number_input(
-        "Epochs (at most)", min_value=1, max_value=500, key="train_epochs", disabled=svm,
-        help="An SVM has no epochs (its contour networks train a fixed number)" if svm else None,
+        "Epochs (at most)", min_value=1, max_value=500, key="train_epochs", disabled=in_one_go,
+        help="This model is fitted in one go and has no epochs to set" if in_one_go else None,
     )  # fmt: skip
     st.caption(ARCHITECTURES[arch].description)
     st.button(
@@ -157,7 +157,7 @@ def adaptation_form(manifest, job: JobState) -> None:
         help="0: no labels, only the BatchNorm statistics from all the speaker's clips, scored on those same clips",
     )  # fmt: skip
     base = active_bundle_path()
-    if base is not None and ARCHITECTURES[read_card(Path(base)).architecture].family != "keras":
+    if base is not None and not kind_of(read_card(Path(base)).architecture).adaptable:
         st.info(
             f"The active model, {md(Path(base).name)}, is not fine-tuned to a speaker: it takes the speaker's voice "
             "profile instead (Classify: 'My voice' or 'These clips are one speaker'); make a network active to adapt."

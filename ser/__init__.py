@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import importlib
 import importlib.util
 import sys
 from pathlib import Path
@@ -38,3 +39,13 @@ if not TENSORFLOW_FIRST:
     _load_opensmile_first()
 
 __version__ = "0.1.0"
+
+# The public road, for scripts and notebooks: ``ser.Predictor.from_path()``, ``ser.classify(path, predictor)``.
+# Imported on first use, so ``import ser`` (the CLI's --help, the app's sidebar) stays light.
+_PUBLIC = {"Predictor": "ser.predict", "Prediction": "ser.predict", "classify": "ser.predict"}
+
+
+def __getattr__(name: str) -> object:
+    if name in _PUBLIC:
+        return getattr(importlib.import_module(_PUBLIC[name]), name)
+    raise AttributeError(f"module 'ser' has no attribute {name!r}")

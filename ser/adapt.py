@@ -35,6 +35,7 @@ from ser.evaluation import score
 from ser.fewshot import AdaptationClips, choose_clips
 from ser.fit import AugmentedBatches
 from ser.model import StepReport
+from ser.models import Model
 from ser.prepare import Features, prepare
 from ser.registry import MODELS_DIR, SCHEMA_VERSION, ModelCard, adapted_name, library_versions, new_bundle_path, utc_now
 
@@ -190,14 +191,14 @@ def adapt(
     command: str = "",
     hooks: RunHooks = RunHooks(),
     save: bool = True,
-) -> tuple[Path | None, ModelCard, keras.Model]:
+) -> tuple[Path | None, ModelCard, Model]:
     """Adapt ``bundle`` to ``speaker`` of ``manifest`` and save it as a new bundle.
 
     Scores the base and the adapted model on the speaker's held-out clips (``choose_clips``), whose
     labels serve for scoring only. Returns (bundle path or None when ``save`` is False, card, model).
     The base bundle's model is not changed.
     """
-    if not isinstance(bundle.model, keras.Model):
+    if not bundle.model.adaptable:
         raise ModelError(
             f"{bundle.name} is not adapted by fine-tuning: it takes the speaker's voice profile instead "
             "(predict --same-speaker or --profile, evaluate --per-speaker, or 'one speaker' on the Classify page)"
@@ -207,11 +208,11 @@ def adapt(
     if save:
         new_bundle_path(models_dir, name)  # a taken or unusable name fails now, not after the work
     clips, labelled, test = _speaker_features(bundle, manifest, speaker, config, hooks)
-    labels, model = bundle.labels, copy_model(bundle.model, seed=config.seed)
+    labels = bundle.labels
     before = score(bundle.model, test, labels)
     # shots = 0: unsupervised, AdaBN on all the speaker's clips; their labels only score the result
     unlabelled = test.centre if config.shots == 0 else None
-    done = adapt_model(model, labelled, config, unlabelled=unlabelled, on_step=hooks.on_step)
+    model, done = bundle.model.adapt(labelled, config, unlabelled=unlabelled, on_step=hooks.on_step)
     after = score(model, test, labels)
     record = adaptation_record(bundle, manifest, clips, config, before=before, after=after, done=done)
     card = adapted_card(bundle, record, command=command, adapt_time_s=time.perf_counter() - start)

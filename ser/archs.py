@@ -1,6 +1,6 @@
-"""The architectures by name, without Keras: what each one expects and how it is described.
+"""The architectures by name, without Keras: their kind of model, features and description.
 
-``ser.model`` builds them; everything that only lists or configures an architecture (the CLI's
+Their kinds (``ser.models``) build them; everything that only lists or configures an architecture (the CLI's
 argument checks, the Train page's selectbox, a card) reads this module and loads no TensorFlow.
 """
 
@@ -18,10 +18,7 @@ class ArchSpec:
     features: FeatureConfig  # the features it was designed for
     augment: bool  # whether training changes voices: VTLP + mixup (networks), speed copies (SVM)
     description: str
-    # "keras": a network fitted epoch by epoch (ser.model); "svm": an RBF support-vector machine
-    # on speaker-normalised functionals (ser.svm), fitted in one go
-    family: str = "keras"
-    speaker_normalised: bool = False  # features are normalised by a voice profile before the classifier
+    kind: str = "network"  # the package under ser.models that fits, saves, loads and serves it
 
 
 CNN_DESCRIPTION = "BatchNorm CNN on per-utterance log-mel, VTLP + mixup, averaged weights"
@@ -47,8 +44,7 @@ ARCHITECTURES: dict[str, ArchSpec] = {
             "each training speaker also at 0.9x and 1.1x speed; each training voice's own SVM, for a "
             "voice profile that is one of them; and, for a clip without a profile, small networks on the "
             "eGeMAPS contours averaged with the SVM",
-            family="svm",
-            speaker_normalised=True,
+            kind="svm",
         ),
     )
 }

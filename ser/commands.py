@@ -143,7 +143,7 @@ def _profile(args: argparse.Namespace, predictor):
         raise SERError(f"{predictor.bundle.name} normalises each clip by itself and takes no voice profile")
     if args.profile:
         try:
-            return VoiceProfile.from_json(args.profile.read_bytes(), space=predictor.normalisation.space)
+            return VoiceProfile.from_json(args.profile.read_bytes(), space=predictor.profile_space)
         except OSError as e:
             raise SERError(f"cannot read the voice profile {args.profile}: {e.strerror or e}") from e
     if args.save_profile and not args.same_speaker:

@@ -38,7 +38,7 @@ from threadpoolctl import ThreadpoolController
 from ser.config import N_CONTOUR
 
 N_NETS = 3  # networks averaged (seeds seed, seed + 1, ...): each costs about 50 s on the whole pool, 2 cores
-FUSION = 0.5  # the networks' share of a zero-shot answer; the SVM's is the rest
+FUSION = 0.5  # the networks' share of a zero-shot answer, written to the card (ser.models.svm.AnswerSettings)
 # Up to this many windows at once (a clip of about 10 s), BLAS runs on the calling thread alone
 # (``_one_blas_thread``); a corpus' thousands of windows keep both threads (3,500 windows: 2.2 s against 2.6 s).
 ONE_THREAD_WINDOWS = 8
@@ -110,7 +110,7 @@ class ContourNets:
         return _side_by_side(self.weights)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
-        """Flat arrays by name, for the model file (``attach``)."""
+        """Flat arrays by name, for the networks' file (``ser.models.svm``)."""
         arrays = {"mean": self.mean, "std": self.std}
         for i, net in enumerate(self.weights):
             arrays.update({f"net{i}_{j}": w for j, w in enumerate(net)})
@@ -126,20 +126,9 @@ class ContourNets:
         return cls(np.asarray(arrays["mean"], np.float32), np.asarray(arrays["std"], np.float32), weights)
 
 
-def fuse(svm_probs: np.ndarray, net_probs: np.ndarray) -> np.ndarray:
-    """A zero-shot answer: the SVM's and the networks' probabilities, ``FUSION`` the networks' share."""
-    return ((1.0 - FUSION) * svm_probs + FUSION * net_probs).astype(np.float32)
-
-
-def attach(clf: Any, nets: ContourNets) -> None:
-    """Keep ``nets`` on the SVM ``clf``, as arrays saved with it (skops keeps a dict of arrays)."""
-    clf.contour_nets_ = nets.to_arrays()
-
-
-def contour_nets(model: Any) -> ContourNets | None:
-    """The contour networks kept on a model (``attach``), or None (a model without them, such as v6)."""
-    arrays = getattr(model, "contour_nets_", None)
-    return None if arrays is None else ContourNets.from_arrays(arrays)
+def fuse(svm_probs: np.ndarray, net_probs: np.ndarray, share: float) -> np.ndarray:
+    """A zero-shot answer: the SVM's and the networks' probabilities, ``share`` the networks'."""
+    return ((1.0 - share) * svm_probs + share * net_probs).astype(np.float32)
 
 
 # --- the forward pass, in NumPy -----------------------------------------------------------------

@@ -16,22 +16,15 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
-from ser import svm
-from ser.bundle import Bundle, Model, predict_proba
+from ser.bundle import Bundle
 from ser.config import RunHooks
-from ser.contours import contour_nets, fuse
 from ser.datasets import Manifest
 from ser.errors import TrainingError
-from ser.predict import SELF_PROFILE_S, clip_probabilities
+from ser.models import Model
+from ser.predict import clip_probabilities
 from ser.prepare import Features, prepare
-from ser.profile import Normalisation, ProfileBuilder, VoiceProfile
-from ser.voices import KnownVoices, known_voices
+from ser.profile import VoiceProfile
 
-ZERO_SHOT = (
-    "zero-shot: each clip alone, normalised by the model's fall-back statistics (a clip with "
-    f"{SELF_PROFILE_S:.0f} s of speech or more by its own, as predict answers it)"
-)
-ZERO_SHOT_WITH_NETS = f"{ZERO_SHOT}; the SVM's answer averaged half and half with its contour networks'"
 PER_SPEAKER = "per speaker: each speaker's clips normalised by that speaker's own unlabelled clips (transductive)"
 PER_SPEAKER_SMOOTHED = (
     "per speaker: each speaker's clips normalised by that speaker's own unlabelled clips, and each answer "
@@ -40,85 +33,66 @@ PER_SPEAKER_SMOOTHED = (
 SELF_NORMALISED = "each clip normalised by itself (this model takes no voice profile)"
 
 
-def speaker_profiles(data: Features, space: str) -> dict[str, VoiceProfile]:
+def speaker_profiles(model: Model, data: Features) -> dict[str, VoiceProfile]:
     """Each speaker's voice profile from their speech windows in ``data`` (unlabelled: transductive)."""
     speakers = np.array([data.clips[i].speaker_id for i in data.clip_of])
     rows = data.rows
-    return svm.speaker_profiles(data.centre[rows].reshape(len(rows), -1), speakers[rows], space)
+    vectors = data.centre[rows].reshape(len(rows), -1)
+    profiles = {}
+    for speaker in np.unique(speakers[rows]):
+        mine = speakers[rows] == speaker
+        builder = model.profile_builder(f"training speaker {speaker}")
+        builder.add(vectors[mine], speech_s=float(mine.sum()))
+        profiles[str(speaker)] = builder.profile()
+    return profiles
 
 
-def clip_scores(
-    model: Model, data: Features, normalisation: Normalisation | None = None, *, per_speaker: bool = False
-) -> np.ndarray:
-    """Each clip's probabilities, as ``predict`` answers it. Returns np.ndarray [shape=(n_clips, n_labels)]"""
-    if normalisation is None or not per_speaker:
-        window_probs = predict_proba(model, data.centre, normalisation=normalisation)
-        nets = contour_nets(model) if normalisation is not None else None
-        if nets is not None and data.contours is not None:  # zero-shot: the contour networks beside the SVM
-            window_probs = fuse(window_probs, nets.proba(data.contours[:, data.contours.shape[1] // 2]))
-        probs = _per_clip(data, window_probs)
-        if normalisation is not None:  # a long clip is normalised by its own speech, as predict does
-            for clip in np.flatnonzero(data.speech_s >= SELF_PROFILE_S):
-                probs[clip] = _self_normalised(model, data, normalisation, clip)
+def _contours(data: Features, windows: np.ndarray | slice = slice(None)) -> np.ndarray | None:
+    """The unchanged speed's contours of ``windows`` of ``data``, where it has them."""
+    return None if data.contours is None else data.contours[windows, data.contours.shape[1] // 2]
+
+
+def clip_scores(model: Model, data: Features, *, per_speaker: bool = False) -> np.ndarray:
+    """Each clip's probabilities, as ``predict`` answers it: zero-shot, or (``per_speaker``) with its
+    speaker's voice profile from the speaker's clips, smoothed over them where the model smooths.
+    Returns np.ndarray [shape=(n_clips, n_labels)]"""
+    if per_speaker and model.takes_profiles:
+        return _per_speaker_scores(model, data)
+    probs = _per_clip(data, model.answer(data.centre, contours=_contours(data)).probs)
+    if not model.takes_profiles:
         return probs
-    profiles = speaker_profiles(data, normalisation.space)
-    vectors = speaker_vectors(data, normalisation, profiles)  # each window in its speaker's terms, once
-    window_probs = predict_proba(model, vectors)
-    window_speakers = np.array([data.clips[i].speaker_id for i in data.clip_of])
-    voices = known_voices(model) if normalisation.voices is not None else None
-    known = set()
-    for speaker, profile in profiles.items():
-        mine = window_speakers == speaker
-        answer = _as_known_voice(voices, normalisation, profile, window_probs[mine], vectors[mine])
-        if answer is not None:  # a voice it was trained on: mostly its own classifier, as predict answers it
-            window_probs[mine] = answer
-            known.add(speaker)
-    probs = _per_clip(data, window_probs)
-    if normalisation.smoothing is not None:
-        vectors = _per_clip(data, vectors)
-        speakers = np.array([clip.speaker_id for clip in data.clips])
-        for speaker in set(np.unique(speakers)) - known:
-            mine = speakers == speaker
-            probs[mine] = normalisation.smoothing.apply(probs[mine], vectors[mine])
+    for clip in range(len(data.y)):  # a clip its kind answers with a profile of its own (a long recording)
+        rows = np.flatnonzero(data.clip_of == clip)
+        windows, speech = data.centre[rows], data.speech[rows]
+        profile, _ = model.clip_profile(windows, speech, float(data.speech_s[clip]), None)
+        if profile is not None:
+            probs[clip] = clip_probabilities(model.answer(windows, profile=profile).probs, speech)
     return probs
 
 
-def _self_normalised(model: Model, data: Features, normalisation: Normalisation, clip: int) -> np.ndarray:
-    """The answer to one clip of ``data`` normalised by the profile of its own speech windows, as
-    ``Predictor.answer`` takes a recording with ``SELF_PROFILE_S`` of speech and no profile.
-    Returns np.ndarray [shape=(n_labels,)]"""
-    rows = np.flatnonzero(data.clip_of == clip)
-    windows, speech = data.centre[rows], data.speech[rows]
-    own = ProfileBuilder(normalisation.space, windows[0].size, source="the recording's own speech")
-    own.add(windows[speech].reshape(int(speech.sum()), -1), speech_s=float(data.speech_s[clip]))
-    profile = own.profile()
-    vectors = normalisation.apply(windows.reshape(len(windows), -1), profile)
-    probs = predict_proba(model, vectors)
-    voices = known_voices(model) if normalisation.voices is not None else None
-    known = _as_known_voice(voices, normalisation, profile, probs, vectors)
-    return clip_probabilities(probs if known is None else known, speech)
-
-
-def _as_known_voice(
-    voices: KnownVoices | None, normalisation: Normalisation, profile: VoiceProfile | None, probs: np.ndarray,
-    vectors: np.ndarray,
-) -> np.ndarray | None:  # fmt: skip
-    """The windows' probabilities as a known voice's (``Predictor.known_voice``) when ``profile`` is
-    one of the model's training ``voices``, else None."""
-    voice = voices.match(profile, normalisation.voices) if voices is not None else None
-    return None if voice is None else voices.answer(voice, probs, vectors, normalisation.voices)
-
-
-def speaker_vectors(data: Features, normalisation: Normalisation, profiles: dict[str, VoiceProfile]) -> np.ndarray:
-    """Each window's features as the classifier reads them, normalised by its speaker's own profile
-    (``speaker_profiles`` of ``data``). Returns np.ndarray [shape=(n_windows, n_dims)]"""
-    flat = data.centre.reshape(len(data.clip_of), -1)
-    vectors = np.zeros(flat.shape, dtype=np.float32)
-    speakers = np.array([data.clips[i].speaker_id for i in data.clip_of])
+def _per_speaker_scores(model: Model, data: Features) -> np.ndarray:
+    profiles = speaker_profiles(model, data)
+    window_speakers = np.array([data.clips[i].speaker_id for i in data.clip_of])
+    window_probs = np.zeros((len(data.clip_of), len(model.labels)), dtype=np.float32)
+    vectors = None
+    known = set()
     for speaker, profile in profiles.items():
-        mine = speakers == speaker
-        vectors[mine] = normalisation.apply(flat[mine], profile)
-    return vectors
+        mine = window_speakers == speaker
+        answer = model.answer(data.centre[mine], profile=profile)
+        window_probs[mine] = answer.probs
+        if vectors is None:
+            vectors = np.zeros((len(data.clip_of), answer.vectors.shape[1]), dtype=np.float32)
+        vectors[mine] = answer.vectors
+        if answer.known_voice:  # a voice it was trained on: its own classifier answers, unsmoothed
+            known.add(speaker)
+    probs = _per_clip(data, window_probs)
+    if model.smooths and vectors is not None:
+        clip_vectors = _per_clip(data, vectors)
+        speakers = np.array([clip.speaker_id for clip in data.clips])
+        for speaker in set(np.unique(speakers)) - known:
+            mine = speakers == speaker
+            probs[mine] = model.smooth(probs[mine], clip_vectors[mine])
+    return probs
 
 
 def _per_clip(data: Features, per_window: np.ndarray) -> np.ndarray:
@@ -130,27 +104,14 @@ def _per_clip(data: Features, per_window: np.ndarray) -> np.ndarray:
     return np.array(rows, dtype=np.float32).reshape(len(data.y), per_window.shape[1])
 
 
-def score(
-    model: Model, data: Features, labels: Sequence[str], normalisation: Normalisation | None = None, *,
-    per_speaker: bool = False,
-) -> dict[str, Any]:  # fmt: skip
+def score(model: Model, data: Features, labels: Sequence[str], *, per_speaker: bool = False) -> dict[str, Any]:
     """``compute_metrics`` of ``model`` on the clips of ``data``, each answered as ``predict`` would:
     zero-shot, or (``per_speaker``) each speaker normalised by their own unlabelled clips."""
-    probs = clip_scores(model, data, normalisation, per_speaker=per_speaker)
+    probs = clip_scores(model, data, per_speaker=per_speaker)
     metrics = compute_metrics(data.y, probs.argmax(axis=1), labels)
-    if normalisation is not None:
-        metrics["normalisation"] = per_speaker_how(normalisation) if per_speaker else zero_shot_how(model)
+    if model.takes_profiles:
+        metrics["normalisation"] = normalisation_used(model, per_speaker)
     return metrics
-
-
-def zero_shot_how(model: Model) -> str:
-    """What "zero-shot" does with a clip for a speaker-normalised ``model``, in words."""
-    return ZERO_SHOT_WITH_NETS if contour_nets(model) is not None else ZERO_SHOT
-
-
-def per_speaker_how(normalisation: Normalisation) -> str:
-    """What "per speaker" does with a speaker's clips under ``normalisation``, in words."""
-    return PER_SPEAKER if normalisation.smoothing is None else PER_SPEAKER_SMOOTHED
 
 
 def compute_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str]) -> dict[str, Any]:
@@ -183,7 +144,7 @@ def summarise(fold_metrics: Sequence[tuple[str, dict[str, Any]]]) -> dict[str, A
     mean = {key: float(np.mean([m[key] for _, m in plain])) for key in ("accuracy", "macro_f1", "uar")}
     summary = {**mean, "folds": [{"split": description, **m} for description, m in plain]}
     if all("per_speaker" in m for _, m in fold_metrics):
-        summary["normalisation"] = fold_metrics[0][1].get("normalisation", ZERO_SHOT)
+        summary["normalisation"] = fold_metrics[0][1].get("normalisation", "zero-shot")
         summary["per_speaker"] = {
             **summarise([(d, m["per_speaker"]) for d, m in fold_metrics]),
             "normalisation": fold_metrics[0][1]["per_speaker"].get("normalisation", PER_SPEAKER),
@@ -191,11 +152,13 @@ def summarise(fold_metrics: Sequence[tuple[str, dict[str, Any]]]) -> dict[str, A
     return summary
 
 
-def normalisation_used(bundle: Bundle, per_speaker: bool) -> str:
+def normalisation_used(model: Model, per_speaker: bool) -> str:
     """How ``evaluate`` normalised the clips, in words (the ``normalisation`` key of its report)."""
-    if bundle.normalisation is None:
+    if not model.takes_profiles:
         return SELF_NORMALISED
-    return per_speaker_how(bundle.normalisation) if per_speaker else zero_shot_how(bundle.model)
+    if per_speaker:
+        return PER_SPEAKER_SMOOTHED if model.smooths else PER_SPEAKER
+    return model.zero_shot_how
 
 
 def evaluate_bundle(
@@ -215,10 +178,10 @@ def evaluate_bundle(
         )
     return {
         "model": bundle.name,
-        **score(bundle.model, data, labels, bundle.normalisation, per_speaker=per_speaker),
+        **score(bundle.model, data, labels, per_speaker=per_speaker),
         "policy": bundle.card.evaluation_policy,
-        "normalisation": normalisation_used(bundle, per_speaker),
-        "transductive": per_speaker and bundle.normalisation is not None,
+        "normalisation": normalisation_used(bundle.model, per_speaker),
+        "transductive": per_speaker and bundle.model.takes_profiles,
         "skipped": {"n": sum(reasons.values()), "reasons": reasons, "examples": data.errors[:5]},
     }
 

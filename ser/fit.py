@@ -18,10 +18,9 @@ import numpy as np
 import tensorflow as tf
 
 from ser.archs import get_architecture
-from ser.bundle import predict_proba
 from ser.config import STRATEGIES, EpochCallback, EpochLog, FeatureConfig, RunHooks, TrainConfig
 from ser.errors import ConfigError, TrainingError
-from ser.model import build_model
+from ser.model import build_model, network_proba
 from ser.prepare import Features
 
 
@@ -87,7 +86,7 @@ class AveragedEarlyStopping(keras.callbacks.Callback):
         current = self.model.get_weights()
         scored = self.average if self.momentum > 0 else current
         self.model.set_weights(scored)
-        probs = predict_proba(self.model, self.X_val)
+        probs = network_proba(self.model, self.X_val)
         self.model.set_weights(current)
         picked = probs[np.arange(len(self.y_val)), self.y_val]
         loss = float(-np.mean(np.log(np.clip(picked, 1e-7, 1.0))))

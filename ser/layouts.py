@@ -10,6 +10,8 @@ speaker, text, emotion):
 - SAVEE    ``DC_a01`` or ``DC/a01``     speaker DC, sentence "01"
 - EmoDB    ``03a01Fa``                  speaker 03, text a01, emotion letter F, version a
 - EMOVO    ``dis-f1-b1``                speaker f1, sentence b1, emotion dis
+- ASED     ``f2-03-02-02-65``           speaker 65, sentence 03, emotion letter f (with its folder number 2),
+                                        repetition 02, gender code 02 (not part of who the speaker is)
 - CSV      ``path,emotion[,speaker][,text][,corpus]`` rows (``parse_csv_row``)
 
 Speaker codes are the corpus's own; ``Clip.speaker_id`` qualifies them by corpus ("emodb/03"),
@@ -28,7 +30,7 @@ from typing import Any
 from ser.config import ALL_EMOTIONS
 from ser.errors import DatasetError
 
-LAYOUTS = ("TESS", "RAVDESS", "CREMA-D", "SAVEE", "EmoDB", "EMOVO", "CSV")
+LAYOUTS = ("TESS", "RAVDESS", "CREMA-D", "SAVEE", "EmoDB", "EMOVO", "ASED", "CSV")
 UNKNOWN_SPEAKER = "unknown"  # speaker of CSV rows without a speaker column or value
 CSV_CORPUS = "csv"  # corpus of CSV rows without a corpus column or value
 
@@ -102,6 +104,8 @@ EMOVO_EMOTIONS = {
     "sor": "surprise",
     "tri": "sad",
 }
+# Amharic ASED: the emotion's letter and its folder's number (01Neutral ... 05Angry) together.
+ASED_EMOTIONS = {"n1": "neutral", "f2": "fear", "h3": "happy", "s4": "sad", "a5": "angry"}
 # Names of one recording (an upstream copy): (corpus, stem) -> the name the copies share.
 SAME_RECORDING = {
     ("ravdess", "03-01-03-01-02-01-07"): "ravdess/03-01-03-01-02-01-07",
@@ -114,13 +118,14 @@ CREMA_RE = re.compile(r"(\d{4})_([a-z]{3})_([a-z]{3})_([a-z]{1,2})", re.IGNORECA
 SAVEE_RE = re.compile(r"(?:([A-Z]{2})_)?(?i:(sa|su|a|d|f|h|n))(\d{1,2})")
 SAVEE_SPEAKER_RE = re.compile(r"[A-Z]{2}")
 EMODB_RE = re.compile(r"(\d\d)([ab]\d\d)([WLEAFTN])([a-z])")
+ASED_RE = re.compile(r"([a-z][1-5])-(\d\d)-(\d\d)-(\d\d)-(\d\d)", re.IGNORECASE)
 EMOVO_RE = re.compile(r"(dis|gio|neu|pau|rab|sor|tri)-([fm][1-3])-([a-z]+\d+)", re.IGNORECASE)
 
 
 @dataclass(frozen=True, order=True)
 class Clip:
     path: Path  # the audio file
-    corpus: str  # "tess", "ravdess", "crema-d", "savee", "emodb", "emovo", or a CSV's corpus ("csv")
+    corpus: str  # "tess", "ravdess", "crema-d", "savee", "emodb", "emovo", "ased", or a CSV's corpus ("csv")
     speaker: str  # speaker code as the corpus spells it ("OAF", "A01", "1001", "DC", "03", "f1")
     text: str  # word or sentence id; "" if unknown
     emotion: str  # canonical label, one of config.ALL_EMOTIONS
@@ -224,6 +229,16 @@ def _parse_emovo(path: Path) -> tuple[Clip, Hashable] | None:
     return clip, ("emovo", speaker, sentence, emotion)
 
 
+def _parse_ased(path: Path) -> tuple[Clip, Hashable] | None:
+    match = ASED_RE.fullmatch(path.stem)
+    if match is None or match.group(1).lower() not in ASED_EMOTIONS:
+        return None
+    code, sentence, repetition, _gender, speaker = match.groups()
+    # The speaker number names a person; five speakers have a file whose gender code disagrees.
+    clip = Clip(path, "ased", speaker, sentence, ASED_EMOTIONS[code.lower()])
+    return clip, ("ased", speaker, code.lower(), sentence, repetition)
+
+
 # ---------------------------------------------------------------------------- CSV rows
 
 
@@ -261,6 +276,7 @@ def _column(name: str | None) -> str:
 # Tried in order; no two layouts match the same name.
 PARSERS: tuple[Callable[[Path], tuple[Clip, Hashable] | None], ...] = (
     _parse_ravdess,
+    _parse_ased,
     _parse_crema,
     _parse_emodb,
     _parse_emovo,

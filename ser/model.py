@@ -1,7 +1,7 @@
 """The networks (Keras): architectures by name, built, run, saved and loaded.
 
 Only what builds or runs a network imports this module (it loads TensorFlow); a bundle of
-another family, and everything that only reads cards, never does (``ser.bundle``, ``ser.registry``).
+another kind, and everything that only reads cards, never does (``ser.bundle``, ``ser.registry``).
 """
 
 from __future__ import annotations
@@ -172,7 +172,7 @@ BUILDERS: dict[str, Callable[[int, int, int, np.ndarray | None], keras.Model]] =
     "seed-mel-conv1d": build_seed_mel_conv1d,
     "seed-lstm": build_seed_lstm,
 }
-assert set(BUILDERS) == {n for n, a in ARCHITECTURES.items() if a.family == "keras"}, "a builder per network"
+assert set(BUILDERS) == {n for n, a in ARCHITECTURES.items() if a.kind == "network"}, "a builder per network"
 
 
 def build_model(

@@ -16,19 +16,17 @@ from pathlib import Path
 import numpy as np
 
 from ser.audio import load_audio_head, validate
-from ser.bundle import Bundle, load_bundle, predict_proba
+from ser.bundle import Bundle, load_bundle
 from ser.config import NO_SPEECH, AudioConfig, FeatureConfig
-from ser.contours import contour_nets, fuse
 from ser.errors import AudioContentError, ModelError, NoSpeechError, SERError
-from ser.features import Windows, iter_features
-from ser.profile import Normalisation, ProfileBuilder, VoiceProfile
+from ser.features import Windows, concatenate_windows, iter_features
+from ser.models import Answer
+from ser.models.base import SELF_NORMALISED
+from ser.profile import VoiceProfile
 from ser.registry import MODELS_DIR, serving_bundle
 from ser.sources import AudioSource
+from ser.transduction import MIN_CLIPS
 from ser.units import cut_note
-from ser.voices import known_voices
-
-SELF_PROFILE_S = 20.0  # seconds of speech after which a recording is normalised by its own windows
-ZERO_SHOT = "zero-shot (no voice profile)"
 
 
 @dataclass(frozen=True)
@@ -87,17 +85,17 @@ def clip_probabilities(window_probabilities: np.ndarray, speech: np.ndarray) -> 
 
 
 class Predictor:
-    """Classify waveforms with one bundle. Build it once (``from_path``) and reuse it."""
+    """Classify waveforms with one bundle. Build it once (``from_path``) and reuse it. How a clip's
+    windows are answered (with a voice profile or without, smoothed over a speaker's clips) is the
+    bundle's kind's to say (``ser.models``); this class runs the road from a waveform to those windows
+    and from their answer to a ``Prediction``."""
 
     def __init__(self, bundle: Bundle) -> None:
         self.bundle = bundle
+        self.model = bundle.model
         self.labels = bundle.labels
         self.feature_config = bundle.feature_config
         self.audio_config: AudioConfig = bundle.card.audio_config  # trimming as in training
-        self._normalisation = bundle.normalisation
-        rule = self._normalisation.voices if self._normalisation is not None else None
-        self._voices = known_voices(bundle.model) if rule is not None else None
-        self._nets = contour_nets(bundle.model) if self._normalisation is not None else None
         self._lock = threading.Lock()  # Keras models are not documented as thread-safe for calls
         self._warm = False  # warm_up has run
 
@@ -108,41 +106,13 @@ class Predictor:
         return cls(load_bundle(Path(path) if path else serving_bundle(models_dir)[0]))
 
     @property
-    def normalisation(self) -> Normalisation | None:
-        """The bundle's speaker normalisation; None for a model that normalises each clip by itself."""
-        return self._normalisation
+    def takes_profiles(self) -> bool:
+        return self.model.takes_profiles
 
     @property
-    def takes_profiles(self) -> bool:
-        return self._normalisation is not None
-
-    def _scores(
-        self, windows: Windows, profile: VoiceProfile | None, voice: int | None = None
-    ) -> tuple[np.ndarray, np.ndarray | None]:
-        """The windows' probabilities [shape=(n, n_labels)], in the speaker's terms when ``profile`` is
-        given (else zero-shot, for a speaker-normalised model, with the contour networks' beside the
-        SVM's where the model has them: ``ser.contours``), mostly the known ``voice``'s own
-        classifier's when the profile is one (``known_voice``), and, for a speaker-normalised
-        model, the windows as its classifier read them [shape=(n, n_dims)], normalised once for
-        all (else None)."""
-        features = windows.features[:, 0]
-        if not self.takes_profiles:
-            with self._lock:
-                return predict_proba(self.bundle.model, features), None
-        vectors = self._normalisation.apply(features.reshape(len(features), -1), profile)
-        with self._lock:
-            probs = predict_proba(self.bundle.model, vectors)
-            if voice is not None:
-                probs = self._voices.answer(voice, probs, vectors, self._normalisation.voices)
-        if profile is None and self._nets is not None and windows.contours is not None:
-            probs = fuse(probs, self._nets.proba(windows.contours[:, 0]))
-        return probs, vectors
-
-    def known_voice(self, profile: VoiceProfile | None) -> int | None:
-        """The index of the training voice ``profile`` is taken for (``ser.voices``), or None."""
-        if self._voices is None:
-            return None
-        return self._voices.match(profile, self._normalisation.voices)
+    def profile_space(self) -> str:
+        """The feature space of the voice profiles the model reads (ModelError for one that reads none)."""
+        return self.model.profile_space
 
     def predict(self, waveform: np.ndarray, *, profile: VoiceProfile | None = None) -> Prediction:
         """Classify a 16 kHz mono waveform (validated, silence trimmed); a clip longer than the
@@ -157,9 +127,9 @@ class Predictor:
         silence trimmed, windows inside a pause marked and left out of the mean); the timeline's
         times count from the start of ``waveform``, so they line up with a plot of it.
 
-        A speaker-normalised model reads the speaker's ``profile`` when given; without one, a
-        recording with at least ``SELF_PROFILE_S`` of speech is normalised by its own windows, and
-        a shorter one is classified zero-shot. ``validated``: the waveform comes from ``load_audio``."""
+        A model that takes voice profiles reads the speaker's ``profile`` when given; without one, its
+        kind decides (``Model.clip_profile``: a long recording by its own speech, a short one
+        zero-shot). ``validated``: the waveform comes from ``load_audio``."""
         if not validated:
             waveform = validate(waveform, config=self.audio_config)
         config = self.windows_config(profiled=profile is not None)
@@ -177,19 +147,23 @@ class Predictor:
     ) -> tuple[Prediction, Timeline | None]:
         """``analyse`` of windows already computed (``ser.features.iter_features``)."""
         if self.takes_profiles:  # functionals: a few hundred bytes a window, so all are kept at once
-            chunks = list(chunks)
-            profile, how = self._profile_for(chunks, profile)
-        else:
-            how = "each window normalised by itself"
-        voice = self.known_voice(profile)
-        known = self._voices.names[voice] if voice is not None else ""
+            whole = concatenate_windows(list(chunks))
+            chunks = [whole]
+            speech_s = whole.speech_span_s()
+            profile, how = self.model.clip_profile(whole.features[:, 0], whole.speech, speech_s, profile)
+        else:  # it normalises each window by itself, so the chunks can stream through
+            profile, how = None, SELF_NORMALISED
+        # Each chunk's features are let go once scored (a CNN's hour of audio is never held whole).
+        parts = [(self._scores(w, profile), w.starts_s, w.ends_s, w.speech) for w in chunks]
+        answers, starts_s, ends_s, speech = zip(*parts, strict=True)
+        starts_s, ends_s, speech = (np.concatenate(column) for column in (starts_s, ends_s, speech))
+        probs = np.concatenate([a.probs for a in answers])
+        known = answers[0].known_voice
         if known:
             how += f"; a voice it was trained on ({known}), answered mostly by its own classifier"
-        # Each chunk's features are let go once scored (a CNN's hour of audio is never held whole).
-        parts = [(*self._scores(w, profile, voice), w.starts_s, w.ends_s, w.speech) for w in chunks]
-        probs, vectors, starts_s, ends_s, speech = zip(*parts, strict=True)
-        probs, starts_s, ends_s, speech = (np.concatenate(column) for column in (probs, starts_s, ends_s, speech))
-        vector = clip_probabilities(np.concatenate(vectors), speech) if self.takes_profiles else None
+        vector = None
+        if answers[0].vectors is not None:
+            vector = clip_probabilities(np.concatenate([a.vectors for a in answers]), speech)
         duration_s = float(ends_s[-1] - starts_s[0])  # of the trimmed speech
         if not speech.any():
             raise NoSpeechError(
@@ -203,15 +177,10 @@ class Predictor:
             return prediction, None
         return prediction, Timeline(starts_s, self.feature_config.window_s, probs, self.labels, speech)
 
-    def _profile_for(self, chunks: list[Windows], profile: VoiceProfile | None) -> tuple[VoiceProfile | None, str]:
-        if profile is not None:
-            return profile, f"voice profile ({profile.source or 'given'}, {profile.speech_s:.0f} s of speech)"
-        own = self.profile_builder("the recording's own speech")
-        for windows in chunks:
-            own.add_windows(windows)
-        if own.speech_s >= SELF_PROFILE_S:
-            return own.profile(), f"normalised by its own {own.speech_s:.0f} s of speech"
-        return None, ZERO_SHOT
+    def _scores(self, windows: Windows, profile: VoiceProfile | None) -> Answer:
+        contours = None if windows.contours is None else windows.contours[:, 0]
+        with self._lock:
+            return self.model.answer(windows.features[:, 0], contours=contours, profile=profile)
 
     def warm_up(self) -> None:
         """Load now what the first clip would wait for: openSMILE, the voice-activity detector, the
@@ -253,18 +222,15 @@ class Predictor:
 
     def smooth(self, predictions: Sequence[Prediction]) -> list[Prediction]:
         """The answers to several clips of one speaker, each smoothed over the speaker's clips nearest it
-        (``ser.transduction``), as ``evaluate --per-speaker`` scores them: the clips must have been
-        classified with that speaker's voice profile. Unchanged for a bundle without smoothing settings,
+        (``Model.smooth``), as ``evaluate --per-speaker`` scores them: the clips must have been
+        classified with that speaker's voice profile. Unchanged for a model that does not smooth,
         fewer than ``ser.transduction.MIN_CLIPS`` clips, or a voice it was trained on (its own
-        classifier answers it; smoothing did not help there, bench/README session 13)."""
-        from ser.transduction import MIN_CLIPS
-
-        smoothing = self._normalisation.smoothing if self._normalisation is not None else None
+        classifier answers it)."""
         unsmoothed = any(p.vector is None or p.known_voice for p in predictions)
-        if smoothing is None or len(predictions) < MIN_CLIPS or unsmoothed:
+        if not self.model.smooths or len(predictions) < MIN_CLIPS or unsmoothed:
             return list(predictions)
         probs = np.array([[p.probabilities[label] for label in self.labels] for p in predictions])
-        smoothed = smoothing.apply(probs, np.array([p.vector for p in predictions]))
+        smoothed = self.model.smooth(probs, np.array([p.vector for p in predictions]))
         how = f"smoothed over the {len(predictions)} clips of this speaker"
         return [
             self._prediction(row, p.duration_s, p.n_windows, f"{p.normalisation}; {how}".lstrip("; "), p.vector)
@@ -278,8 +244,7 @@ class SpeakerProfileBuilder:
 
     def __init__(self, predictor: Predictor, source: str = "") -> None:
         self.predictor = predictor
-        config = predictor.feature_config
-        self._builder = ProfileBuilder(predictor.normalisation.space, config.n_bins * config.n_frames, source=source)
+        self._builder = predictor.model.profile_builder(source)
         self._covered_s = -np.inf  # the end of the recording's speech counted so far (add_windows)
 
     @property

@@ -46,9 +46,9 @@ class VoiceProfile:
     n_vectors: int  # feature vectors (frames, windows or clips) behind it
     source: str = ""  # how it was made, for the user: "3 files marked as one speaker", "the live stream"
 
-    def normalise(self, vectors: np.ndarray) -> np.ndarray:
-        """Vectors [shape=(..., n_dims)] in this speaker's units: (x - mean) / std, capped at +-Z_LIMIT."""
-        return np.clip((vectors - self.mean) / self.std, -Z_LIMIT, Z_LIMIT).astype(np.float32)
+    def normalise(self, vectors: np.ndarray, z_limit: float = Z_LIMIT) -> np.ndarray:
+        """Vectors [shape=(..., n_dims)] in this speaker's units: (x - mean) / std, capped at +-``z_limit``."""
+        return np.clip((vectors - self.mean) / self.std, -z_limit, z_limit).astype(np.float32)
 
     def to_json(self) -> str:
         return json.dumps(
@@ -167,9 +167,10 @@ class VoiceMatch:
     threshold: float = 2.0
     min_vectors: int = 50  # below about 50, new voices came within the threshold of a training voice
     weight: float = 0.75
+    z2_cap: float = 25.0  # a dimension's squared standard score counts at most this much in the statistic
 
     def __post_init__(self) -> None:
-        if not (self.threshold > 0 and self.min_vectors >= 1 and 0.0 <= self.weight <= 1.0):
+        if not (self.threshold > 0 and self.min_vectors >= 1 and 0.0 <= self.weight <= 1.0 and self.z2_cap > 0):
             raise ModelError(f"known-voice settings out of range: {self}")
 
     def to_dict(self) -> dict[str, Any]:
@@ -178,7 +179,9 @@ class VoiceMatch:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> VoiceMatch:
         try:
-            return cls(float(data["threshold"]), int(data["min_vectors"]), float(data["weight"]))
+            # z2_cap: a card of schema 2 or earlier lacks it; its bundles were all served with 25
+            z2_cap = float(data.get("z2_cap", 25.0))
+            return cls(float(data["threshold"]), int(data["min_vectors"]), float(data["weight"]), z2_cap)
         except (KeyError, TypeError, ValueError) as e:
             raise ModelError(f"the card's known-voice settings are damaged ({e})") from e
 
@@ -191,31 +194,35 @@ class Normalisation:
     speaker (the level): zero-shot sets them to the average, 0. ``smoothing``: how the answers to
     several clips of one speaker lean on each other (``ser.transduction``); None for a bundle made
     before it existed, whose answers stay each clip's own. ``voices``: when a profile is taken for
-    a voice the model was trained on (``ser.voices``); None for a bundle made before then."""
+    a voice the model was trained on (``ser.voices``); None for a bundle made before then.
+    ``z_limit`` and ``shrink_k``: the cap on normalised values and the profile's shrinkage
+    (``shrunk``); a card of schema 2 or earlier lacks them, and its bundles were served with the defaults."""
 
     space: str
     fallback: VoiceProfile
     unknown_dims: tuple[int, ...] = ()
     smoothing: Smoothing | None = None
     voices: VoiceMatch | None = None
+    z_limit: float = Z_LIMIT
+    shrink_k: float = SHRINK_K
 
     def apply(self, vectors: np.ndarray, profile: VoiceProfile | None = None) -> np.ndarray:
         """Vectors [shape=(n, n_dims)] normalised by ``profile``, or zero-shot by the fall-back."""
         if profile is None:
-            z = self.fallback.normalise(vectors)
+            z = self.fallback.normalise(vectors, self.z_limit)
             z[..., list(self.unknown_dims)] = 0.0
             return z
         if profile.space != self.space:
             raise ProfileError(
                 f"the voice profile is of feature space {profile.space!r}; this model reads {self.space!r}"
             )
-        return self.shrunk(profile).normalise(vectors)
+        return self.shrunk(profile).normalise(vectors, self.z_limit)
 
     def shrunk(self, profile: VoiceProfile) -> VoiceProfile:
-        """``profile`` blended towards the fall-back by how much audio it holds: weight k / (k + SHRINK_K)
+        """``profile`` blended towards the fall-back by how much audio it holds: weight k / (k + shrink_k)
         for k vectors. A profile of 3 clips is noisy; shrunk, it beat zero-shot from 3 clips where the
         raw one needed 5, and it is never worse (k0 was fixed beforehand, not tuned: bench/README)."""
-        w = profile.n_vectors / (profile.n_vectors + SHRINK_K)
+        w = profile.n_vectors / (profile.n_vectors + self.shrink_k)
         mean = w * profile.mean + (1 - w) * self.fallback.mean
         std = np.sqrt(w * profile.std**2 + (1 - w) * self.fallback.std**2)
         return dataclasses.replace(profile, mean=mean, std=std)
@@ -225,6 +232,8 @@ class Normalisation:
             "space": self.space,
             "fallback": json.loads(self.fallback.to_json()),
             "unknown_dims": list(self.unknown_dims),
+            "z_limit": self.z_limit,
+            "shrink_k": self.shrink_k,
             **({"smoothing": self.smoothing.to_dict()} if self.smoothing else {}),
             **({"voices": self.voices.to_dict()} if self.voices else {}),
         }
@@ -234,4 +243,6 @@ class Normalisation:
         fallback = VoiceProfile.from_json(json.dumps(data["fallback"]), space=data["space"])
         smoothing = Smoothing.from_dict(data["smoothing"]) if data.get("smoothing") else None
         voices = VoiceMatch.from_dict(data["voices"]) if data.get("voices") else None
-        return cls(data["space"], fallback, tuple(int(i) for i in data.get("unknown_dims", ())), smoothing, voices)
+        unknown = tuple(int(i) for i in data.get("unknown_dims", ()))
+        limits = float(data.get("z_limit", Z_LIMIT)), float(data.get("shrink_k", SHRINK_K))
+        return cls(data["space"], fallback, unknown, smoothing, voices, *limits)

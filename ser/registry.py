@@ -27,13 +27,17 @@ from ser.errors import ModelError
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"  # bundled models and active.json
 MODELS_DIR_ENV = "SER_MODELS_DIR"  # where the app reads and writes bundles, when set
-MODEL_FILE = "model.keras"
-SVM_FILE = "model.skops"  # the model file of the "svm" family (ser.svm), instead of MODEL_FILE
+MODEL_FILE = "model.keras"  # a network's (ser.models.network)
+SVM_FILE = "model.skops"  # the pooled SVM's (ser.models.svm)
+MODEL_FILES = (MODEL_FILE, SVM_FILE)  # a bundle holds one of these beside its card
+ARCHIVE_SUFFIXES = (".keras", ".skops", ".npz")  # the bundle files that are zip archives, checked whole
 CARD_FILE = "card.json"
 ACTIVE_FILE = "active.json"
 
 
-SCHEMA_VERSION = 2  # 1: the untyped dict of the first bundles (no schema_version, no audio_config)
+# 1: the untyped dict of the first bundles (no schema_version, no audio_config); 2: typed; 3: the answer
+# settings in the card (``settings``, the normalisation's caps) and each part of a model in its own file
+SCHEMA_VERSION = 3
 # How a bundle's scores were measured: exactly what ``predict`` answers for each clip.
 EVALUATION_POLICY = (
     "clip: trimmed speech in windows, mean of the speech windows' probabilities; a corpus clip with no "
@@ -63,6 +67,7 @@ class ModelCard:
     created_at: str = ""  # ISO 8601, UTC
     command: str = ""  # the command line (or page action) that made it
     normalisation: dict[str, Any] | None = None  # ser.profile.Normalisation, for a speaker-normalised model
+    settings: dict[str, Any] | None = None  # the kind's answer settings (ser.models.svm.AnswerSettings)
     adaptation: dict[str, Any] | None = None  # ser.adapt: base model, speaker, clips, before/after
     base_evaluation: dict[str, dict[str, Any]] | None = None  # an adapted card: its base's evaluation
     schema_version: int = SCHEMA_VERSION
@@ -226,14 +231,6 @@ def new_bundle_path(models_dir: Path, name: str) -> Path:
     return target
 
 
-def model_file_name(card: ModelCard) -> str:
-    """The model file of a bundle: ``model.keras`` for a network, ``model.skops`` for an SVM."""
-    from ser.archs import ARCHITECTURES
-
-    arch = ARCHITECTURES.get(card.architecture)
-    return SVM_FILE if arch is not None and arch.family == "svm" else MODEL_FILE
-
-
 def delete_bundle(name: str, models_dir: Path = MODELS_DIR) -> Path:
     """Remove the bundle folder ``models_dir/name``; returns the path it had. Renamed aside first,
     so no listing sees half a bundle. The active pointer is left as it is (serving falls back to
@@ -243,7 +240,7 @@ def delete_bundle(name: str, models_dir: Path = MODELS_DIR) -> Path:
     path = folder / name
     if not name or name != Path(name).name or name.startswith(".") or path.is_symlink() or not path.is_dir():
         raise ModelError(f"{name!r} is not a model bundle in {folder}; nothing was deleted")
-    files = (CARD_FILE, MODEL_FILE, SVM_FILE)
+    files = (CARD_FILE, *MODEL_FILES)
     if path.resolve().parent != folder.resolve() or not any((path / f).is_file() for f in files):
         raise ModelError(f"{path} has no {CARD_FILE} and no model file: not a model bundle; nothing was deleted")
     aside = folder / f".{name}.{os.getpid()}.deleted.tmp"
@@ -256,16 +253,17 @@ def delete_bundle(name: str, models_dir: Path = MODELS_DIR) -> Path:
 
 
 def check_bundle(path: Path) -> ModelCard:
-    """The card of a bundle whose files are whole: a readable card and a ``model.keras`` archive
-    that is a complete zip with matching checksums (a half-written or truncated file fails).
-    Reads no Keras, so the app can vet bundles before TensorFlow loads. Raises ModelError."""
+    """The card of a bundle whose files are whole: a readable card, a model file, and every archive
+    of the bundle (``model.keras``, ``model.skops`` and the parts beside it) a complete zip with
+    matching checksums (a half-written or truncated file fails). Reads no Keras, so the app can vet
+    bundles before TensorFlow loads. Raises ModelError."""
     card = read_card(path)
-    model_file = Path(path) / model_file_name(card)
-    try:
-        stat = model_file.stat()
-    except FileNotFoundError as e:
-        raise ModelError(f"{path} has no {model_file.name}; the bundle is incomplete") from e
-    _check_archive(model_file, stat.st_size, stat.st_mtime_ns)
+    path = Path(path)
+    if not any((path / name).is_file() for name in MODEL_FILES):
+        raise ModelError(f"{path} has no {' or '.join(MODEL_FILES)}; the bundle is incomplete")
+    for archive in sorted(p for p in path.iterdir() if p.suffix in ARCHIVE_SUFFIXES and p.is_file()):
+        stat = archive.stat()
+        _check_archive(archive, stat.st_size, stat.st_mtime_ns)
     return card
 
 

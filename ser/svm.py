@@ -26,9 +26,8 @@ from sklearn.svm import SVC
 
 from ser.errors import ModelError
 from ser.profile import Normalisation, ProfileBuilder, VoiceMatch, VoiceProfile
-from ser.registry import SVM_FILE
 from ser.transduction import Smoothing
-from ser.voices import attach, fit_voices, packed, unpack
+from ser.voices import KnownVoices, fit_voices
 
 C = 0.3  # chosen on inner leave-one-corpus-out folds of the training corpora only (bench/README)
 GAMMA_SCALE = 0.125  # the RBF's gamma is GAMMA_SCALE / n_dims on z-scored features
@@ -100,14 +99,14 @@ def balance_weights(corpora: Sequence[str], speakers: Sequence[str], y: np.ndarr
 
 def fit_svm(
     vectors: np.ndarray, y: np.ndarray, speakers: Sequence[str], corpora: Sequence[str], *, space: str, seed: int,
-    n_labels: int | None = None, copies: Sequence[np.ndarray] = (), neutral: int | None = None,
-) -> tuple[CalibratedClassifierCV, Normalisation]:  # fmt: skip
-    """Fit on training vectors [shape=(n, n_dims)] with label indices [shape=(n,)] out of ``n_labels``
-    (default: max + 1), each normalised by its speaker's profile. ``copies``: the same windows
-    otherwise voiced (each [shape=(n, n_dims)], row for row), each copy of a speaker normalised by
-    its own profile, in which the windows of label index ``neutral`` (None: no such label) weigh
-    ``COPY_NEUTRAL_SHARE``. An emotion with no training window is never answered (probability 0).
-    Returns the classifier and its normalisation."""
+    copies: Sequence[np.ndarray] = (), neutral: int | None = None,
+) -> tuple[CalibratedClassifierCV, Normalisation, KnownVoices]:  # fmt: skip
+    """Fit on training vectors [shape=(n, n_dims)] with label indices [shape=(n,)], each normalised
+    by its speaker's profile. ``copies``: the same windows otherwise voiced (each [shape=(n, n_dims)],
+    row for row), each copy of a speaker normalised by its own profile, in which the windows of label
+    index ``neutral`` (None: no such label) weigh ``COPY_NEUTRAL_SHARE``. An emotion with no training
+    window is never answered (probability 0). Returns the classifier, its normalisation and the
+    training voices (``ser.voices``)."""
     if len(np.unique(y)) < 2:
         raise ModelError("an SVM needs at least two emotions in its training data")
     speakers = np.asarray(speakers)
@@ -132,13 +131,13 @@ def fit_svm(
         raise ModelError("an SVM needs at least 2 training windows of every emotion; add clips")
     clf = CalibratedClassifierCV(svm, cv=min(CALIBRATION_FOLDS, fewest), ensemble=False)
     clf.fit(Z, labels, sample_weight=weights)
-    clf.n_labels_ = int(n_labels or y.max() + 1)  # the model's outputs, some perhaps never trained
-    attach(clf, fit_voices(Z, labels, np.tile(speakers[order], 1 + len(copies)), voices[0], gamma=gamma, seed=seed))
+    known = fit_voices(Z, labels, np.tile(speakers[order], 1 + len(copies)), voices[0], gamma=gamma, seed=seed)
     # The level (last) dimension means something only against the speaker's own: zero-shot leaves it at 0.
     unknown = (vectors.shape[1] - 1,)
-    return clf, Normalisation(
+    normalisation = Normalisation(
         space, everyone.profile(), unknown_dims=unknown, smoothing=Smoothing(), voices=VoiceMatch()
     )
+    return clf, normalisation, known
 
 
 def _by_speaker(vectors: np.ndarray, speakers: np.ndarray, profiles: dict[str, VoiceProfile]) -> np.ndarray:
@@ -150,7 +149,7 @@ def _by_speaker(vectors: np.ndarray, speakers: np.ndarray, profiles: dict[str, V
 def _skops_io() -> ModuleType:
     """``skops.io``, imported without the scan of every scikit-learn estimator it makes for its
     default list of trusted types: ``all_estimators`` imports all of scikit-learn, and pytest with
-    it (0.5 s of a 3 s ``python -m ser predict``, bench/startup.py). ``load_svm`` names the types it
+    it (0.5 s of a 3 s ``python -m ser predict``, bench/startup.py). ``load_skops`` names the types it
     trusts, so it never needs that default; without it skops trusts fewer types, never more."""
     if "skops.io" in sys.modules:
         return sys.modules["skops.io"]
@@ -165,38 +164,31 @@ def _skops_io() -> ModuleType:
     return skops.io
 
 
-def save_svm(clf: CalibratedClassifierCV, folder: Path) -> None:
-    """Deflated, the voices' support vectors packed as the pooled SVM's row numbers (``packed``): the
-    speed copies triple the support vectors, and the pool's SVM with its voices is 3.6 MB, not 5.1 (3.8 MB
-    with its contour networks, ser.contours)."""
-    with packed(clf):
-        _skops_io().dump(clf, Path(folder) / SVM_FILE, compression=zipfile.ZIP_DEFLATED, compresslevel=9)
+def save_skops(obj: object, path: Path) -> None:
+    """Write a scikit-learn object (or a dict or list of them and numpy arrays), deflated."""
+    _skops_io().dump(obj, path, compression=zipfile.ZIP_DEFLATED, compresslevel=9)
 
 
-def load_svm(folder: Path) -> CalibratedClassifierCV:
-    """The SVM of a bundle folder. Raises ModelError for a missing, damaged or foreign file."""
+def load_skops(path: Path) -> object:
+    """What ``save_skops`` wrote, trusting only the types a calibrated SVM is made of (skops refuses
+    anything else in the file). Raises ModelError for a missing, damaged or foreign file."""
     skops_io = _skops_io()
-    path = Path(folder) / SVM_FILE
     try:
-        # Only the types a calibrated SVM is made of; skops refuses anything else in the file.
-        clf = skops_io.load(path, trusted=[t for t in skops_io.get_untrusted_types(file=path) if _ours(t)])
+        return skops_io.load(path, trusted=[t for t in skops_io.get_untrusted_types(file=path) if _ours(t)])
     except FileNotFoundError as e:
-        raise ModelError(f"{folder} has no {SVM_FILE}; the bundle is incomplete") from e
+        raise ModelError(f"{path.parent} has no {path.name}; the bundle is incomplete") from e
     except Exception as e:  # skops raises many types for a damaged or untrusted file
-        raise ModelError(f"the model in {folder} cannot be loaded ({type(e).__name__}: {e})") from e
-    if not isinstance(clf, CalibratedClassifierCV):
-        raise ModelError(f"{path} holds a {type(clf).__name__}, not the SVM its card names")
-    unpack(clf)
-    return clf
+        raise ModelError(f"the model in {path.parent} cannot be loaded ({type(e).__name__}: {e})") from e
 
 
 def _ours(type_name: str) -> bool:
     return type_name.startswith(("sklearn.calibration.", "sklearn.svm.", "sklearn.preprocessing.", "numpy."))
 
 
-def svm_proba(clf: CalibratedClassifierCV, Z: np.ndarray) -> np.ndarray:
-    """Probabilities over all the model's labels [shape=(n, n_labels)] of normalised vectors Z."""
-    probs = np.zeros((len(Z), clf.n_labels_), dtype=np.float32)
+def svm_proba(clf: CalibratedClassifierCV, Z: np.ndarray, n_labels: int) -> np.ndarray:
+    """Probabilities over all ``n_labels`` of the model [shape=(n, n_labels)] of normalised vectors Z
+    (a label no training window had gets 0)."""
+    probs = np.zeros((len(Z), n_labels), dtype=np.float32)
     if len(Z):
         probs[:, clf.classes_] = clf.predict_proba(Z)
     return probs

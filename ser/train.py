@@ -19,17 +19,17 @@ from typing import Any
 import numpy as np
 
 from ser.archs import get_architecture
-from ser.bundle import Model, save_bundle
+from ser.bundle import save_bundle
 from ser.config import EMOTIONS, AudioConfig, EpochCallback, EpochLog, FeatureConfig, RunHooks, TrainConfig
-from ser.contours import attach, fit_contour_nets
 from ser.datasets import Manifest
 from ser.errors import ConfigError, TrainingError
 from ser.evaluation import score, summarise
-from ser.prepare import Features, prepare
-from ser.profile import Normalisation, feature_space
+from ser.models import Model, kind_of
+from ser.prepare import prepare
 from ser.registry import MODELS_DIR, ModelCard, bundle_name, library_versions, new_bundle_path, utc_now
 from ser.splits import PROTOCOLS, Split, make_splits
-from ser.svm import BALANCE, balance_weights, fit_svm
+
+ONE_GO = "; fitted in one go, not early-stopped, so the validation clips train it too"
 
 
 def model_labels(manifest: Manifest) -> list[str]:
@@ -44,12 +44,11 @@ def model_labels(manifest: Manifest) -> list[str]:
 @dataclass
 class FoldResult:
     split: Split
-    model: Model  # a keras.Model, or the speaker-normalised SVM
+    model: Model
     history: list[EpochLog]
     metrics: dict[str, Any] | None  # on the test part; None when the split has no test part
     n_train: int
     n_val: int
-    normalisation: Normalisation | None = None  # of a speaker-normalised model
 
 
 def run_fold(
@@ -57,55 +56,23 @@ def run_fold(
     audio_config: AudioConfig = AudioConfig(), hooks: RunHooks = RunHooks(),
 ) -> FoldResult:  # fmt: skip
     """Features, fit and test for one split."""
+    kind = kind_of(config.arch)
     augment = config.augment and get_architecture(config.arch).augment
-    svm = get_architecture(config.arch).family == "svm"
-    # An SVM is not early-stopped, so its validation clips train it too.
-    parts = ([*split.train, *split.val], [], split.test) if svm else (split.train, split.val, split.test)
+    # A kind fitted in one go is not early-stopped, so its validation clips train it too.
+    parts = (split.train, split.val, split.test) if kind.early_stopped else ([*split.train, *split.val], [], split.test)
     # The test part gets the training warps too, so another fold that trains on its clips finds them cached.
     train_data, val_data, test_data = (
         prepare(part, labels, feature_config, augment=augment, audio_config=audio_config, hooks=hooks,
                 progress=i == 0)
         for i, part in enumerate(parts)
     )  # fmt: skip
-    if svm:
-        model, normalisation, history = *fit_speaker_svm(train_data, feature_config, config, labels, hooks), []
-    else:
-        from ser.fit import fit  # TensorFlow: for a network (an SVM loads it only for its contour networks)
-
-        model, history = fit(train_data, val_data, labels, feature_config, config, hooks=hooks)
-        normalisation = None
+    model, history = kind.fit(train_data, val_data, labels, feature_config, config, hooks=hooks)
     metrics = None
     if split.test:
-        metrics = score(model, test_data, labels, normalisation)
-        if normalisation is not None:
-            metrics["per_speaker"] = score(model, test_data, labels, normalisation, per_speaker=True)
-    return FoldResult(split, model, history, metrics, len(train_data.y), len(val_data.y), normalisation)
-
-
-def fit_speaker_svm(
-    data: Features, feature_config: FeatureConfig, config: TrainConfig, labels: Sequence[str],
-    hooks: RunHooks = RunHooks(),
-) -> tuple[Model, Normalisation]:  # fmt: skip
-    """The speaker-normalised SVM on the training windows (``ser.svm``), with their copies at the
-    other training speeds when the features were prepared with them; validation is not needed. With
-    the windows' contours (``FeatureConfig.contours``), the contour networks too (``ser.contours``),
-    kept on the SVM for its zero-shot answers."""
-    rows = data.rows
-    clips = [data.clips[i] for i in data.clip_of[rows]]
-    speakers, corpora = [c.speaker_id for c in clips], [c.corpus for c in clips]
-    space = feature_space(feature_config.kind, feature_config.n_bins, feature_config.window_s)
-    voices = data.X[rows].reshape(len(rows), data.X.shape[1], -1).astype(np.float32)  # every speed of each window
-    centre = voices.shape[1] // 2
-    copies = [voices[:, k] for k in range(voices.shape[1]) if k != centre]
-    model, normalisation = fit_svm(voices[:, centre], data.y_rows, speakers, corpora, space=space,
-                                   seed=config.seed, n_labels=len(labels), copies=copies,
-                                   neutral=list(labels).index("neutral") if "neutral" in labels else None)  # fmt: skip
-    if data.contours is not None:
-        balance = balance_weights(corpora, speakers, data.y_rows)
-        nets = fit_contour_nets(data.contours[rows], data.y_rows, speakers, balance, n_labels=len(labels),
-                                seed=config.seed, should_stop=hooks.should_stop, on_step=hooks.on_step)  # fmt: skip
-        attach(model, nets)
-    return model, normalisation
+        metrics = score(model, test_data, labels)
+        if model.takes_profiles:
+            metrics["per_speaker"] = score(model, test_data, labels, per_speaker=True)
+    return FoldResult(split, model, history, metrics, len(train_data.y), len(val_data.y))
 
 
 def build_card(
@@ -118,15 +85,10 @@ def build_card(
         "root": manifest.root.name,  # no local absolute paths in a card that may be shared
         "clips_per_speaker": manifest.clips_per_speaker(),
         "split": split_kind,
-        "trained_on": fold.split.description
-        + (
-            "; an SVM is not early-stopped, so the validation clips train it too"
-            if get_architecture(config.arch).family == "svm"
-            else ""
-        ),
+        "trained_on": fold.split.description + ("" if fold.model.early_stopped else ONE_GO),
         "n_train": fold.n_train,
         "n_val": fold.n_val,
-        "balance": BALANCE if get_architecture(config.arch).family == "svm" else "none (every clip counts once)",
+        "balance": fold.model.balance,
     }
     history = tuple(dataclasses.asdict(e) for e in fold.history)
     return ModelCard(
@@ -134,8 +96,7 @@ def build_card(
         description=get_architecture(config.arch).description, train_config=config.to_dict(), data=data,
         history=history, best_epoch=int(np.argmin([e.val_loss for e in fold.history])) + 1 if history else None,
         evaluation=evaluation, train_time_s=round(train_time_s, 1), versions=library_versions(),
-        created_at=utc_now(), command=command,
-        normalisation=None if fold.normalisation is None else fold.normalisation.to_dict(),
+        created_at=utc_now(), command=command, **fold.model.card_fields(),
     )  # fmt: skip
 
 

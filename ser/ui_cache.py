@@ -47,7 +47,7 @@ def cached_classify(name: str, data: bytes, bundle_path: str, profile_json: str 
     from ser.profile import VoiceProfile
 
     predictor = cached_predictor(bundle_path)
-    profile = VoiceProfile.from_json(profile_json, space=predictor.normalisation.space) if profile_json else None
+    profile = VoiceProfile.from_json(profile_json, space=predictor.profile_space) if profile_json else None
     return classify_source(name, data, predictor, profile)
 
 

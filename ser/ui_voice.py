@@ -30,7 +30,7 @@ def my_voice(bundle_path: str) -> str:
             "and you can download it and load it again another day."
         )
         _learn_voice(bundle_path)
-        _load_voice(predictor.normalisation.space)
+        _load_voice(predictor.profile_space)
         _show_voice()
     return st.session_state.get(PROFILE_KEY, "")
 

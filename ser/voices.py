@@ -11,7 +11,7 @@ is as close to one of them as that voice's other recordings are, the answer is m
 classifier. A clip without a profile, or a voice the model never heard, is answered as before.
 
 The statistic is the mean over dimensions of the squared difference of the two means in units of
-its standard error, each dimension capped at ``Z2_CAP`` so that one stray dimension cannot decide:
+its standard error, each dimension capped (``VoiceMatch.z2_cap``) so that one stray dimension cannot decide:
 about 1 for the same recordings, 0.7-6 for a training speaker's other texts, 3.15 and more for every
 new voice of the pool's speaker folds. The settings were chosen on EmoDB and RAVDESS only (held-out
 texts against new speakers), TESS kept out (bench/README, session 13).
@@ -33,7 +33,6 @@ from ser.profile import VoiceMatch, VoiceProfile
 
 VOICE_C = 10.0  # a voice's own SVM fits its one speaker closely; its gamma is the pooled SVM's
 CALIBRATION_FOLDS = 3  # as the pooled SVM's
-Z2_CAP = 25.0  # a dimension's squared standard score counts at most this much in the match statistic
 
 
 @dataclass(frozen=True)
@@ -46,18 +45,18 @@ class KnownVoices:
     counts: np.ndarray  # [shape=(n_voices,)], feature vectors behind each
     classifiers: tuple[CalibratedClassifierCV, ...]  # each voice's SVM on its own normalised windows
 
-    def match_statistics(self, profile: VoiceProfile) -> np.ndarray:
+    def match_statistics(self, profile: VoiceProfile, z2_cap: float) -> np.ndarray:
         """How far ``profile`` is from each voice [shape=(n_voices,)]: the mean over dimensions of
-        the squared difference of the means over its squared standard error, each capped at Z2_CAP."""
+        the squared difference of the means over its squared standard error, each capped at ``z2_cap``."""
         error2 = self.stds**2 * (1.0 / max(profile.n_vectors, 1) + 1.0 / self.counts[:, None])
-        return np.minimum((profile.mean - self.means) ** 2 / error2, Z2_CAP).mean(axis=1)
+        return np.minimum((profile.mean - self.means) ** 2 / error2, z2_cap).mean(axis=1)
 
     def match(self, profile: VoiceProfile | None, rule: VoiceMatch) -> int | None:
         """The index of the known voice ``profile`` is, or None (no profile, too little audio, no
         voice near enough)."""
         if profile is None or profile.n_vectors < rule.min_vectors or profile.mean.shape != self.means.shape[1:]:
             return None
-        statistics = self.match_statistics(profile)
+        statistics = self.match_statistics(profile, rule.z2_cap)
         nearest = int(np.argmin(statistics))
         return nearest if statistics[nearest] < rule.threshold else None
 
@@ -102,82 +101,104 @@ def fit_voices(
     )
 
 
-# Stored as attributes of the pooled classifier (skops loads only scikit-learn and numpy types).
-def attach(clf: Any, voices: KnownVoices) -> None:
-    clf.voice_names_ = list(voices.names)
-    clf.voice_means_, clf.voice_stds_, clf.voice_counts_ = voices.means, voices.stds, voices.counts
-    clf.voice_classifiers_ = list(voices.classifiers)
+# --- on disk: the voices' file beside the pooled SVM's (``ser.models.svm``) --------------------------
 
 
-def known_voices(model: Any) -> KnownVoices | None:
-    """The known voices stored with a model; None for a network or a model saved before them."""
-    names = getattr(model, "voice_names_", None)
-    if not names:
-        return None
+def to_file(voices: KnownVoices, pooled: Any) -> dict[str, Any]:
+    """The voices as the contents of their file: each voice SVM's support vectors that the ``pooled``
+    SVM has too are stored as row numbers into the pooled SVM's (each voice trains on its own rows of
+    the pooled training set, so most of its support vectors are the pooled SVM's: the bundled model's
+    voices are 5.1 MB deflated, 3.6 MB packed). Write it inside ``stripped``, which empties the voice
+    SVMs' own copies while the file is written."""
+    base = _pooled_svm(pooled).support_vectors_
+    index = {row.tobytes(): i for i, row in enumerate(base)}
+    kept = [_svm_of(clf).support_vectors_ for clf in voices.classifiers]
+    rows = [np.array([index.get(row.tobytes(), -1) for row in vectors], dtype=np.int64) for vectors in kept]
+    return {
+        "names": list(voices.names),
+        "means": voices.means,
+        "stds": voices.stds,
+        "counts": voices.counts,
+        "classifiers": list(voices.classifiers),
+        "rows": rows,
+        "extra": [vectors[r < 0] for vectors, r in zip(kept, rows, strict=True)],
+    }
+
+
+@contextlib.contextmanager
+def stripped(voices: KnownVoices) -> Iterator[None]:
+    """While the voices' file is written (``to_file``): the voice SVMs without their support vectors,
+    which the file keeps as row numbers; whole again on leaving."""
+    svms = [_svm_of(clf) for clf in voices.classifiers]
+    kept = [svm.support_vectors_ for svm in svms]
     try:
-        voices = KnownVoices(
-            tuple(str(n) for n in names), np.asarray(model.voice_means_, dtype=float),
-            np.asarray(model.voice_stds_, dtype=float), np.asarray(model.voice_counts_, dtype=float),
-            tuple(model.voice_classifiers_),
-        )  # fmt: skip
-    except (AttributeError, TypeError, ValueError) as e:
+        for svm, vectors in zip(svms, kept, strict=True):
+            svm.support_vectors_ = np.empty((0, vectors.shape[1]))
+        yield
+    finally:
+        for svm, vectors in zip(svms, kept, strict=True):
+            svm.support_vectors_ = vectors
+
+
+def from_file(data: Any, pooled: Any) -> KnownVoices:
+    """The voices of their file's contents (``to_file``), their support vectors put back from the
+    ``pooled`` SVM's rows and their own. Raises ModelError when the parts do not fit together."""
+    try:
+        voices = _checked(data["names"], data["means"], data["stds"], data["counts"], data["classifiers"])
+        _restore(voices.classifiers, data["rows"], data["extra"], pooled)
+    except (KeyError, AttributeError, IndexError, TypeError, ValueError) as e:
         raise ModelError(f"the model's known voices are damaged ({e})") from e
+    return voices
+
+
+def from_legacy(clf: Any) -> KnownVoices | None:
+    """The known voices of a bundle written before they had a file of their own (card schema 2 and
+    earlier): attributes of the pooled classifier, packed as ``to_file`` packs them. Removes those
+    attributes from ``clf``; None when it has none. Raises ModelError for damaged ones."""
+    names = getattr(clf, "voice_names_", None)
+    try:
+        if not names:
+            return None
+        voices = _checked(names, clf.voice_means_, clf.voice_stds_, clf.voice_counts_, clf.voice_classifiers_)
+        if getattr(clf, "voice_rows_", None) is not None:
+            _restore(voices.classifiers, clf.voice_rows_, clf.voice_extra_, clf)
+    except (AttributeError, IndexError, TypeError, ValueError) as e:
+        raise ModelError(f"the model's known voices are damaged ({e})") from e
+    finally:
+        for name in ("voice_names_", "voice_means_", "voice_stds_", "voice_counts_", "voice_classifiers_",
+                     "voice_rows_", "voice_extra_"):  # fmt: skip
+            with contextlib.suppress(AttributeError):
+                delattr(clf, name)
+    return voices
+
+
+def _checked(names: Any, means: Any, stds: Any, counts: Any, classifiers: Any) -> KnownVoices:
+    voices = KnownVoices(
+        tuple(str(n) for n in names), np.asarray(means, dtype=float), np.asarray(stds, dtype=float),
+        np.asarray(counts, dtype=float), tuple(classifiers),
+    )  # fmt: skip
     n = len(voices.names)
     if not (voices.means.shape[0] == voices.stds.shape[0] == len(voices.counts) == len(voices.classifiers) == n):
         raise ModelError("the model's known voices are damaged: their parts differ in number")
     return voices
 
 
-@contextlib.contextmanager
-def packed(clf: Any) -> Iterator[None]:
-    """While saving: each voice SVM's support vectors that the pooled SVM has too are stored as row
-    numbers into the pooled SVM's (each voice trains on its own rows of the pooled training set,
-    and 3,843 of v6's 4,253 voice support vectors are the pooled SVM's: 5.1 MB deflated, 3.6 packed).
-    ``unpack`` puts them back after loading; ``clf`` is whole again on leaving."""
-    svms = _voice_svms(clf)
-    if not svms:
-        yield
-        return
-    base = _pooled_svm(clf).support_vectors_
-    index = {row.tobytes(): i for i, row in enumerate(base)}
-    kept = [svm.support_vectors_ for svm in svms]
-    clf.voice_rows_ = [np.array([index.get(row.tobytes(), -1) for row in vectors], dtype=np.int64) for vectors in kept]
-    clf.voice_extra_ = [vectors[rows < 0] for vectors, rows in zip(kept, clf.voice_rows_, strict=True)]
-    try:
-        for svm in svms:
-            svm.support_vectors_ = np.empty((0, base.shape[1]))
-        yield
-    finally:
-        for svm, vectors in zip(svms, kept, strict=True):
-            svm.support_vectors_ = vectors
-        del clf.voice_rows_, clf.voice_extra_
-
-
-def unpack(clf: Any) -> None:
-    """After loading: the voice SVMs' support vectors, from the pooled SVM's rows and their own
-    (``packed``). Raises ModelError when they do not fit together."""
-    rows_of, extra_of = getattr(clf, "voice_rows_", None), getattr(clf, "voice_extra_", None)
-    if rows_of is None:
-        return
-    try:
-        base = _pooled_svm(clf).support_vectors_
-        svms = _voice_svms(clf)
-        for svm, rows, extra in zip(svms, rows_of, extra_of, strict=True):
-            rows = np.asarray(rows, dtype=np.int64)
-            vectors = np.empty((len(rows), base.shape[1]))
-            vectors[rows >= 0] = base[rows[rows >= 0]]
-            vectors[rows < 0] = extra
-            if len(vectors) != int(np.sum(svm.n_support_)):
-                raise ValueError(f"{len(vectors)} support vectors for {int(np.sum(svm.n_support_))}")
-            svm.support_vectors_ = vectors
-    except (AttributeError, IndexError, TypeError, ValueError) as e:
-        raise ModelError(f"the model's known voices are damaged ({e})") from e
-    del clf.voice_rows_, clf.voice_extra_
+def _restore(classifiers: Sequence[Any], rows_of: Sequence[Any], extra_of: Sequence[Any], pooled: Any) -> None:
+    base = _pooled_svm(pooled).support_vectors_
+    for clf, rows, extra in zip(classifiers, rows_of, extra_of, strict=True):
+        svm = _svm_of(clf)
+        rows = np.asarray(rows, dtype=np.int64)
+        vectors = np.empty((len(rows), base.shape[1]))
+        vectors[rows >= 0] = base[rows[rows >= 0]]
+        vectors[rows < 0] = extra
+        if len(vectors) != int(np.sum(svm.n_support_)):
+            raise ValueError(f"{len(vectors)} support vectors for {int(np.sum(svm.n_support_))}")
+        svm.support_vectors_ = vectors
 
 
 def _pooled_svm(clf: Any) -> Any:
     return clf.calibrated_classifiers_[0].estimator
 
 
-def _voice_svms(clf: Any) -> list[Any]:
-    return [calibrated.calibrated_classifiers_[0].estimator for calibrated in getattr(clf, "voice_classifiers_", [])]
+def _svm_of(calibrated: Any) -> Any:
+    return calibrated.calibrated_classifiers_[0].estimator

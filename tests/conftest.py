@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,8 @@ import pytest
 import ser  # noqa: F401  first: it loads pylibsrtp before any test loads TensorFlow (see ser/__init__.py)
 
 ROOT = Path(__file__).resolve().parent.parent
-BUNDLED_SVM = ROOT / "models" / "egemaps-svm-pool-v8"  # the bundled default (models/active.json)
+# The bundled default, as models/active.json names it
+BUNDLED_SVM = ROOT / "models" / json.loads((ROOT / "models" / "active.json").read_text())["model"]
 TESS_DIR = ROOT.parent / "shared" / "data" / "tess"
 DEMO_DIR = ROOT / "assets" / "demo_corpus"
 

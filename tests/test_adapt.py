@@ -168,9 +168,10 @@ def test_unlabelled_adaptation_never_reads_a_label(demo, models_dir):
     base = load_bundle(models_dir / BASE)
     runs = [adapt(base, m, "EF1", AdaptConfig(shots=0), save=False, command="pytest") for m in (ef1, relabelled)]
     (_, card, model), (_, relabelled_card, relabelled_model) = runs
-    for ours, theirs in zip(model.get_weights(), relabelled_model.get_weights(), strict=True):
+    weights, relabelled_weights = model.network.get_weights(), relabelled_model.network.get_weights()
+    for ours, theirs in zip(weights, relabelled_weights, strict=True):
         np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
-    moved = [not np.allclose(w, o) for w, o in zip(model.get_weights(), base.model.get_weights(), strict=True)]
+    moved = [not np.allclose(w, o) for w, o in zip(weights, base.model.network.get_weights(), strict=True)]
     assert 0 < sum(moved) < len(moved)  # BatchNorm statistics re-estimated, nothing else trained
     adaptation = card.adaptation
     assert adaptation["clips"] == [] and adaptation["method"] == "AdaBN" and adaptation["loss_per_pass"] == []

@@ -45,8 +45,11 @@ def test_configs_round_trip():
     assert TrainConfig.from_dict(config.to_dict()) == config
 
 
-def test_every_architecture_names_its_features_and_unknown_ones_are_config_errors():
-    assert all(spec.name == name and spec.description for name, spec in ARCHITECTURES.items())
+def test_every_architecture_names_its_kind_and_unknown_ones_are_config_errors():
+    from ser.models import Model, kind_of
+
+    for name, spec in ARCHITECTURES.items():
+        assert spec.description and issubclass(kind_of(name), Model), name
     with pytest.raises(ConfigError, match="unknown architecture 'resnet'"):
         get_architecture("resnet")
 

@@ -315,6 +315,15 @@ def test_discover_emovo(tmp_path: Path) -> None:
     assert manifest.emotions == list(EMOTIONS)
 
 
+def test_discover_ased_names_a_speaker_by_number_not_gender_code(tmp_path: Path) -> None:
+    touch(tmp_path, "01Neutral/n1-01-01-01-29.flac", "04Sad/S4-04-02-01-29.flac", "05Angry/a5-02-01-02-29.flac",
+          "03Happy/h3-05-01-02-07.flac")  # fmt: skip
+    manifest = discover(tmp_path)
+    assert manifest.corpora == ["ased"] and manifest.speakers == ["07", "29"] and manifest.unmatched == []
+    assert Counter(clip.speaker_id for clip in manifest.clips) == {"ased/29": 3, "ased/07": 1}
+    assert manifest.emotions == ["neutral", "happy", "sad", "angry"]
+
+
 def test_corpora_side_by_side_are_each_parsed_by_their_own_layout(tmp_path: Path) -> None:
     write_wavs(tmp_path / "emodb", *EMODB_NAMES)
     write_wavs(tmp_path / "emovo", *EMOVO_NAMES)
@@ -339,6 +348,11 @@ def test_corpora_side_by_side_are_each_parsed_by_their_own_layout(tmp_path: Path
         ("16b10Lb.flac", ("emodb", "16", "b10", "boredom")),
         ("dis-f1-b1.wav", ("emovo", "f1", "b1", "disgust")),
         ("SOR-M3-N5.wav", ("emovo", "m3", "n5", "surprise")),
+        ("f2-03-02-02-65.flac", ("ased", "65", "03", "fear")),
+        ("n1-01-01-01-01.flac", ("ased", "01", "01", "neutral")),
+        ("S4-04-02-01-29.flac", ("ased", "29", "04", "sad")),  # ASED's one upper-case letter
+        ("a5-07-03-02-12.wav", ("ased", "12", "07", "angry")),
+        ("h2-01-01-01-01.flac", None),  # a letter with another emotion's folder number
         ("03a01Xa.wav", None),  # no such EmoDB emotion letter
         ("dis-f4-b1.wav", None),  # EMOVO has speakers f1-f3, m1-m3
         ("my_recording.wav", None),
@@ -835,15 +849,16 @@ def test_real_emodb() -> None:
 def test_real_corpora_side_by_side() -> None:
     manifest = discover(DATA_DIR)
     summary = manifest.summary()
-    assert manifest.corpora == ["emodb", "ravdess", "tess"]
-    assert len(manifest.speakers) == 28 and manifest.speakers[:2] == ["emodb/03", "emodb/08"]
-    assert summary["clips_per_corpus"] == {"emodb": 535, "ravdess": 960, "tess": 2240}
-    assert summary["n_modelled"] == 3526
+    assert manifest.corpora == ["ased", "emodb", "ravdess", "tess"]
+    assert len(manifest.speakers) == 93 and manifest.speakers[:2] == ["ased/01", "ased/02"]
+    assert summary["clips_per_corpus"] == {"ased": 1256, "emodb": 535, "ravdess": 960, "tess": 2240}
+    assert summary["n_modelled"] == 3526 + 1256
     assert summary["not_modelled"] == {"calm": 128, "boredom": 81}
     assert manifest.unmatched == [] and manifest.duplicates == []
-    assert discover(DATA_DIR / "tess", DATA_DIR / "ravdess", DATA_DIR / "emodb").clips == manifest.clips
+    corpora = (DATA_DIR / name for name in ("tess", "ravdess", "emodb", "ased"))
+    assert discover(*corpora).clips == manifest.clips
     folds = make_splits(manifest, "corpus")
-    assert [len(fold.test) for fold in folds] == [535, 960, 2240]
+    assert [len(fold.test) for fold in folds] == [1256, 535, 960, 2240]
     speaker = make_splits(manifest, "speaker")
     assert len(speaker) == 5
-    assert sum(len({clip.speaker_id for clip in fold.test}) for fold in speaker) == 28
+    assert sum(len({clip.speaker_id for clip in fold.test}) for fold in speaker) == 93

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from ser.archs import ARCHITECTURES
-from ser.bundle import predict_proba
 from ser.config import TrainConfig
 from ser.errors import ConfigError, TrainingError
 from ser.fit import fit, make_strategy
+from ser.model import network_proba
 from ser.prepare import prepare
 from ser.splits import make_splits
 from tests.conftest import tiny_manifest
@@ -28,7 +28,7 @@ def test_training_is_reproducible_with_a_seed():
     val_data = prepare(split.val, labels, _features(), augment=True)
     runs = [fit(train_data, val_data, labels, _features(), config)[0] for _ in range(2)]
     X = val_data.X[:, val_data.X.shape[1] // 2].astype(np.float32)
-    np.testing.assert_allclose(predict_proba(runs[0], X), predict_proba(runs[1], X), atol=1e-6)
+    np.testing.assert_allclose(network_proba(runs[0], X), network_proba(runs[1], X), atol=1e-6)
 
 
 def test_an_empty_part_is_refused_before_any_network_is_built():

@@ -6,14 +6,15 @@ import numpy as np
 import pytest
 
 from ser.archs import ARCHITECTURES
-from ser.bundle import load_bundle, predict_proba, save_bundle
+from ser.bundle import load_bundle, save_bundle
 from ser.config import FeatureConfig
 from ser.errors import ConfigError, ModelError
-from ser.model import build_model
+from ser.model import build_model, network_proba
+from ser.models.network import NetworkModel
 from ser.registry import MODELS_DIR, ModelCard, active_path, read_card
 
 
-@pytest.mark.parametrize("name", [n for n, a in ARCHITECTURES.items() if a.family == "keras"])
+@pytest.mark.parametrize("name", [n for n, a in ARCHITECTURES.items() if a.kind == "network"])
 def test_every_network_builds_for_its_features(name, rng):
     config = ARCHITECTURES[name].features
     X = rng.standard_normal((6, config.n_bins, config.n_frames)).astype(np.float32)
@@ -36,16 +37,16 @@ def test_bundle_round_trip_gives_identical_predictions(tmp_path, rng):
     config = ARCHITECTURES["seed-lstm"].features
     X = rng.standard_normal((4, config.n_bins, config.n_frames)).astype(np.float32)
     model = build_model("seed-lstm", config, 2, X)
-    path = save_bundle(model, _card(config), tmp_path, "m1")
+    path = save_bundle(NetworkModel(model, ("angry", "sad"), config), _card(config), tmp_path, "m1")
     bundle = load_bundle(path)
     assert bundle.labels == ["angry", "sad"] and bundle.feature_config == config
-    np.testing.assert_array_equal(np.asarray(model(X)), np.asarray(bundle.model(X)))
+    np.testing.assert_array_equal(np.asarray(model(X)), bundle.model.answer(X).probs)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary folder left
 
 
 def test_save_refuses_to_overwrite(tmp_path):
     config = ARCHITECTURES["seed-lstm"].features
-    model = build_model("seed-lstm", config, 2)
+    model = NetworkModel(build_model("seed-lstm", config, 2), ("angry", "sad"), config)
     save_bundle(model, _card(config), tmp_path, "m1")
     with pytest.raises(ModelError, match="already exists"):
         save_bundle(model, _card(config), tmp_path, "m1")
@@ -54,7 +55,8 @@ def test_save_refuses_to_overwrite(tmp_path):
 @pytest.fixture
 def saved(tmp_path):
     config = ARCHITECTURES["seed-lstm"].features
-    path = save_bundle(build_model("seed-lstm", config, 2), _card(config), tmp_path, "good")
+    model = NetworkModel(build_model("seed-lstm", config, 2), ("angry", "sad"), config)
+    path = save_bundle(model, _card(config), tmp_path, "good")
     return tmp_path, path
 
 
@@ -100,7 +102,7 @@ def test_the_bundled_model_is_complete_small_and_never_heard_the_example_voice()
         zero_shot, per_speaker = card.evaluation[protocol], card.evaluation[protocol]["per_speaker"]
         assert 0 < zero_shot["macro_f1"] < per_speaker["macro_f1"] <= 1
     bundle = load_bundle(path)
-    assert bundle.labels == list(card.labels) and bundle.normalisation.space == "egemaps-89-w3s"
+    assert bundle.labels == list(card.labels) and bundle.model.profile_space == "egemaps-89-w3s"
 
 
 def test_the_tess_cnn_still_ships_for_adaptation():
@@ -108,10 +110,10 @@ def test_the_tess_cnn_still_ships_for_adaptation():
     assert bundle.card.architecture == "cnn" and set(bundle.card.data["speakers"]) == {"OAF", "YAF"}
 
 
-def test_predict_proba_is_one_road_for_any_batch_size(rng):
+def test_network_proba_is_one_road_for_any_batch_size(rng):
     """Chunked probabilities equal one call, and an empty batch gives an empty (0, n_classes) array."""
     config = ARCHITECTURES["cnn"].features
     model = build_model("cnn", config, 3)
     X = rng.standard_normal((70, config.n_bins, config.n_frames)).astype(np.float32)
-    np.testing.assert_allclose(predict_proba(model, X, batch_size=16), predict_proba(model, X), rtol=1e-4, atol=1e-6)
-    assert predict_proba(model, X[:0]).shape == (0, 3)
+    np.testing.assert_allclose(network_proba(model, X, batch_size=16), network_proba(model, X), rtol=1e-4, atol=1e-6)
+    assert network_proba(model, X[:0]).shape == (0, 3)

@@ -10,6 +10,7 @@ from ser.bundle import save_bundle
 from ser.config import AudioConfig, FeatureConfig
 from ser.errors import ModelError
 from ser.model import build_model
+from ser.models.network import NetworkModel
 from ser.registry import (
     MODELS_DIR,
     SCHEMA_VERSION,
@@ -29,7 +30,8 @@ def _card(config: FeatureConfig, labels=("angry", "sad")) -> ModelCard:
 @pytest.fixture
 def saved(tmp_path):
     config = ARCHITECTURES["seed-lstm"].features
-    path = save_bundle(build_model("seed-lstm", config, 2), _card(config), tmp_path, "good")
+    model = NetworkModel(build_model("seed-lstm", config, 2), ("angry", "sad"), config)
+    path = save_bundle(model, _card(config), tmp_path, "good")
     return tmp_path, path
 
 

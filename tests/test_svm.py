@@ -45,7 +45,7 @@ def test_the_fallback_weighs_each_corpus_the_same():
     speakers = np.array(["a"] * 100 + ["b"] * 10)
     y = np.tile([0, 1], 55)
     vectors = rng.normal(size=(110, 3)) + (corpora == "small")[:, None] * 10.0
-    _, normalisation = fit_svm(vectors, y, speakers, corpora, space="s", seed=0)
+    _, normalisation, _ = fit_svm(vectors, y, speakers, corpora, space="s", seed=0)
     big, small = vectors[:100].mean(axis=0), vectors[100:].mean(axis=0)
     np.testing.assert_allclose(normalisation.fallback.mean, (big + small) / 2, atol=1e-6)
     assert normalisation.fallback.n_vectors == 110
@@ -85,7 +85,7 @@ def test_each_speed_copy_is_normalised_by_its_own_profile():
     probe = rng.normal(size=(30, 6))
 
     def answers(copy: np.ndarray) -> np.ndarray:
-        clf, _ = fit_svm(vectors, y, speakers, ["x"] * 120, space="s", seed=0, copies=[copy])
+        clf, _, _ = fit_svm(vectors, y, speakers, ["x"] * 120, space="s", seed=0, copies=[copy])
         return clf.calibrated_classifiers_[0].estimator.decision_function(probe)
 
     np.testing.assert_allclose(answers(moved), answers(vectors), atol=1e-4)
@@ -118,11 +118,11 @@ def test_the_speed_copies_meet_profiles_of_more_neutral_speech():
     probe = rng.normal(size=(30, 5)) * 2
     fits = {neutral: fit_svm(vectors, y, speakers, ["x"] * 180, space="s", seed=0, copies=[copy], neutral=neutral)
             for neutral in (None, 0, 7)}  # fmt: skip
-    decisions = {k: clf.calibrated_classifiers_[0].estimator.decision_function(probe) for k, (clf, _) in fits.items()}
+    decisions = {k: fit[0].calibrated_classifiers_[0].estimator.decision_function(probe) for k, fit in fits.items()}
     assert COPY_NEUTRAL_SHARE > 1 / 5
     assert np.abs(decisions[0] - decisions[None]).max() > 0.01
     np.testing.assert_allclose(decisions[7], decisions[None])  # a label no window has: plain statistics
-    for _, normalisation in fits.values():
+    for _, normalisation, _ in fits.values():
         np.testing.assert_allclose(normalisation.fallback.mean, fits[None][1].fallback.mean)
 
 
@@ -130,16 +130,13 @@ def test_one_wild_coefficient_of_variation_does_not_take_over_the_answer():
     """eGeMAPS' spread relative to a mean near 0 can reach 10^6 on real audio (a RAVDESS clip's MFCC 2
     at 0.9x speed); capped at 10 standard deviations, it moves the bundled SVM's answer a little,
     where uncapped it turned a clip's happy into disgust at 0.85."""
-    from ser.bundle import predict_proba
     from ser.functionals import feature_names
 
     bundle = load_bundle(BUNDLED_SVM)
     vector = egemaps(spoken(2.0))
     wild = vector.copy()
     wild[feature_names().index("mfcc2_sma3_stddevNorm")] = 1e6
-    before, after = (
-        predict_proba(bundle.model, v[None, :, None], normalisation=bundle.normalisation) for v in (vector, wild)
-    )
+    before, after = (bundle.model.answer(v[None, :, None]).probs for v in (vector, wild))
     assert np.abs(before - after).sum() < 0.1 and before.argmax() == after.argmax()
 
 
@@ -200,7 +197,7 @@ def test_a_pooled_svm_records_both_modes_per_corpus(pooled, svm_bundle):
     assert card.normalisation["space"] == "egemaps-89-w3s" and card.data["balance"].startswith("corpus")
     assert (path / "model.skops").is_file() and not (path / "model.keras").exists()
     # Every training speaker is heard at 0.9x and 1.1x speed too: the SVM saw three voices of each window.
-    svc = load_bundle(path).model.calibrated_classifiers_[0].estimator
+    svc = load_bundle(path).model.pooled.calibrated_classifiers_[0].estimator
     assert card.train_config["augment"] and "speed" in card.data["balance"]
     assert svc.n_support_.sum() > card.data["n_train"]
 
@@ -237,7 +234,7 @@ def test_same_speaker_and_per_speaker_through_the_cli(pooled, svm_bundle, tmp_pa
     assert [r["probabilities"] for r in again_rows] == [pytest.approx(r["probabilities"], abs=1e-6) for r in rows]
     # One file alone with the profile is that file's own answer, which the smoothing started from.
     predictor = Predictor(load_bundle(path))
-    profile = VoiceProfile.from_json(profile_file.read_text(), space=predictor.normalisation.space)
+    profile = VoiceProfile.from_json(profile_file.read_text(), space=predictor.profile_space)
     own = [classify(f, predictor, profile=profile).prediction for f in files]
     single = json.loads(ser("predict", files[0], "--model", str(path), "--profile", str(profile_file), "--json").stdout)
     assert single["probabilities"] == pytest.approx(own[0].probabilities, abs=1e-6)
@@ -269,10 +266,9 @@ def test_evaluate_per_speaker_scores_what_predict_answers_a_speakers_clips(poole
     bundle = predictor.bundle
     clips = [c for c in pooled.clips if c.speaker_id == "emodb/08"]
     data = prepare(clips, bundle.labels, bundle.feature_config, augment=False, audio_config=bundle.card.audio_config)
-    scored = clip_scores(bundle.model, data, bundle.normalisation, per_speaker=True)
-    unsmoothed = clip_scores(
-        bundle.model, data, dataclasses.replace(bundle.normalisation, smoothing=None), per_speaker=True
-    )
+    scored = clip_scores(bundle.model, data, per_speaker=True)
+    plain = bundle.model.with_normalisation(dataclasses.replace(bundle.model.normalisation, smoothing=None))
+    unsmoothed = clip_scores(plain, data, per_speaker=True)
     assert np.abs(scored - unsmoothed).max() > 0.01  # the smoothing did something
     profile = predictor.build_profile([sf.read(c.path, dtype="float32")[0] for c in data.clips], "emodb 08")
     answers = predictor.smooth([classify(c.path, predictor, profile=profile).prediction for c in data.clips])
@@ -282,14 +278,13 @@ def test_evaluate_per_speaker_scores_what_predict_answers_a_speakers_clips(poole
 
 def test_a_recording_counts_each_second_of_its_speech_once():
     """A recording's windows overlap (3 s every 1 s), but its seconds of speech are its own length:
-    10 s of speech stay zero-shot, and only 20 s (SELF_PROFILE_S) or more are normalised by themselves."""
-    from ser.predict import SELF_PROFILE_S
-
+    10 s of speech stay zero-shot, and only 20 s (the card's self_profile_s) or more are normalised by themselves."""
     predictor = Predictor.from_path(BUNDLED_SVM)
+    self_profile_s = predictor.model.settings.self_profile_s
     short, long = spoken(10.0, voice="EM1"), spoken(24.0, voice="EM1")
     assert predictor.build_profile([short]).speech_s == pytest.approx(10.0, abs=0.5)
     assert predictor.build_profile([short, short]).speech_s == pytest.approx(20.0, abs=1.0)  # two recordings
-    assert predictor.predict(short).normalisation.startswith("zero-shot") and SELF_PROFILE_S > 10.5
+    assert predictor.predict(short).normalisation.startswith("zero-shot") and self_profile_s > 10.5
     own = predictor.predict(long).normalisation
     assert own.startswith("normalised by its own") and int(own.split()[4]) in (23, 24), own
     # Past 64 windows a recording's features come in chunks, whose windows overlap at the seams.
@@ -310,23 +305,25 @@ def test_evaluate_normalises_a_long_clip_by_itself_as_predict_does(tmp_path):
     clips = discover(tmp_path).clips
     data = prepare(clips, bundle.labels, bundle.feature_config, augment=False, audio_config=bundle.card.audio_config)
     assert data.speech_s[0] == pytest.approx(24.0, abs=0.5) and data.speech_s[1] < 3
-    scored = clip_scores(bundle.model, data, bundle.normalisation)
+    scored = clip_scores(bundle.model, data)
     answers = [classify(c.path, predictor).prediction for c in clips]
     assert answers[0].normalisation.startswith("normalised by its own") and answers[1].normalisation.startswith("zero")
     served = np.array([[p.probabilities[label] for label in bundle.labels] for p in answers])
     np.testing.assert_allclose(served, scored, atol=2e-3)
     # Scored with the fall-back instead, the long clip's answer would be another one.
-    fallback = clip_scores(bundle.model, dataclasses.replace(data, speech_s=np.zeros(2)), bundle.normalisation)
+    fallback = clip_scores(bundle.model, dataclasses.replace(data, speech_s=np.zeros(2)))
     assert np.abs(fallback[0] - scored[0]).max() > 0.01 and np.allclose(fallback[1], scored[1])
 
 
 def test_loading_the_bundled_svm_imports_only_what_it_is_made_of(tmp_path):
     """skops' scan of every scikit-learn estimator (and pytest with it) is kept out of loading the
-    model, and a model of a type load_svm does not name is still refused."""
+    model, and a model of a type load_skops does not name is still refused."""
     from sklearn.linear_model import LogisticRegression
 
     from ser.errors import ModelError
-    from ser.svm import _skops_io, load_svm
+    from ser.models.svm import SVMModel
+    from ser.registry import read_card
+    from ser.svm import _skops_io
 
     code = (
         "import sys; from ser.bundle import load_bundle; load_bundle(sys.argv[1]); "
@@ -339,7 +336,7 @@ def test_loading_the_bundled_svm_imports_only_what_it_is_made_of(tmp_path):
     foreign = LogisticRegression().fit([[0.0], [1.0]], [0, 1])
     _skops_io().dump(foreign, tmp_path / "model.skops")
     with pytest.raises(ModelError, match=r"cannot be loaded .*LogisticRegression"):
-        load_svm(tmp_path)
+        SVMModel.load(tmp_path, read_card(BUNDLED_SVM))
 
 
 def test_the_classify_page_smooths_the_clips_of_one_voice(pooled, svm_bundle):
@@ -385,10 +382,10 @@ def test_the_classify_page_answers_clips_of_my_voice_together():
 
 
 def test_the_contour_networks_answer_beside_the_svm_zero_shot_only(pooled, svm_bundle):
-    """Without a profile, an answer is the SVM's and the contour networks' half and half, and
+    """Without a profile, an answer is the SVM's and the contour networks' (the card's fusion share), and
     evaluate's zero-shot scores are those answers; with one, the SVM answers alone. Served without
     TensorFlow."""
-    from ser.contours import FUSION, N_NETS, contour_nets
+    from ser.contours import N_NETS
     from ser.evaluation import clip_scores
     from ser.features import extract_features
     from ser.prepare import prepare
@@ -396,28 +393,29 @@ def test_the_contour_networks_answer_beside_the_svm_zero_shot_only(pooled, svm_b
     path, _ = svm_bundle
     predictor = Predictor(load_bundle(path))
     bundle = predictor.bundle
-    nets = contour_nets(bundle.model)
-    assert nets is not None and len(nets.weights) == N_NETS
+    model = bundle.model
+    nets, share = model.nets, model.settings.fusion
+    assert nets is not None and len(nets.weights) == N_NETS and share == 0.5
     clips = [c for c in pooled.clips if c.speaker_id == "emodb/03"]
     waveform = sf.read(clips[0].path, dtype="float32")[0]
     windows = extract_features(waveform, bundle.feature_config, bundle.card.audio_config)
     features = windows.features[:, 0].reshape(len(windows.speech), -1)
-    svm_alone = predictor.bundle.model.predict_proba(bundle.normalisation.apply(features, None))
-    expected = ((1 - FUSION) * svm_alone + FUSION * nets.proba(windows.contours[:, 0]))[windows.speech].mean(axis=0)
+    svm_alone = model.pooled.predict_proba(model.normalisation.apply(features, None))
+    expected = ((1 - share) * svm_alone + share * nets.proba(windows.contours[:, 0]))[windows.speech].mean(axis=0)
     answer = predictor.predict(waveform)
     assert answer.normalisation.startswith("zero-shot")
     np.testing.assert_allclose([answer.probabilities[label] for label in bundle.labels], expected, atol=1e-5)
     assert np.abs(expected - svm_alone[windows.speech].mean(axis=0)).max() > 1e-3  # the networks moved it
     data = prepare(clips, bundle.labels, bundle.feature_config, augment=False, audio_config=bundle.card.audio_config)
-    scored = clip_scores(bundle.model, data, bundle.normalisation)
+    scored = clip_scores(bundle.model, data)
     np.testing.assert_allclose(scored[0], expected, atol=1e-3)  # the feature cache keeps contours in float16
     profile = predictor.build_profile([sf.read(c.path, dtype="float32")[0] for c in clips], "emodb 03")
     with_profile = predictor.predict(waveform, profile=profile)
-    vectors = bundle.normalisation.apply(features, profile)
-    voice = predictor.known_voice(profile)
-    probs = bundle.model.predict_proba(vectors)
+    vectors = model.normalisation.apply(features, profile)
+    voice = model.known_voice(profile)
+    probs = model.pooled.predict_proba(vectors)
     if voice is not None:
-        probs = predictor._voices.answer(voice, probs, vectors, bundle.normalisation.voices)
+        probs = model.voices.answer(voice, probs, vectors, model.normalisation.voices)
     np.testing.assert_allclose(
         [with_profile.probabilities[label] for label in bundle.labels], probs[windows.speech].mean(axis=0), atol=1e-5
     )

@@ -18,9 +18,9 @@ from ser.evaluation import clip_scores, compute_metrics
 from ser.predict import Predictor, classify
 from ser.prepare import prepare
 from ser.profile import Normalisation, ProfileBuilder, VoiceMatch
-from ser.svm import fit_svm, load_svm, save_svm
+from ser.svm import fit_svm, load_skops, save_skops
 from ser.train import train
-from ser.voices import known_voices, packed, unpack
+from ser.voices import from_file, from_legacy, stripped, to_file
 from tests.conftest import BUNDLED_SVM, DEMO_DIR, TESS_DIR, requires_tess
 
 SPACE = "test-4"
@@ -49,13 +49,14 @@ def fitted():
 
 
 def test_a_voice_is_known_by_its_other_recordings_and_a_new_voice_is_not(fitted):
-    clf, normalisation = fitted
-    voices, rule = known_voices(clf), normalisation.voices
+    _, normalisation, voices = fitted
+    rule = normalisation.voices
     assert voices.names == ("a/1", "a/2", "b/1") and rule == VoiceMatch()
     rng = np.random.default_rng(1)
     same, _ = _speaker(rng, 3.0, 80)  # speaker a/2 again, other recordings
     assert voices.match(_profile(same), rule) == 1
-    assert voices.match_statistics(_profile(same))[1] < rule.threshold < voices.match_statistics(_profile(same))[0]
+    statistics = voices.match_statistics(_profile(same), rule.z2_cap)
+    assert statistics[1] < rule.threshold < statistics[0]
     new, _ = _speaker(rng, 4.5, 80)  # between two training voices, neither of them
     assert voices.match(_profile(new), rule) is None
     few = same[: rule.min_vectors - 1]  # too little audio to tell a voice by
@@ -64,12 +65,12 @@ def test_a_voice_is_known_by_its_other_recordings_and_a_new_voice_is_not(fitted)
 
 
 def test_a_known_voice_is_answered_mostly_by_its_own_classifier(fitted):
-    clf, normalisation = fitted
-    voices, rule = known_voices(clf), normalisation.voices
+    _, normalisation, voices = fitted
+    rule = normalisation.voices
     rng = np.random.default_rng(2)
     same, y = _speaker(rng, 3.0, 60)
     vectors = normalisation.apply(same, _profile(same))
-    pooled = np.full((len(vectors), clf.n_labels_), 0.5, dtype=np.float32)
+    pooled = np.full((len(vectors), 2), 0.5, dtype=np.float32)
     answer = voices.answer(1, pooled, vectors, rule)
     own = voices.classifiers[1].predict_proba(vectors)
     np.testing.assert_allclose(answer, rule.weight * own + (1 - rule.weight) * 0.5, atol=1e-6)
@@ -77,36 +78,39 @@ def test_a_known_voice_is_answered_mostly_by_its_own_classifier(fitted):
 
 
 def test_damaged_known_voices_are_refused(fitted):
-    clf, _ = fitted
+    _, _, voices = fitted
     with pytest.raises(ModelError, match="known-voice settings are damaged"):
         VoiceMatch.from_dict({"threshold": "x", "min_vectors": 50, "weight": 0.75})
     with pytest.raises(ModelError, match="out of range"):
         VoiceMatch(weight=1.5)
-    clone = dataclasses.replace(known_voices(clf))
+    clone = dataclasses.replace(voices)
+    # the older format: attributes of the pooled classifier
     broken = type("Broken", (), {"voice_names_": list(clone.names), "voice_means_": clone.means[:1],
                                  "voice_stds_": clone.stds, "voice_counts_": clone.counts,
                                  "voice_classifiers_": list(clone.classifiers)})()  # fmt: skip
     with pytest.raises(ModelError, match="differ in number"):
-        known_voices(broken)
-    assert known_voices(object()) is None  # a network, or an SVM saved before known voices
+        from_legacy(broken)
+    assert from_legacy(object()) is None  # an SVM saved before known voices
 
 
 def test_a_saved_model_keeps_its_voices_whole(fitted, tmp_path):
     """The voices' support vectors that the pooled SVM has too are saved as its row numbers: the
     file is smaller, the model in memory stays whole, and the loaded voices answer bit for bit."""
-    clf, _ = fitted
-    save_svm(clf, tmp_path)
-    assert all(len(_svc(c).support_vectors_) for c in clf.voice_classifiers_) and not hasattr(clf, "voice_rows_")
-    again = load_svm(tmp_path)
+    clf, _, voices = fitted
+    contents = to_file(voices, clf)
+    with stripped(voices):
+        save_skops(contents, tmp_path / "voices.skops")
+    assert all(len(_svc(c).support_vectors_) for c in voices.classifiers)  # whole again in memory
+    again = from_file(load_skops(tmp_path / "voices.skops"), clf)
     x = np.random.default_rng(3).normal(size=(50, 4))
-    for a, b in zip(known_voices(clf).classifiers, known_voices(again).classifiers, strict=True):
+    for a, b in zip(voices.classifiers, again.classifiers, strict=True):
         np.testing.assert_array_equal(a.predict_proba(x), b.predict_proba(x))
-    with packed(clf):
-        rows = clf.voice_rows_
-        assert sum((r >= 0).sum() for r in rows) > 0.5 * sum(len(r) for r in rows)  # most are shared
-        clf.voice_rows_ = [r[:-1] for r in rows]  # a damaged file: a row number lost
-        with pytest.raises(ModelError, match="known voices are damaged"):
-            unpack(clf)
+    rows = contents["rows"]
+    assert sum((r >= 0).sum() for r in rows) > 0.5 * sum(len(r) for r in rows)  # most are shared
+    damaged = load_skops(tmp_path / "voices.skops")
+    damaged["rows"] = [r[:-1] for r in damaged["rows"]]  # a damaged file: a row number lost
+    with pytest.raises(ModelError, match="known voices are damaged"):
+        from_file(damaged, clf)
 
 
 def _svc(calibrated):
@@ -114,7 +118,7 @@ def _svc(calibrated):
 
 
 def test_normalisation_keeps_its_known_voice_settings_in_the_card(fitted):
-    _, normalisation = fitted
+    _, normalisation, _ = fitted
     again = Normalisation.from_dict(normalisation.to_dict())
     assert again.voices == normalisation.voices == VoiceMatch()
     older = normalisation.to_dict()
@@ -138,25 +142,24 @@ def demo_bundle(tmp_path_factory):
 def test_evaluate_and_predict_answer_a_known_voice_alike(demo_bundle):
     predictor, later = demo_bundle
     bundle = predictor.bundle
-    assert known_voices(bundle.model).names == ("tess/EF1", "tess/EF2", "tess/EM1")
+    assert bundle.model.voices.names == ("tess/EF1", "tess/EF2", "tess/EM1")
     for speaker, known in (("tess/EF2", "tess/EF2"), ("tess/EM2", "")):
         clips = [c for c in later if c.speaker_id == speaker]
         waves = [sf.read(c.path, dtype="float32")[0] for c in clips]
         profile = predictor.build_profile(waves, "one speaker")
-        assert (predictor.known_voice(profile) is not None) == bool(known)
+        assert (bundle.model.known_voice(profile) is not None) == bool(known)
         answers = predictor.smooth([classify(c.path, predictor, profile=profile).prediction for c in clips])
         assert all(a.known_voice == known for a in answers)
         assert all(("a voice it was trained on" in a.normalisation) == bool(known) for a in answers)
         assert all(("smoothed" in a.normalisation) != bool(known) for a in answers)
         config = bundle.card.audio_config
         data = prepare(clips, bundle.labels, bundle.feature_config, augment=False, audio_config=config)
-        scored = clip_scores(bundle.model, data, bundle.normalisation, per_speaker=True)
+        scored = clip_scores(bundle.model, data, per_speaker=True)
         served = np.array([[a.probabilities[label] for label in bundle.labels] for a in answers])
         np.testing.assert_allclose(served, scored, atol=2e-3)
         if known:  # the voice's own classifier knows its other words better than the pooled one does
-            pooled = clip_scores(
-                bundle.model, data, dataclasses.replace(bundle.normalisation, voices=None), per_speaker=True
-            )
+            plain = bundle.model.with_normalisation(dataclasses.replace(bundle.model.normalisation, voices=None))
+            pooled = clip_scores(plain, data, per_speaker=True)
             f1 = [compute_metrics(data.y, p.argmax(1), bundle.labels)["macro_f1"] for p in (scored, pooled)]
             assert f1[0] >= f1[1]
 
@@ -171,5 +174,5 @@ def test_the_bundled_model_knows_a_tess_actress_and_not_the_example_voice():
     for files, known in ((oaf, "tess/OAF"), (actor_16, "")):
         picked = files[:: max(1, len(files) // 63)][:63]
         profile = predictor.build_profile([load_audio(f) for f in picked], "one speaker")
-        voice = predictor.known_voice(profile)
-        assert (known_voices(predictor.bundle.model).names[voice] if voice is not None else "") == known
+        voice = predictor.model.known_voice(profile)
+        assert (predictor.model.voices.names[voice] if voice is not None else "") == known
