@@ -46,8 +46,8 @@ DEMO_VOICES = ("EF1", "EM1", "EF2", "EM2")
 
 @functools.cache
 def _demo_words(voice: str) -> tuple[np.ndarray, ...]:
-    from ser.audio import load_audio
-    from ser.speech import trim_silence
+    from ser.audio.load import load_audio
+    from ser.audio.speech import trim_silence
 
     return tuple(trim_silence(load_audio(p)) for p in sorted(DEMO_DIR.glob(f"{voice}_*/*.ogg")))
 
@@ -55,7 +55,7 @@ def _demo_words(voice: str) -> tuple[np.ndarray, ...]:
 def spoken(duration_s: float, sr: int = 16_000, voice: str = "EF1", seed: int = 0) -> np.ndarray:
     """Real speech, synthesised: the demo corpus' words of one voice (espeak-ng, in every emotion)
     end to end, from word ``seed`` on, cut to ``duration_s`` at ``sr``; float32, peak 0.5."""
-    from ser.audio import resample
+    from ser.audio.load import resample
 
     words, parts, i = _demo_words(voice), [], seed
     while sum(map(len, parts)) < duration_s * 16_000:
@@ -83,7 +83,7 @@ def _private_models_folder(tmp_path_factory):
     import os
     import shutil
 
-    from ser.registry import MODELS_DIR, MODELS_DIR_ENV
+    from ser.store.registry import MODELS_DIR, MODELS_DIR_ENV
 
     before = bundle_folders(MODELS_DIR)
     private = tmp_path_factory.mktemp("session") / "models"
@@ -116,7 +116,7 @@ def _private_feature_cache(tmp_path_factory):
 
 def tiny_manifest(n_words: int = 4, speakers: tuple[str, ...] = ("EF1", "EM1")):
     """A few demo-corpus words from two speakers in all seven emotions."""
-    from ser.datasets import Manifest, discover
+    from ser.corpora.datasets import Manifest, discover
 
     demo = discover(DEMO_DIR)
     words = sorted({c.text for c in demo.clips})[:n_words]
@@ -128,7 +128,7 @@ def tiny_manifest(n_words: int = 4, speakers: tuple[str, ...] = ("EF1", "EM1")):
 def tiny_bundle(tmp_path_factory):
     """A real model trained for two epochs on a tiny slice of the demo corpus (shared by the tests)."""
     from ser.config import TrainConfig
-    from ser.train import train
+    from ser.training.train import train
 
     models_dir = tmp_path_factory.mktemp("models")
     path, _card = train(

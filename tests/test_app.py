@@ -19,7 +19,7 @@ def test_app_starts_and_shows_the_active_model():
     assert not app.exception
     assert "Classify" in [t.value for t in app.title]
     sidebar = " ".join(m.value for m in app.sidebar.markdown)
-    from ser.registry import active_name, models_folder
+    from ser.store.registry import active_name, models_folder
 
     assert active_name(models_folder()) in sidebar
 
@@ -27,8 +27,8 @@ def test_app_starts_and_shows_the_active_model():
 @pytest.mark.parametrize(
     ("library", "code", "printed"),
     [
-        ("openSMILE", "from ser.functionals import egemaps\nprint(egemaps(tone).shape)", "(89,)"),
-        ("onnxruntime (the voice-activity detector)", "from ser.speech import voice_probability\n"
+        ("openSMILE", "from ser.features.functionals import egemaps\nprint(egemaps(tone).shape)", "(89,)"),
+        ("onnxruntime (the voice-activity detector)", "from ser.audio.speech import voice_probability\n"
          "print(voice_probability(tone).shape)", "(32,)"),
     ],
 )  # fmt: skip
@@ -37,7 +37,7 @@ def test_native_libraries_work_after_tensorflow(library, code, printed):
     size"); importing ``ser`` loads it first, so eGeMAPS works in a process that runs a network. The
     voice-activity detector's onnxruntime is loaded after TensorFlow, and works beside it."""
     setup = (
-        "import numpy as np, ser.model, tensorflow as tf\n"
+        "import numpy as np, ser.models.network.layers, tensorflow as tf\n"
         "tf.constant([1.0]).numpy()\n"
         "tone = (0.1 * np.sin(2 * np.pi * 180 * np.arange(16000) / 16000)).astype(np.float32)\n"
     )
@@ -50,10 +50,10 @@ def test_tensorflow_imported_before_ser_gives_a_clear_error_where_opensmile_is_n
     eGeMAPS raises ModelError saying what to do; the network, with its voice-activity detector, works."""
     code = (
         "import tensorflow\n"
-        "from ser.audio import load_audio\n"
+        "from ser.audio.load import load_audio\n"
         "from ser.errors import ModelError\n"
-        "from ser.functionals import egemaps\n"
-        "from ser.predict import Predictor\n"
+        "from ser.features.functionals import egemaps\n"
+        "from ser.serving.predict import Predictor\n"
         "clip = load_audio('assets/examples/03-01-05-02-01-01-16.flac')\n"
         "cnn = Predictor.from_path('models/cnn-tess-v1')\n"
         "print(cnn.predict(clip).label in cnn.labels)\n"
@@ -70,14 +70,14 @@ def test_tensorflow_imported_before_ser_gives_a_clear_error_where_opensmile_is_n
 
 
 def test_loading_the_networks_makes_ast_parse_one_thread_at_a_time():
-    """ser.model serialises ``ast.parse`` (CPython 3.11's AST constructor is not safe in two threads
+    """ser.models.network.layers serialises ``ast.parse`` (CPython 3.11's AST constructor is not safe in two threads
     at once): TensorFlow's autograph (via gast) and Streamlit's magic both reach the locked one, and
     it parses as before."""
     import ast
 
     import gast
 
-    import ser.model  # noqa: F401
+    import ser.models.network.layers  # noqa: F401
 
     assert getattr(ast.parse, "_ser_serialised", False)
     assert isinstance(ast.parse("x = 1", "<test>", "exec").body[0], ast.Assign)
@@ -87,7 +87,7 @@ def test_loading_the_networks_makes_ast_parse_one_thread_at_a_time():
 def test_pylibsrtp_and_tensorflow_load_in_either_order():
     """pylibsrtp segfaults when loaded after TensorFlow; importing ``ser`` settles the order, so a
     page that loads the model before the Live page's WebRTC stack cannot crash the server."""
-    code = "import ser.model, pylibsrtp, streamlit_webrtc; print('ok')"
+    code = "import ser.models.network.layers, pylibsrtp, streamlit_webrtc; print('ok')"
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
 
@@ -95,13 +95,13 @@ def test_pylibsrtp_and_tensorflow_load_in_either_order():
 def test_a_streamlit_rerun_leaves_the_training_threads_keras_state_alone():
     """Streamlit ends each script run with keras.backend.clear_session(), which wipes Keras'
     per-thread naming state in every thread: a training job building a model meanwhile got two
-    layers of one name. ser.ui turns that clean-up off for Keras."""
+    layers of one name. ser.app.ui turns that clean-up off for Keras."""
     import threading
 
     import keras
     from streamlit.runtime.scriptrunner import script_runner
 
-    import ser.ui  # noqa: F401  (installs the fix)
+    import ser.app.ui  # noqa: F401  (installs the fix)
 
     names = []
 

@@ -47,7 +47,7 @@ if not _missing:
 
 def speech_wav(path: Path) -> Path:
     """A demo-corpus word padded with silence, as 16-bit WAV: Chromium's fake microphone plays it."""
-    from ser.audio import load_audio
+    from ser.audio.load import load_audio
 
     clip = next(c for c in tiny_manifest(n_words=1).clips if c.emotion == "angry")
     waveform = load_audio(clip.path)
@@ -128,7 +128,7 @@ def no_exception(page) -> None:
 
 def test_every_page_renders(page, server):
     # The first request of a fresh server is a page's own address: it must still get app.py's
-    # navigation and sidebar (see ser.ui.through_app_navigation), not the page on its own.
+    # navigation and sidebar (see ser.app.ui.through_app_navigation), not the page on its own.
     visit(page, server, "Explore")
     sidebar = page.get_by_test_id("stSidebar")
     expect(sidebar).to_contain_text(BUNDLED_SVM.name)
@@ -203,7 +203,7 @@ def test_a_long_recordings_timeline_shows_what_its_numbers_say(page, server, tmp
     be that emotion's share of the numbers, and the middle of every pause one grey band."""
     from PIL import Image
 
-    from ser.plots import EMOTION_COLOURS
+    from ser.viz.plots import EMOTION_COLOURS
 
     clips = tiny_manifest(n_words=2).clips
     speech = np.concatenate([sf.read(c.path, dtype="float32")[0] for c in clips])

@@ -6,9 +6,9 @@ import dataclasses
 
 import pytest
 
-from ser.archs import ARCHITECTURES, get_architecture
 from ser.config import FeatureConfig, RunHooks, TrainConfig
 from ser.errors import ConfigError, SERError
+from ser.models.archs import ARCHITECTURES, get_architecture
 
 
 @pytest.mark.parametrize(

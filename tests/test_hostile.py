@@ -3,7 +3,7 @@
 Every input is generated here, each with its expected outcome: a prediction, or a specific
 ``SERError`` subclass whose message names the problem. Each goes through
 
-(a) the library: ``ser.audio.load_audio`` and, for what decodes, ``Predictor.predict``;
+(a) the library: ``ser.audio.load.load_audio`` and, for what decodes, ``Predictor.predict``;
 (b) the command line: one ``python -m ser predict <every file> --model <tiny> --json`` process;
 (c) the Classify page's logic (``cached_classify`` + ``render_clip_result``) under AppTest.
 
@@ -32,7 +32,7 @@ import pytest
 import soundfile as sf
 from streamlit.testing.v1 import AppTest
 
-from ser.audio import load_audio, load_audio_head
+from ser.audio.load import load_audio, load_audio_head
 from ser.config import SAMPLE_RATE, AudioConfig
 from ser.errors import AudioContentError, AudioDecodeError, NoSpeechError, SERError
 from tests.conftest import DEMO_VOICES, ROOT, spoken
@@ -295,7 +295,7 @@ def corpus(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def predictor(tiny_bundle):
-    from ser.predict import Predictor
+    from ser.serving.predict import Predictor
 
     return Predictor.from_path(tiny_bundle)
 
@@ -331,7 +331,7 @@ def test_library(case: Case, corpus, cli_started, predictor) -> None:
 def test_one_hour_decodes_in_a_subprocess_under_1_5_gb(corpus, tmp_path) -> None:
     """load_audio's docstring: an hour comes out as 230 MB and is never held at its native rate."""
     code = (
-        "import sys; from ser.audio import load_audio; "
+        "import sys; from ser.audio.load import load_audio; "
         f"w = load_audio(sys.argv[1]); assert len(w) == {round(CAP_S * SAMPLE_RATE)}, len(w)"
     )
     peak_file = tmp_path / "peak_kb"
@@ -423,9 +423,9 @@ def classify_uploads(uploads: list[tuple[str, bytes]], bundle_path: str) -> None
     """pages/classify.py's loop over its uploads."""
     import streamlit as st
 
+    from ser.app.cache import cached_classify
+    from ser.app.ui import clip_label, md, render_clip_result
     from ser.errors import SERError
-    from ser.ui import clip_label, md, render_clip_result
-    from ser.ui_cache import cached_classify
 
     for i, (name, data) in enumerate(uploads):
         try:
@@ -451,7 +451,7 @@ def page(corpus, tiny_bundle) -> AppTest:
 
 
 def _starting_with(texts, name: str) -> list[str]:
-    from ser.ui import md
+    from ser.app.ui import md
 
     return [text for text in texts if text.startswith(f"{md(name)}: ")]
 

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from ser.audio import load_audio
+from ser.audio.load import load_audio
 from ser.config import TrainConfig
 from ser.errors import ModelError
-from ser.registry import ACTIVE_FILE, MODEL_FILE, active_name, check_bundle, serving_bundle, set_active
+from ser.store.registry import ACTIVE_FILE, MODEL_FILE, active_name, check_bundle, serving_bundle, set_active
 from tests.conftest import ROOT, tiny_manifest
 
 BUNDLED = ROOT / "models" / "cnn-tess-v1"
@@ -37,7 +37,7 @@ def models_copy(tmp_path: Path, *names: str) -> Path:
 
 
 def test_eight_threads_through_the_cached_predictor_match_sequential_calls():
-    from ser.ui_cache import cached_predictor
+    from ser.app.cache import cached_predictor
 
     clips = [load_audio(c.path) for c in tiny_manifest(n_words=3).clips]  # 42 clips
     predictor = cached_predictor(str(BUNDLED))
@@ -52,8 +52,8 @@ def test_eight_threads_through_the_cached_predictor_match_sequential_calls():
 
 
 def test_serving_keeps_the_previous_model_while_a_run_trains_and_until_it_is_activated(tmp_path):
-    from ser.jobs import TrainingJob
-    from ser.predict import Predictor
+    from ser.app.jobs import TrainingJob
+    from ser.serving.predict import Predictor
 
     models = models_copy(tmp_path, "old")
     job = TrainingJob()
@@ -150,7 +150,7 @@ def test_the_app_starts_on_damaged_models_and_says_so(tmp_path, monkeypatch):
 def test_kill_9_during_training_leaves_the_active_model_whole(tmp_path):
     """A real `python -m ser train --activate` killed with SIGKILL at several points of its run:
     start-up, features, fitting, and around saving."""
-    from ser.predict import Predictor
+    from ser.serving.predict import Predictor
 
     corpus = tmp_path / "corpus"
     corpus.mkdir()

@@ -29,8 +29,8 @@ APP = str(ROOT / "app.py")
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     """A tiny model trained through the job manager in a private models folder, made active."""
-    from ser.jobs import JOB
-    from ser.registry import set_active
+    from ser.app.jobs import JOB
+    from ser.store.registry import set_active
 
     models_dir = tmp_path_factory.mktemp("models")
     saved = {k: os.environ.get(k) for k in ("SER_MODELS_DIR", "SER_DATA_DIR")}
@@ -60,7 +60,7 @@ def page(path: str | None = None, **state) -> AppTest:
 
 
 def test_the_sidebar_paints_without_tensorflow():
-    code = "import sys, ser.ui; assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules"
+    code = "import sys, ser.app.ui; assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
 
 
@@ -143,7 +143,7 @@ def test_one_word_gives_each_player_room_for_its_time_and_menu(served):
 
 def test_one_word_builds_its_chart_once_for_later_visits(served, monkeypatch):
     """Seven spectrograms in a figure of subplots took 0.2 s on every visit of the view."""
-    from ser import plots_corpus
+    from ser.viz import corpus as plots_corpus
 
     calls = []
     build = plots_corpus.emotion_row_figure
@@ -186,7 +186,7 @@ def test_train_page_shows_the_finished_run(served):
 
 def test_the_finished_run_is_offered_as_the_active_model_while_another_is(served):
     """The button itself is clicked in tests/test_browser.py: AppTest does not click inside a fragment."""
-    from ser.registry import set_active
+    from ser.store.registry import set_active
 
     models_dir = Path(os.environ["SER_MODELS_DIR"])
     shutil.copytree(ROOT / "models" / "cnn-tess-v1", models_dir / "other")
@@ -201,7 +201,7 @@ def test_the_finished_run_is_offered_as_the_active_model_while_another_is(served
 
 
 def test_the_job_log_tells_the_folds_apart(served):
-    from ser.plots import history_figure
+    from ser.viz.plots import history_figure
 
     # Two speakers: two speaker-independent fits, each with its own epochs.
     assert [(e.fold_index, e.n_folds, e.epoch) for e in served.logs] == [(1, 2, 1), (1, 2, 2), (2, 2, 1), (2, 2, 2)]
@@ -233,8 +233,8 @@ def test_classify_accepts_every_format_the_library_decodes(served):
 
 
 def test_classify_helpers_on_real_clips(served):
-    from ser.predict import Predictor
-    from ser.results import classify_source
+    from ser.app.results import classify_source
+    from ser.serving.predict import Predictor
 
     predictor = Predictor.from_path(served.path)
     clips = tiny_manifest(n_words=3).clips
@@ -257,9 +257,9 @@ def classify_like_the_page(clip_path: str, bundle_path: str) -> None:
 
     import streamlit as st
 
+    from ser.app.cache import cached_classify
+    from ser.app.ui import clip_label, render_clip_result
     from ser.errors import SERError
-    from ser.ui import clip_label, render_clip_result
-    from ser.ui_cache import cached_classify
 
     uploads = [("bad.wav", b"RIFF junk"), ("good.ogg", Path(clip_path).read_bytes())]
     for i, (name, data) in enumerate(uploads):
@@ -279,8 +279,8 @@ def classify_a_recording_with_a_pause(clip_path: str, bundle_path: str) -> None:
     import numpy as np
     import soundfile as sf
 
-    from ser.ui import render_clip_result
-    from ser.ui_cache import cached_classify
+    from ser.app.cache import cached_classify
+    from ser.app.ui import render_clip_result
 
     speech = np.tile(sf.read(Path(clip_path), dtype="float32")[0], 3)
     buffer = io.BytesIO()
@@ -295,8 +295,8 @@ def classify_a_short_clip(clip_path: str, bundle_path: str) -> None:
     import numpy as np
     import soundfile as sf
 
-    from ser.ui import render_clip_result
-    from ser.ui_cache import cached_classify
+    from ser.app.cache import cached_classify
+    from ser.app.ui import render_clip_result
 
     speech = np.tile(sf.read(Path(clip_path), dtype="float32")[0], 3)[: int(3.6 * 16_000)]
     buffer = io.BytesIO()
@@ -331,9 +331,9 @@ def test_a_pause_in_an_upload_is_shown_as_a_pause(served):
 def test_timeline_csv_has_a_row_per_window_with_pauses(served):
     import csv
 
-    from ser.bundle import load_bundle
-    from ser.predict import Predictor
-    from ser.results import timeline_csv
+    from ser.app.results import timeline_csv
+    from ser.models.bundle import load_bundle
+    from ser.serving.predict import Predictor
 
     speech = np.tile(sf.read(tiny_manifest(n_words=1).clips[0].path, dtype="float32")[0], 3)
     long = np.concatenate([speech, np.zeros(10 * 16_000, np.float32), speech])
@@ -380,7 +380,7 @@ def test_live_page_renders_and_its_callback_feeds_the_classifier(served, monkeyp
     # 2 s of speech as 20 ms stereo s16 frames at 48 kHz, the way a browser sends them.
     clip = tiny_manifest(n_words=1).clips[0]
     speech = sf.read(clip.path, dtype="float32")[0]
-    from ser.audio import resample
+    from ser.audio.load import resample
 
     speech = resample(speech, 16_000, 48_000)
     classifier = app.session_state["live_classifier"]
@@ -404,7 +404,7 @@ def test_live_page_renders_and_its_callback_feeds_the_classifier(served, monkeyp
 
 @pytest.mark.parametrize("layout,fmt", [("stereo", "s16"), ("mono", "s16"), ("stereo", "fltp")])
 def test_frame_to_array_gives_samples_by_channels(layout, fmt):
-    from ser.audio import frame_to_array
+    from ser.audio.load import frame_to_array
 
     n, n_channels = 960, 2 if layout == "stereo" else 1
     samples = np.arange(n * n_channels).reshape(n, n_channels)
@@ -415,10 +415,10 @@ def test_frame_to_array_gives_samples_by_channels(layout, fmt):
 
 
 def test_a_recording_past_the_cap_is_classified_over_its_first_part(served):
-    from ser.bundle import load_bundle
+    from ser.app.results import classify_source
     from ser.config import AudioConfig
-    from ser.predict import Predictor
-    from ser.results import classify_source
+    from ser.models.bundle import load_bundle
+    from ser.serving.predict import Predictor
 
     predictor = Predictor(load_bundle(served.path))
     predictor.audio_config = AudioConfig(max_duration_s=4.0)
@@ -437,9 +437,9 @@ def test_a_cached_result_keeps_charts_not_the_audio(served):
     must not be kept with it, only its charts."""
     import pickle
 
-    from ser.bundle import load_bundle
-    from ser.predict import Predictor
-    from ser.results import classify_source
+    from ser.app.results import classify_source
+    from ser.models.bundle import load_bundle
+    from ser.serving.predict import Predictor
 
     clips = tiny_manifest(n_words=3).clips
     speech = np.concatenate([sf.read(c.path, dtype="float32")[0] for c in clips[:8]])
@@ -454,7 +454,7 @@ def test_a_cached_result_keeps_charts_not_the_audio(served):
 def render_markdown_of(name: str) -> None:
     import streamlit as st
 
-    from ser.ui import md
+    from ser.app.ui import md
 
     st.error(f"{md(name)}: could not be decoded")
 
@@ -524,8 +524,8 @@ def test_one_word_shows_a_take_that_plays_when_another_is_damaged(served, tmp_pa
 
 
 def test_train_page_adapts_the_active_model_to_a_speaker_in_the_background(served):
-    from ser.jobs import JOB
-    from ser.registry import active_name, models_folder
+    from ser.app.jobs import JOB
+    from ser.store.registry import active_name, models_folder
 
     # The page's own file: AppTest drops a button's click in a run through st.navigation.
     app = AppTest.from_file(str(ROOT / "pages" / "train.py"), default_timeout=60).run()
@@ -551,7 +551,7 @@ def test_train_page_adapts_the_active_model_to_a_speaker_in_the_background(serve
 
 
 def test_train_page_adapts_without_labels(served):
-    from ser.jobs import JOB
+    from ser.app.jobs import JOB
 
     app = AppTest.from_file(str(ROOT / "pages" / "train.py"), default_timeout=60).run()
     app.selectbox(key="adapt_speaker").set_value("EM1")
@@ -586,8 +586,8 @@ def test_live_page_shows_the_voice_profile_learning_from_the_stream(monkeypatch)
 
     import streamlit_webrtc
 
-    from ser.stream import StreamClassifier
-    from ser.ui_cache import cached_predictor
+    from ser.app.cache import cached_predictor
+    from ser.serving.stream import StreamClassifier
 
     monkeypatch.setenv("SER_MODELS_DIR", str(BUNDLED_SVM.parent))
     stopped = types.SimpleNamespace(state=types.SimpleNamespace(playing=False))
@@ -646,7 +646,7 @@ def test_twenty_model_versions_draw_only_the_open_ones_charts_newest_first(serve
 
 
 def test_a_model_version_can_be_deleted_and_the_active_one_only_after_confirming(served):
-    from ser.registry import active_name, set_active
+    from ser.store.registry import active_name, set_active
 
     models_dir = Path(os.environ["SER_MODELS_DIR"])
     add_bundles(models_dir, ["old-a", "old-b"], start="2020-01-01T00:00:00+00:00")
@@ -684,7 +684,7 @@ def test_a_model_version_can_be_deleted_and_the_active_one_only_after_confirming
 def test_an_svm_run_on_the_train_page_shows_its_fits_not_epochs(served):
     """An SVM has no epochs: the field is off for it, and a running SVM shows its fits and its
     contour networks' progress, then finishes as any run does."""
-    from ser.jobs import JOB
+    from ser.app.jobs import JOB
 
     app = page("pages/train.py")
     app.selectbox(key="train_arch").set_value("egemaps-svm").run()
@@ -703,7 +703,7 @@ def test_an_svm_run_on_the_train_page_shows_its_fits_not_epochs(served):
 
 
 def test_a_running_job_keeps_start_disabled_and_its_settings_and_shows_under_start(served):
-    from ser.jobs import JOB
+    from ser.app.jobs import JOB
 
     config = TrainConfig(epochs=37, patience=200, batch_size=16)
     JOB.start(tiny_manifest(), split="random", config=config, name="long-run")
@@ -765,10 +765,10 @@ def test_many_clips_show_the_table_first_and_only_the_newest_clip_open(served):
 
 
 def test_the_examples_are_one_voice_in_every_emotion_with_their_licence():
-    from ser.audio import load_audio
-    from ser.datasets import discover
-    from ser.decode import describe
-    from ser.ui_cache import EXAMPLES_DIR
+    from ser.app.cache import EXAMPLES_DIR
+    from ser.audio.decode import describe
+    from ser.audio.load import load_audio
+    from ser.corpora.datasets import discover
 
     clips = discover(EXAMPLES_DIR).clips
     assert sorted(c.emotion for c in clips) == sorted(EMOTIONS)

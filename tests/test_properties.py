@@ -16,10 +16,10 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from ser.audio import resample, to_mono_16k, validate
+from ser.audio.load import resample, to_mono_16k, validate
 from ser.config import SAMPLE_RATE, AudioConfig, FeatureConfig
 from ser.errors import AudioContentError
-from ser.features import extract_features, window_features, window_starts
+from ser.features.windows import extract_features, window_features, window_starts
 
 AUDIO = AudioConfig()
 FRAME = FeatureConfig().hop_length  # one feature frame: 320 samples, 20 ms at 16 kHz
@@ -87,7 +87,7 @@ def test_window_features_are_finite_and_of_the_configured_shape(waveform: np.nda
 @given(waveform=usable_waveforms(max_s=8.0), config=st.sampled_from(CONFIGS))
 @SETTINGS
 def test_extract_features_covers_the_speech_with_finite_windows(waveform: np.ndarray, config: FeatureConfig) -> None:
-    from ser.speech import speech_bounds
+    from ser.audio.speech import speech_bounds
 
     try:
         windows = extract_features(waveform, config)
