@@ -10,7 +10,7 @@ import streamlit as st
 
 st.set_page_config(page_title="SER Studio", page_icon=":studio_microphone:", layout="wide")
 
-from ser.ui import (  # noqa: E402  (after set_page_config)
+from ser.app.ui import (  # noqa: E402  (after set_page_config)
     redirect_page,
     sidebar_corpus,
     sidebar_model_status,

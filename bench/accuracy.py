@@ -16,12 +16,12 @@ import time
 
 from common import TESS_DIR, emit
 
-from ser.archs import ARCHITECTURES
 from ser.config import TrainConfig
-from ser.datasets import discover
-from ser.evaluation import summarise
-from ser.splits import make_splits
-from ser.train import model_labels, run_fold
+from ser.corpora.datasets import discover
+from ser.corpora.splits import make_splits
+from ser.models.archs import ARCHITECTURES
+from ser.training.evaluation import summarise
+from ser.training.train import model_labels, run_fold
 
 
 def per_class_recall(metrics: dict) -> dict[str, float]:

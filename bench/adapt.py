@@ -1,8 +1,8 @@
 """Speaker-adapted, k-shot accuracy on TESS: how far a few labelled clips of the test speaker go.
 
 For each direction (train on OAF, adapt to YAF; train on YAF, adapt to OAF) the zero-shot base is
-trained exactly as bench/accuracy.py's speaker protocol does (``ser.train.run_fold``). Then, for each
-k, a copy of the base is adapted with ``ser.adapt``:
+trained exactly as bench/accuracy.py's speaker protocol does (``ser.training.train.run_fold``). Then, for each
+k, a copy of the base is adapted with ``ser.training.adapt``:
 
 - k = 0: AdaBN only, on the test speaker's clips without their labels (transductive: the audio of
   the test clips sets the BatchNorm statistics; no label of the test speaker is used);
@@ -30,20 +30,20 @@ import time
 import numpy as np
 from common import TESS_DIR, emit
 
-from ser.adapt import AdaptConfig, adapt_model, copy_model
-from ser.archs import ARCHITECTURES
 from ser.config import TrainConfig
-from ser.datasets import Manifest, discover
-from ser.evaluation import score
-from ser.fewshot import choose_clips
-from ser.prepare import Features, prepare
-from ser.splits import make_splits
-from ser.train import model_labels, run_fold
+from ser.corpora.datasets import Manifest, discover
+from ser.corpora.fewshot import choose_clips
+from ser.corpora.splits import make_splits
+from ser.features.corpus import CorpusFeatures, prepare
+from ser.models.archs import ARCHITECTURES
+from ser.models.network.adapt import AdaptConfig, adapt_model, copy_model
+from ser.training.evaluation import score
+from ser.training.train import model_labels, run_fold
 
 KINDS = ("zero_shot", "adapted", "transductive")
 
 
-def accuracy(model, data: Features, labels: list[str]) -> float:
+def accuracy(model, data: CorpusFeatures, labels: list[str]) -> float:
     return round(score(model, data, labels)["accuracy"], 4)
 
 

@@ -2,7 +2,7 @@
 
 A 2 s clip (a real TESS clip when ../shared is present, else a demo-corpus clip padded to 2 s)
 is decoded from its file bytes, turned into features and classified, N times. ``detector_s`` is
-the voice-activity detector's share of ``predict_s`` (ser.speech, timed apart on the same waveform).
+the voice-activity detector's share of ``predict_s`` (ser.audio.speech, timed apart on the same waveform).
 Also: bundle load time (TensorFlow already imported) and peak memory (RSS) of the process, and for
 a model that smooths a speaker's clips, the time to smooth 10, 100 and 1,000 clips already classified.
 ``--rounds``: the runs are made in that many rounds, each with its own median (``total_s_rounds``), as
@@ -24,11 +24,11 @@ import numpy as np
 import soundfile as sf
 from common import ROOT, TESS_DIR, emit
 
-from ser.audio import load_audio
-from ser.bundle import load_bundle
-from ser.predict import Predictor
-from ser.registry import active_path
-from ser.speech import voice_probability
+from ser.audio.load import load_audio
+from ser.audio.speech import voice_probability
+from ser.models.bundle import load_bundle
+from ser.serving.predict import Predictor
+from ser.store.registry import active_path
 
 
 def two_second_clip() -> bytes:

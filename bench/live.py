@@ -39,8 +39,8 @@ def microphone_wav(path: Path) -> Path:
     """The example clips of one actor, end to end, as the 16-bit WAV the fake microphone loops:
     the speaker talks as soon as START is pressed (the first clip's leading silence is cut)."""
     import ser  # noqa: F401  (loads the native libraries in the order the app does)
-    from ser.audio import load_audio
-    from ser.speech import speech_bounds
+    from ser.audio.load import load_audio
+    from ser.audio.speech import speech_bounds
 
     clips = [load_audio(c) for c in sorted((ROOT / "assets" / "examples").glob("*.flac"))]
     clips[0] = clips[0][speech_bounds(clips[0])[0] :]

@@ -6,7 +6,7 @@ with one page of each kind open.
 A training run, cold feature cache, is sampled every 0.2 s from /proc: the main process's RSS
 (and its peak, VmHWM), each pool worker's RSS and its private memory (USS: what a worker adds
 to the machine; its other pages are shared with the parent it was forked from), and the PSS of
-the whole tree (shared pages counted once). The largest worker USS is what ``ser.workers``
+the whole tree (shared pages counted once). The largest worker USS is what ``ser.features.workers``
 budgets per worker when it caps the pool by free memory.
 
 The server (``bench/appserver.py``, the corpus TESS when present, else the demo corpus) gets one

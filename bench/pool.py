@@ -20,12 +20,12 @@ import time
 
 from common import ROOT, emit
 
-from ser.archs import ARCHITECTURES
 from ser.config import EMOTIONS, TrainConfig
-from ser.datasets import Manifest, discover
-from ser.evaluation import summarise
-from ser.splits import make_splits, split_speakers, split_words
-from ser.train import run_fold
+from ser.corpora.datasets import Manifest, discover
+from ser.corpora.splits import make_splits, split_speakers, split_words
+from ser.models.archs import ARCHITECTURES
+from ser.training.evaluation import summarise
+from ser.training.train import run_fold
 
 DATA = ROOT.parent / "shared" / "data"
 EXAMPLE_SPEAKER = "ravdess/A16"  # the voice of assets/examples: never trained on

@@ -27,16 +27,16 @@ import numpy as np
 from common import emit
 from pool import KEYS, load_pool
 
-from ser.archs import ARCHITECTURES
-from ser.audio import load_audio, resample
+from ser.audio.load import load_audio, resample
 from ser.config import EMOTIONS, AudioConfig, TrainConfig
-from ser.datasets import Manifest
-from ser.evaluation import score
-from ser.features import default_cache_dir
-from ser.layouts import Clip
-from ser.prepare import prepare
-from ser.splits import make_splits
-from ser.train import run_fold
+from ser.corpora.datasets import Manifest
+from ser.corpora.layouts import Clip
+from ser.corpora.splits import make_splits
+from ser.features.corpus import prepare
+from ser.features.windows import default_cache_dir
+from ser.models.archs import ARCHITECTURES
+from ser.training.evaluation import score
+from ser.training.train import run_fold
 
 SR = 16_000
 CHANNELS = {

@@ -10,7 +10,7 @@ Both run in this one process, through the code the pages run, faster than real t
   ``readout``, ``recent``, and the two figures drawn and serialised as ``st.plotly_chart`` does.
   Stream time is simulated (``readout(now=...)``), so 30 minutes run as fast as the CPU allows.
 - Classify (pages/classify.py): different clips of 2-20 s (WAV bytes, as an upload) through
-  ``ser.ui_cache.cached_classify`` (``st.cache_data``, at most 64 entries kept) and the session's
+  ``ser.app.cache.cached_classify`` (``st.cache_data``, at most 64 entries kept) and the session's
   history rows; the page's widgets and Streamlit's delta messages are not part of it. The cache
   holds at most 64 results, so the bound is on what comes after it is full: within 5 %.
 
@@ -35,10 +35,10 @@ import soundfile as sf
 import streamlit.logger
 from common import emit
 
-from ser.plots import probability_figure, timeline_figure
-from ser.registry import active_path
-from ser.stream import StreamClassifier
-from ser.ui_cache import cached_classify, cached_predictor
+from ser.app.cache import cached_classify, cached_predictor
+from ser.serving.stream import StreamClassifier
+from ser.store.registry import active_path
+from ser.viz.plots import probability_figure, timeline_figure
 
 FRAME_RATE = 48_000  # WebRTC's audio rate
 FRAME = 960  # samples of one 20 ms frame

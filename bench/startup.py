@@ -6,9 +6,9 @@ one example clip (assets/examples) with the active bundled model. For each comma
 under ``python -X importtime``: the import time by top-level package (each module's own time, so
 a package imported inside another is not counted twice) and whether TensorFlow was imported.
 
-Where a single predict's time goes: the same road as ``python -m ser predict`` (ser.commands.cmd_predict)
+Where a single predict's time goes: the same road as ``python -m ser predict`` (ser.cli.commands.cmd_predict)
 in one fresh process, timed stage by stage against the wall clock shared with this one:
-interpreter start, ``import ser.cli``, ``import ser.predict`` (scikit-learn), load the bundle
+interpreter start, ``import ser.cli.parser``, ``import ser.serving.predict`` (scikit-learn), load the bundle
 (skops), decode the file, start openSMILE, start the voice-activity detector (onnxruntime), features,
 classify, print, and the exit.
 
@@ -40,17 +40,17 @@ STAGES = """
 import json, sys, time
 stamps = [("start", time.time())]
 def stamp(name): stamps.append((name, time.time()))
-import ser.cli; stamp("import_ser_cli")
-from ser.predict import Predictor, classify; stamp("import_ser_predict")
-from ser.commands import _bundle
+import ser.cli.parser; stamp("import_ser_cli")
+from ser.serving.predict import Predictor, classify; stamp("import_ser_predict")
+from ser.cli.commands import _bundle
 predictor = Predictor(_bundle(None)); stamp("load_bundle")
-from ser.audio import load_audio_head
+from ser.audio.load import load_audio_head
 head = load_audio_head(sys.argv[1], config=predictor.audio_config); stamp("decode")
-from ser.functionals import _smile
+from ser.features.functionals import _smile
 _smile(); stamp("start_opensmile")
-from ser.speech import _vad_session
+from ser.audio.speech import _vad_session
 _vad_session(); stamp("start_detector")
-from ser.features import iter_features
+from ser.features.windows import iter_features
 chunks = list(iter_features(head.waveform, predictor.feature_config, predictor.audio_config)); stamp("features")
 prediction, _ = predictor.answer(chunks); stamp("classify")
 print(sys.argv[1], prediction.label, round(prediction.confidence, 3)); stamp("print")

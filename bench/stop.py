@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/stop.py [--repeats 3] [--corpus ../shared/data/tess]
 
-Each repeat starts the Train page's job (``ser.jobs.TrainingJob``, cnn, split none) on the corpus,
+Each repeat starts the Train page's job (``ser.app.jobs.TrainingJob``, cnn, split none) on the corpus,
 waits for its first epoch to end, then stops it half-way through the second. Measured with the
 stop checked after every batch (now) and, for comparison, only at an epoch's end (before: the
 batch check switched off), each with the epoch's own duration. Features come from the usual cache
@@ -20,9 +20,9 @@ from pathlib import Path
 
 from common import TESS_DIR, emit
 
+from ser.app.jobs import TrainingJob
 from ser.config import TrainConfig
-from ser.datasets import discover
-from ser.jobs import TrainingJob
+from ser.corpora.datasets import discover
 
 
 def stop_once(manifest, models_dir: Path) -> tuple[float, float, str]:
@@ -61,7 +61,7 @@ def main() -> None:
     manifest = discover(args.corpus)
     after = measure(manifest, args.repeats)
 
-    from ser import train
+    from ser.training import train
 
     train._Report.on_train_batch_end = lambda self, batch, logs=None: None  # the check at an epoch's end only
     before = measure(manifest, args.repeats)

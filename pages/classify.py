@@ -8,12 +8,12 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from ser.app.cache import cached_classify, cached_predictor, cached_profile, example_clips
+from ser.app.results import smooth_together
+from ser.app.ui import active_bundle_path, clip_label, md, render_clip_result, through_app_navigation
+from ser.app.voice import my_voice
 from ser.config import AUDIO_EXTENSIONS, AudioConfig
 from ser.errors import SERError
-from ser.results import smooth_together
-from ser.ui import active_bundle_path, clip_label, md, render_clip_result, through_app_navigation
-from ser.ui_cache import cached_classify, cached_predictor, cached_profile, example_clips
-from ser.ui_voice import my_voice
 from ser.units import format_span
 
 FORMATS = [ext.lstrip(".") for ext in AUDIO_EXTENSIONS]

@@ -7,11 +7,12 @@ import hashlib
 import pandas as pd
 import streamlit as st
 
-from ser import explore, plots, plots_corpus
+from ser.app.ui import DEMO_NOTE, load_manifest, md, through_app_navigation
 from ser.config import SAMPLE_RATE
-from ser.datasets import is_demo_corpus
+from ser.corpora.datasets import is_demo_corpus
 from ser.errors import SERError
-from ser.ui import DEMO_NOTE, load_manifest, md, through_app_navigation
+from ser.viz import corpus as plots_corpus
+from ser.viz import explore, plots
 
 STATS_CHUNK = 20  # clips per cached piece of the corpus-wide pass (the progress bar's step)
 PLAYERS_PER_ROW = 3  # the One word view's audio players: at ~350 px each they show their time and menu
@@ -30,7 +31,7 @@ def chunk_stats(clips: tuple) -> list[dict]:
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def clip_waveform(path: str):
-    from ser.audio import load_audio
+    from ser.audio.load import load_audio
 
     return load_audio(path)
 

@@ -7,11 +7,11 @@ import numpy as np
 import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
-from ser.audio import frame_to_array
-from ser.plots import probability_figure, timeline_figure
-from ser.stream import StreamClassifier
-from ser.ui import active_bundle_path, through_app_navigation
-from ser.ui_cache import cached_predictor
+from ser.app.cache import cached_predictor
+from ser.app.ui import active_bundle_path, through_app_navigation
+from ser.audio.load import frame_to_array
+from ser.serving.stream import StreamClassifier
+from ser.viz.plots import probability_figure, timeline_figure
 
 LEVEL_FLOOR_DBFS = -60.0  # the level meter's empty end
 MICROPHONE = {"autoGainControl": False, "noiseSuppression": False, "echoCancellation": False}

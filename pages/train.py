@@ -6,16 +6,16 @@ from pathlib import Path
 
 import streamlit as st
 
-from ser.archs import ARCHITECTURES
+from ser.app.jobs import JOB, JobState
+from ser.app.ui import active_bundle_path, load_manifest, md, through_app_navigation
+from ser.app.versions import activate, compare_with_active, named_active, show_evaluation, show_versions
 from ser.config import TrainConfig
+from ser.corpora.splits import PROTOCOLS, applicable_protocols
 from ser.errors import SERError
-from ser.jobs import JOB, JobState
 from ser.models import kind_of
-from ser.plots import history_figure
-from ser.registry import read_card
-from ser.splits import PROTOCOLS, applicable_protocols
-from ser.ui import active_bundle_path, load_manifest, md, through_app_navigation
-from ser.ui_models import activate, compare_with_active, named_active, show_evaluation, show_versions
+from ser.models.archs import ARCHITECTURES
+from ser.store.registry import read_card
+from ser.viz.plots import history_figure
 
 SHOWN_JOB = "train_shown_job"  # session key: (running, started_at) of the job this page run showed
 START_ERROR = "train_start_error"  # session key: ("train" or "adapt", why that button's click started nothing)
@@ -67,7 +67,7 @@ def show_outcome(job: JobState) -> None:
         st.error(f"{what} failed: {md(job.error)}. The active model is unchanged.")
     elif job.status == "stopped":
         st.warning(f"{job.error}")
-    elif job.status == "interrupted":  # by a server restart: ser.jobs.TrainingJob.recover
+    elif job.status == "interrupted":  # by a server restart: ser.app.jobs.TrainingJob.recover
         st.warning(md(job.error))
         if st.button("Dismiss", key="dismiss-interrupted"):
             JOB.dismiss()

@@ -15,6 +15,8 @@ from typing import Any
 
 from ser.errors import ConfigError
 
+PROJECT_DIR = Path(__file__).resolve().parent.parent  # the checkout: models/ and assets/ beside ser/
+
 # The seven classes of the model, in the order of its output units.
 EMOTIONS = ("neutral", "happy", "sad", "angry", "fear", "disgust", "surprise")
 # Emotions some corpora have (RAVDESS calm, EmoDB boredom, IEMOCAP frustrated and excited, MSP-Podcast
@@ -23,8 +25,8 @@ EXTRA_EMOTIONS = ("calm", "boredom", "frustrated", "excited", "contempt", "other
 ALL_EMOTIONS = EMOTIONS + EXTRA_EMOTIONS
 
 SAMPLE_RATE = 16_000  # Hz, the one rate inside the library
-NO_SPEECH = "no speech"  # a timeline window with too little speech to classify (see ser.predict.Timeline)
-# Names of audio files, in a corpus and in the Classify page's uploader: what ser.audio decodes.
+NO_SPEECH = "no speech"  # a timeline window with too little speech to classify (see ser.serving.predict.Timeline)
+# Names of audio files, in a corpus and in the Classify page's uploader: what ser.audio.load decodes.
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".aiff", ".aif", ".mp3", ".m4a", ".aac", ".webm", ".opus")
 FEATURE_KINDS = ("logmel", "mfcc", "egemaps")
 N_CONTOUR = 25  # eGeMAPS v02's low-level descriptors, every 10 ms: what its functionals summarise
@@ -41,7 +43,7 @@ class AudioConfig:
     max_duration_s: float = 3600.0  # longer recordings are refused with a message
     silence_dbfs: float = -60.0  # a clip whose peak is below this is called silent
     trim_top_db: float = 30.0  # leading/trailing parts this far below the peak are trimmed
-    # A window is speech where it is loud and the voice-activity detector (ser.speech) hears a voice
+    # A window is speech where it is loud and the voice-activity detector (ser.audio.speech) hears a voice
     # for min_duration_s; off, loudness alone decides (the bundles of before the detector were).
     detect_voice: bool = True
 
@@ -60,9 +62,9 @@ class FeatureConfig:
     hop_s: float = 1.0  # step between windows when a long clip is cut into several
     # "band_mean": remove each band's mean over the clip, divide by the clip's overall std (keeps
     # how strongly each band moves, removes the speaker's fixed timbre); "utterance": per-band
-    # mean and std; "none". band_mean scored 0.775 speaker-independent against 0.714 for utterance.
+    # mean and std; "none". band_mean scored higher speaker-independent (docs/model.md, "The TESS CNN").
     normalize: str = "band_mean"
-    # "egemaps" only: the window's eGeMAPS descriptors every 10 ms too, beside its functionals (ser.contours)
+    # "egemaps" only: the window's eGeMAPS descriptors every 10 ms too, beside its functionals (ser.models.svm.contours)
     contours: bool = False
 
     def __post_init__(self) -> None:
@@ -103,7 +105,7 @@ class FeatureConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    arch: str = "cnn"  # a name from ser.archs.ARCHITECTURES
+    arch: str = "cnn"  # a name from ser.models.archs.ARCHITECTURES
     epochs: int = 30  # upper bound; early stopping may end sooner
     batch_size: int = 32
     learning_rate: float = 1e-3
@@ -162,13 +164,13 @@ class RunHooks:
     """How a caller observes and steers a long run (training, adaptation, evaluation): none of it
     changes the result, so none of it is recorded in a card."""
 
-    cache_dir: Path | None = None  # feature cache; None: ser.features.default_cache_dir()
+    cache_dir: Path | None = None  # feature cache; None: ser.features.windows.default_cache_dir()
     progress: ProgressFn | None = None  # called as each clip's features are ready
     on_epoch: EpochCallback | None = None  # called with each EpochLog
     on_fit: Callable[[str, int, int], None] | None = None  # as each fit of a run starts: (its split, index, n_fits)
     on_step: Callable[[int, int, float], None] | None = None  # batch-counted fits: (step, n_steps, loss)
     should_stop: Callable[[], bool] | None = None  # polled between batches; True ends the run
-    strategy: str | None = None  # tf.distribute strategy name (ser.fit.make_strategy)
+    strategy: str | None = None  # tf.distribute strategy name (ser.models.network.fit.make_strategy)
 
     def stopped(self) -> bool:
         return self.should_stop is not None and self.should_stop()

@@ -1,7 +1,7 @@
 """Kinds of model behind one interface (``ser.models.base.Model``), one sub-package per kind.
 
-An architecture (``ser.archs``) names its kind; the kind's package defines ``KIND``, its ``Model``
-subclass. A new kind is a new package here and one ``ArchSpec`` line in ``ser.archs``. Importing a
+An architecture (``ser.models.archs``) names its kind; the kind's package defines ``KIND``, its ``Model``
+subclass. A new kind is a new package here and one ``ArchSpec`` line in ``ser.models.archs``. Importing a
 kind loads no TensorFlow: a kind that needs it imports it when it fits or loads a model.
 """
 
@@ -11,11 +11,11 @@ import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ser.archs import get_architecture
+from ser.models.archs import get_architecture
 from ser.models.base import Answer, Model
 
 if TYPE_CHECKING:
-    from ser.registry import ModelCard
+    from ser.store.registry import ModelCard
 
 __all__ = ["Answer", "Model", "kind_of", "load_model"]
 

@@ -2,12 +2,12 @@
 
 A kind is fitted on a fold's features, saved to and loaded from a bundle folder, and answers the
 windows of a clip: the probabilities of each window, given the speaker's voice profile or none,
-and how it read them. ``ser.predict`` (serving), ``ser.evaluation`` (scoring) and ``ser.stream``
-(the live page) all ask the kind through this interface, so what a card scores is what a user is
-answered. A kind that takes voice profiles also decides when a recording is normalised by its own
-speech (``clip_profile``) and how the answers to several clips of one speaker lean on each other
-(``smooth``). Every setting that changes an answer is written to the card (``card_fields``) and read
-back by ``load``.
+and how it read them. Serving (``ser.serving``), scoring (``ser.training.evaluation``) and the live
+stream all ask the kind through this interface, so what a card scores is what a user is answered.
+A kind that takes voice profiles also decides when a recording is normalised by its own speech
+(``clip_profile``) and how the answers to several clips of one speaker lean on each other
+(``smooth``). Every setting that changes an answer is written to the card (``card_fields``) and
+read back by ``load``.
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ import numpy as np
 
 from ser.config import EpochLog, FeatureConfig, RunHooks, TrainConfig
 from ser.errors import ModelError
-from ser.profile import ProfileBuilder, VoiceProfile
+from ser.voice.profile import ProfileBuilder, VoiceProfile
 
 if TYPE_CHECKING:
-    from ser.prepare import Features
-    from ser.registry import ModelCard
+    from ser.features.corpus import CorpusFeatures
+    from ser.store.registry import ModelCard
 
 StepCallback = Callable[[int, int, float], None]  # (step, n_steps, loss)
 SELF_NORMALISED = "each window normalised by itself"
@@ -60,14 +60,14 @@ class Model(ABC):
     @classmethod
     @abstractmethod
     def fit(
-        cls, train: Features, val: Features, labels: Sequence[str], feature_config: FeatureConfig,
+        cls, train: CorpusFeatures, val: CorpusFeatures, labels: Sequence[str], feature_config: FeatureConfig,
         config: TrainConfig, *, hooks: RunHooks = RunHooks(),
     ) -> tuple[Model, list[EpochLog]]:  # fmt: skip
         """A model fitted on ``train`` (validated on ``val`` when ``early_stopped``), and its epochs."""
 
     @abstractmethod
     def save(self, folder: Path) -> None:
-        """Write the model's files into ``folder`` (its card is written beside them by ``ser.bundle``)."""
+        """Write the model's files into ``folder`` (its card is written beside them by ``ser.models.bundle``)."""
 
     @classmethod
     @abstractmethod
@@ -83,7 +83,7 @@ class Model(ABC):
         speaker's ``profile`` (None: nothing is known of the speaker, zero-shot)."""
 
     def card_fields(self) -> dict[str, Any]:
-        """The card fields this model's answers depend on (``ser.registry.ModelCard``)."""
+        """The card fields this model's answers depend on (``ser.store.registry.ModelCard``)."""
         return {}
 
     # --- voice profiles: a kind that takes them overrides these -----------------------------------
@@ -123,10 +123,10 @@ class Model(ABC):
     # --- adaptation: a kind that fine-tunes overrides this ----------------------------------------
 
     def adapt(
-        self, labelled: Features, config: Any, *, unlabelled: np.ndarray | None = None,
+        self, labelled: CorpusFeatures, config: Any, *, unlabelled: np.ndarray | None = None,
         on_step: StepCallback | None = None,
     ) -> tuple[Model, dict[str, Any]]:  # fmt: skip
-        """A copy of this model adapted to one speaker's ``labelled`` clips (``ser.adapt``), and what
+        """A copy of this model adapted to one speaker's ``labelled`` clips (``ser.training.adapt``), and what
         was done, for the card; this model is not changed."""
         raise ModelError(
             "this model is not adapted by fine-tuning: it takes the speaker's voice profile instead "

@@ -1,7 +1,8 @@
-"""The Keras networks as a kind of model: each clip's windows normalised by themselves, fitted epoch by
-epoch with early stopping (``ser.fit``), adapted to one speaker by AdaBN and fine-tuning (``ser.adapt``).
+"""The Keras networks as a kind of model: each clip's windows normalised by themselves, fitted epoch
+by epoch with early stopping (``ser.models.network.fit``), adapted to one speaker by AdaBN and
+fine-tuning (``ser.models.network.adapt``).
 
-TensorFlow is imported only when a network is fitted, loaded or adapted (``ser.model``).
+TensorFlow is imported only when a network is fitted, loaded or adapted (``ser.models.network.layers``).
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ import numpy as np
 
 from ser.config import EpochLog, FeatureConfig, RunHooks, TrainConfig
 from ser.models.base import Answer, Model, StepCallback
-from ser.profile import VoiceProfile
+from ser.voice.profile import VoiceProfile
 
 if TYPE_CHECKING:
-    from ser.prepare import Features
-    from ser.registry import ModelCard
+    from ser.features.corpus import CorpusFeatures
+    from ser.store.registry import ModelCard
 
 
 class NetworkModel(Model):
@@ -33,37 +34,37 @@ class NetworkModel(Model):
 
     @classmethod
     def fit(
-        cls, train: Features, val: Features, labels: Sequence[str], feature_config: FeatureConfig,
+        cls, train: CorpusFeatures, val: CorpusFeatures, labels: Sequence[str], feature_config: FeatureConfig,
         config: TrainConfig, *, hooks: RunHooks = RunHooks(),
     ) -> tuple[NetworkModel, list[EpochLog]]:  # fmt: skip
-        from ser.fit import fit
+        from ser.models.network.fit import fit
 
         network, history = fit(train, val, labels, feature_config, config, hooks=hooks)
         return cls(network, labels, feature_config), history
 
     def save(self, folder: Path) -> None:
-        from ser.model import save_network
+        from ser.models.network.layers import save_network
 
         save_network(self.network, folder)
 
     @classmethod
     def load(cls, folder: Path, card: ModelCard) -> NetworkModel:
-        from ser.model import load_network
+        from ser.models.network.layers import load_network
 
         return cls(load_network(folder, card.feature_config, len(card.labels)), card.labels, card.feature_config)
 
     def answer(
         self, features: np.ndarray, *, contours: np.ndarray | None = None, profile: VoiceProfile | None = None
     ) -> Answer:
-        from ser.model import network_proba
+        from ser.models.network.layers import network_proba
 
         return Answer(network_proba(self.network, features))
 
     def adapt(
-        self, labelled: Features, config: Any, *, unlabelled: np.ndarray | None = None,
+        self, labelled: CorpusFeatures, config: Any, *, unlabelled: np.ndarray | None = None,
         on_step: StepCallback | None = None,
     ) -> tuple[NetworkModel, dict[str, Any]]:  # fmt: skip
-        from ser.adapt import adapt_model, copy_model
+        from ser.models.network.adapt import adapt_model, copy_model
 
         network = copy_model(self.network, seed=config.seed)
         done = adapt_model(network, labelled, config, unlabelled=unlabelled, on_step=on_step)

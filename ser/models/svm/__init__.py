@@ -1,8 +1,8 @@
 """The speaker-normalised eGeMAPS SVM as a kind of model, with its parts and its answer policy.
 
-Its state is typed and each part is a file of the bundle: the pooled SVM (``model.skops``, fitted by
-``ser.svm``), the training voices' own classifiers (``voices.skops``, ``ser.voices``), the contour
-networks (``contours.npz``, ``ser.contours``); the normalisation and the answer settings are in the
+Its state is typed and each part is a file of the bundle: the pooled SVM (``model.skops``, fitted
+by ``pooled``), the training voices' own classifiers (``voices.skops``, ``known_voices``), the
+contour networks (``contours.npz``, ``contours``); the normalisation and the answer settings are in the
 card. How it answers a clip's windows:
 
 - with the speaker's voice profile: the windows normalised by it; when the profile is one of the
@@ -11,7 +11,7 @@ card. How it answers a clip's windows:
   its own speech windows; a shorter one by the fall-back statistics (zero-shot), its answer averaged
   with the contour networks' (``AnswerSettings.fusion`` theirs);
 - several clips of one speaker, each with the speaker's profile: each answer smoothed over the clips
-  nearest it (``ser.transduction``), except for a training voice, which its own classifier answers.
+  nearest it (``ser.voice.smoothing``), except for a training voice, which its own classifier answers.
 """
 
 from __future__ import annotations
@@ -25,16 +25,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ser.config import EpochLog, FeatureConfig, RunHooks, TrainConfig
-from ser.contours import FUSION, ContourNets, fuse
 from ser.errors import ModelError, SERError
 from ser.models.base import Answer, Model
-from ser.profile import Normalisation, ProfileBuilder, VoiceProfile, feature_space
-from ser.svm import BALANCE, load_skops, save_skops, svm_proba
-from ser.voices import KnownVoices, from_file, from_legacy, stripped, to_file
+from ser.models.svm.contours import FUSION, ContourNets, fuse
+from ser.models.svm.known_voices import KnownVoices, from_file, from_legacy, stripped, to_file
+from ser.models.svm.pooled import BALANCE, load_skops, save_skops, svm_proba
+from ser.voice.profile import Normalisation, ProfileBuilder, VoiceProfile, feature_space
 
 if TYPE_CHECKING:
-    from ser.prepare import Features
-    from ser.registry import ModelCard
+    from ser.features.corpus import CorpusFeatures
+    from ser.store.registry import ModelCard
 
 MODEL_FILE = "model.skops"  # the pooled SVM
 VOICES_FILE = "voices.skops"  # the training voices' classifiers
@@ -92,13 +92,13 @@ class SVMModel(Model):
 
     @classmethod
     def fit(
-        cls, train: Features, val: Features, labels: Sequence[str], feature_config: FeatureConfig,
+        cls, train: CorpusFeatures, val: CorpusFeatures, labels: Sequence[str], feature_config: FeatureConfig,
         config: TrainConfig, *, hooks: RunHooks = RunHooks(),
     ) -> tuple[SVMModel, list[EpochLog]]:  # fmt: skip
         """The SVM on ``train``'s windows, with their copies at the other training speeds when the
         features were prepared with them; and, with the windows' contours, the contour networks.
         Not early-stopped: ``val`` is not read (the caller lets its clips train too)."""
-        from ser.svm import balance_weights, fit_svm
+        from ser.models.svm.pooled import balance_weights, fit_svm
 
         rows = train.rows
         clips = [train.clips[i] for i in train.clip_of[rows]]
@@ -112,7 +112,7 @@ class SVMModel(Model):
                                                 seed=config.seed, copies=copies, neutral=neutral)  # fmt: skip
         nets = None
         if train.contours is not None:
-            from ser.contours import fit_contour_nets
+            from ser.models.svm.contours import fit_contour_nets
 
             balance = balance_weights(corpora, speakers, train.y_rows)
             nets = fit_contour_nets(train.contours[rows], train.y_rows, speakers, balance, n_labels=len(labels),
@@ -175,7 +175,7 @@ class SVMModel(Model):
         return Answer(probs, vectors, self.voices.names[voice] if voice is not None else "")
 
     def known_voice(self, profile: VoiceProfile | None) -> int | None:
-        """The index of the training voice ``profile`` is taken for (``ser.voices``), or None."""
+        """The index of the training voice ``profile`` is taken for (``ser.models.svm.known_voices``), or None."""
         if self.voices is None:
             return None
         return self.voices.match(profile, self.normalisation.voices)
