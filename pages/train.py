@@ -14,7 +14,7 @@ from ser.corpora.splits import PROTOCOLS, applicable_protocols
 from ser.errors import SERError
 from ser.models import kind_of
 from ser.models.archs import ARCHITECTURES
-from ser.store.registry import read_card
+from ser.store.card import read_card
 from ser.viz.plots import history_figure
 
 SHOWN_JOB = "train_shown_job"  # session key: (running, started_at) of the job this page run showed

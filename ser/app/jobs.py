@@ -28,8 +28,9 @@ from typing import Any
 from ser.config import RunHooks, TrainConfig
 from ser.corpora.datasets import Manifest
 from ser.errors import SERError, TrainingError
+from ser.store.card import ModelCard
 from ser.store.recovery import interrupted_job, remove_job_record, remove_stale_bundles, this_process, write_job_record
-from ser.store.registry import ModelCard, adapted_name, bundle_name, check_bundle, models_folder
+from ser.store.registry import adapted_name, bundle_name, check_bundle, models_folder
 
 log = logging.getLogger(__name__)
 

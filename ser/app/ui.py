@@ -21,8 +21,8 @@ from ser.app.results import ClipResult, timeline_csv
 from ser.config import AUDIO_EXTENSIONS
 from ser.corpora.datasets import DEMO_CORPUS, corpus_stamp, is_demo_corpus
 from ser.errors import SERError
-from ser.store.cards import headline_caption, headline_title
-from ser.store.registry import models_folder, read_card, serving_bundle
+from ser.store.card import headline_caption, headline_title, read_card
+from ser.store.registry import models_folder, serving_bundle
 from ser.viz.plots import no_timeline_reason, probability_figure, timeline_figure
 
 

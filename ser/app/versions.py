@@ -14,18 +14,8 @@ from ser.app.jobs import JobState, zip_bundle
 from ser.app.ui import md
 from ser.corpora.splits import PROTOCOLS
 from ser.errors import SERError
-from ser.store.cards import created, version_title
-from ser.store.registry import (
-    ModelCard,
-    active_name,
-    compare_on_protocol,
-    delete_bundle,
-    list_bundles,
-    models_folder,
-    read_card,
-    serving_bundle,
-    set_active,
-)
+from ser.store.card import ModelCard, compare_on_protocol, created, read_card, version_title
+from ser.store.registry import active_name, delete_bundle, list_bundles, models_folder, serving_bundle, set_active
 from ser.viz.plots import confusion_figure
 
 NOTICE = "train_versions_notice"  # session key: (st function, text) of what a Delete click did

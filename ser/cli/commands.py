@@ -16,7 +16,8 @@ from ser.cli.reports import format_report, prediction_json, prediction_text, ter
 from ser.config import RunHooks
 from ser.errors import SERError
 from ser.models.archs import ARCHITECTURES
-from ser.store.registry import ModelCard, active_name, list_bundles, models_folder, serving_bundle, set_active
+from ser.store.card import ModelCard
+from ser.store.registry import active_name, list_bundles, models_folder, serving_bundle, set_active
 
 # Everything above is cheap (no TensorFlow, no librosa), so that `models` answers in well under
 # a second. The commands that run a model import it when they need it.

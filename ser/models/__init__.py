@@ -15,7 +15,7 @@ from ser.models.archs import get_architecture
 from ser.models.base import Answer, Model
 
 if TYPE_CHECKING:
-    from ser.store.registry import ModelCard
+    from ser.store.card import ModelCard
 
 __all__ = ["Answer", "Model", "kind_of", "load_model"]
 

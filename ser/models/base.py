@@ -26,7 +26,7 @@ from ser.voice.profile import ProfileBuilder, VoiceProfile
 
 if TYPE_CHECKING:
     from ser.features.corpus import CorpusFeatures
-    from ser.store.registry import ModelCard
+    from ser.store.card import ModelCard
 
 StepCallback = Callable[[int, int, float], None]  # (step, n_steps, loss)
 SELF_NORMALISED = "each window normalised by itself"
@@ -83,7 +83,7 @@ class Model(ABC):
         speaker's ``profile`` (None: nothing is known of the speaker, zero-shot)."""
 
     def card_fields(self) -> dict[str, Any]:
-        """The card fields this model's answers depend on (``ser.store.registry.ModelCard``)."""
+        """The card fields this model's answers depend on (``ser.store.card.ModelCard``)."""
         return {}
 
     # --- voice profiles: a kind that takes them overrides these -----------------------------------

@@ -17,8 +17,9 @@ from pathlib import Path
 from ser.config import FeatureConfig
 from ser.errors import ModelError
 from ser.models import Model, load_model
+from ser.store.card import CARD_FILE, ModelCard, read_card, write_card
 from ser.store.recovery import remove_stale_bundles, temp_bundle_prefix
-from ser.store.registry import CARD_FILE, ModelCard, fsync_path, new_bundle_path, read_card, write_card
+from ser.store.registry import fsync_path, new_bundle_path
 
 
 @dataclass

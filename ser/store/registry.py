@@ -1,29 +1,24 @@
-"""The models folder, read without Keras: bundle cards, the active pointer, the list of bundles.
+"""The models folder, read without Keras: its bundles, the active pointer, their checks and removal.
 
-Kept apart from ``ser.models.network.layers`` so the app's sidebar and pages can show models without loading
-TensorFlow. ``models/active.json`` names the active bundle and is replaced atomically.
+The app's sidebar and pages show models through this module without loading TensorFlow. Each
+bundle's card is ``ser.store.card``'s; ``models/active.json`` names the active bundle and is
+replaced atomically.
 """
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import datetime as dt
 import functools
-import importlib.metadata
 import json
 import os
-import platform
 import re
 import shutil
 import zipfile
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from ser import __version__
-from ser.config import PROJECT_DIR, AudioConfig, FeatureConfig
+from ser.config import PROJECT_DIR
 from ser.errors import ModelError
+from ser.store.card import CARD_FILE, ModelCard, read_card
 
 MODELS_DIR = PROJECT_DIR / "models"  # bundled models and active.json
 MODELS_DIR_ENV = "SER_MODELS_DIR"  # where the app reads and writes bundles, when set
@@ -31,109 +26,7 @@ MODEL_FILE = "model.keras"  # a network's (ser.models.network)
 SVM_FILE = "model.skops"  # the pooled SVM's (ser.models.svm)
 MODEL_FILES = (MODEL_FILE, SVM_FILE)  # a bundle holds one of these beside its card
 ARCHIVE_SUFFIXES = (".keras", ".skops", ".npz")  # the bundle files that are zip archives, checked whole
-CARD_FILE = "card.json"
 ACTIVE_FILE = "active.json"
-
-
-# 1: the untyped dict of the first bundles (no schema_version, no audio_config); 2: typed; 3: the answer
-# settings in the card (``settings``, the normalisation's caps) and each part of a model in its own file
-SCHEMA_VERSION = 3
-# How a bundle's scores were measured: exactly what ``predict`` answers for each clip.
-EVALUATION_POLICY = (
-    "clip: trimmed speech in windows, mean of the speech windows' probabilities; a corpus clip with no "
-    "speech window is scored on all its windows (serving answers such a recording 'no speech')"
-)
-# Which recorded protocol headlines a card, best first: voices the model never heard before any other.
-HEADLINE_ORDER = ("corpus", "speaker", "speaker-adapted", "words", "random")
-
-
-@dataclass(frozen=True)
-class ModelCard:
-    """Everything a reader, or the predictor, needs to know about a bundle; ``card.json`` on disk."""
-
-    architecture: str  # a name in ser.models.archs.ARCHITECTURES
-    labels: tuple[str, ...]  # the model's outputs, in order
-    feature_config: FeatureConfig  # how the model's input is computed
-    audio_config: AudioConfig = AudioConfig()  # trimming and the clip limits it was trained with
-    description: str = ""
-    train_config: dict[str, Any] = field(default_factory=dict)  # ser.config.TrainConfig, as a dict
-    data: dict[str, Any] = field(default_factory=dict)  # what it was trained on (Manifest.summary + split)
-    history: tuple[dict[str, Any], ...] = ()  # one ser.config.EpochLog per epoch, as dicts
-    best_epoch: int | None = None
-    evaluation: dict[str, dict[str, Any]] = field(default_factory=dict)  # protocol -> scores
-    evaluation_policy: str = EVALUATION_POLICY
-    train_time_s: float = 0.0
-    versions: dict[str, str] = field(default_factory=dict)
-    created_at: str = ""  # ISO 8601, UTC
-    command: str = ""  # the command line (or page action) that made it
-    normalisation: dict[str, Any] | None = None  # ser.voice.profile.Normalisation, for a speaker-normalised model
-    settings: dict[str, Any] | None = None  # the kind's answer settings (ser.models.svm.AnswerSettings)
-    adaptation: dict[str, Any] | None = None  # ser.training.adapt: base model, speaker, clips, before/after
-    base_evaluation: dict[str, dict[str, Any]] | None = None  # an adapted card: its base's evaluation
-    schema_version: int = SCHEMA_VERSION
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ModelCard:
-        """A card from ``card.json``'s contents, any schema version so far. Raises ModelError."""
-        missing = [k for k in ("labels", "feature_config", "architecture") if k not in data]
-        if missing:
-            raise ModelError(f"the card lacks {', '.join(missing)}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        values = {k: v for k, v in data.items() if k in known}
-        try:
-            values["labels"] = tuple(data["labels"])
-            values["feature_config"] = FeatureConfig.from_dict(data["feature_config"])
-            values["audio_config"] = _audio_config(data.get("audio_config"))
-            values["history"] = tuple(data.get("history") or ())
-            values["schema_version"] = int(data.get("schema_version", 1))
-            return cls(**values)
-        except (TypeError, ValueError) as e:
-            raise ModelError(f"the card is malformed ({e})") from e
-
-    def to_dict(self) -> dict[str, Any]:
-        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        data.update(
-            labels=list(self.labels),
-            feature_config=self.feature_config.to_dict(),
-            audio_config=dataclasses.asdict(self.audio_config),
-            history=list(self.history),
-        )
-        return {k: v for k, v in data.items() if v is not None}
-
-    def headline(self) -> tuple[str, dict[str, Any]] | None:
-        """The protocol and scores that headline this card (``HEADLINE_ORDER``), or None."""
-        for protocol in HEADLINE_ORDER:
-            if "accuracy" in self.evaluation.get(protocol, {}):
-                return protocol, self.evaluation[protocol]
-        return None
-
-
-def _audio_config(data: dict[str, Any] | None) -> AudioConfig:
-    if not data:  # schema 1 cards were all trained with the defaults
-        return AudioConfig()
-    known = {f.name for f in dataclasses.fields(AudioConfig)}
-    return AudioConfig(**{k: v for k, v in data.items() if k in known})
-
-
-# The distributions a package's code can come from: requirements.txt installs TensorFlow's CPU build
-# (80-90 MB less memory, 1 s less to import, no GPU kernels); a GPU machine may have the full one.
-DISTRIBUTIONS = {"tensorflow": ("tensorflow-cpu", "tensorflow")}
-PACKAGES = ("tensorflow", "keras", "librosa", "numpy", "scikit-learn", "opensmile", "onnxruntime", "silero-vad")
-
-
-def library_versions() -> dict[str, str]:
-    """The versions that made a bundle, read from package metadata (no import of TensorFlow)."""
-    versions = {"ser": __version__, "python": platform.python_version()}
-    for package in PACKAGES:
-        for distribution in DISTRIBUTIONS.get(package, (package,)):
-            with contextlib.suppress(importlib.metadata.PackageNotFoundError):
-                versions[package] = importlib.metadata.version(distribution)
-                break
-    return versions
-
-
-def utc_now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def bundle_name(arch: str) -> str:
@@ -151,39 +44,6 @@ def models_folder() -> Path:
     """The models folder the app serves from and trains into: $SER_MODELS_DIR or the bundled one."""
     configured = os.environ.get(MODELS_DIR_ENV, "").strip()
     return Path(configured).expanduser() if configured else MODELS_DIR
-
-
-def read_card(path: Path) -> ModelCard:
-    """The card of a bundle folder, checked for the fields serving needs. Parsed once per version
-    of the file (the app reads the served card on every page run)."""
-    card_path = Path(path) / CARD_FILE
-    try:
-        stat = card_path.stat()
-    except FileNotFoundError as e:
-        raise ModelError(f"{path} is not a model bundle: {CARD_FILE} is missing") from e
-    except OSError as e:
-        raise ModelError(f"the card of {path} cannot be read ({e}); the bundle is damaged") from e
-    return _parse_card(card_path, stat.st_size, stat.st_mtime_ns)
-
-
-@functools.lru_cache(maxsize=64)
-def _parse_card(card_path: Path, size: int, mtime_ns: int) -> ModelCard:
-    try:
-        data = json.loads(card_path.read_text())
-    except FileNotFoundError as e:
-        raise ModelError(f"{card_path.parent} is not a model bundle: {CARD_FILE} is missing") from e
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ModelError(f"the card of {card_path.parent} cannot be read ({e}); the bundle is damaged") from e
-    if not isinstance(data, dict):
-        raise ModelError(f"the card of {card_path.parent} is not a JSON object; the bundle is damaged")
-    try:
-        return ModelCard.from_dict(data)
-    except ModelError as e:
-        raise ModelError(f"the card of {card_path.parent} cannot be used: {e}; the bundle is incomplete") from e
-
-
-def write_card(card: ModelCard, folder: Path) -> None:
-    (Path(folder) / CARD_FILE).write_text(json.dumps(card.to_dict(), indent=2) + "\n")
 
 
 def fsync_path(path: Path) -> None:
@@ -315,24 +175,3 @@ def list_bundles(models_dir: Path = MODELS_DIR, *, check: bool = False) -> list[
         except ModelError as e:
             found.append((path, e))
     return found
-
-
-def compare_on_protocol(cards: dict[str, ModelCard], protocol: str) -> list[dict[str, Any]]:
-    """One row per named card: accuracy and macro-F1 under ``protocol`` as its card records them,
-    with the corpus they were measured on (None where the card has no such evaluation), so two
-    models are compared on the same protocol and a difference of corpus is visible."""
-    rows = []
-    for name, card in cards.items():
-        scores, data = card.evaluation.get(protocol, {}), card.data
-        rows.append(
-            {
-                "model": name,
-                "architecture": card.architecture,
-                "accuracy": scores.get("accuracy"),
-                "macro_f1": scores.get("macro_f1"),
-                "corpus": data.get("root"),
-                "speakers": ", ".join(data.get("speakers", [])),
-                "clips": data.get("n_clips"),
-            }
-        )
-    return rows

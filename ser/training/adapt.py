@@ -25,15 +25,8 @@ from ser.features.corpus import CorpusFeatures, prepare
 from ser.models import Model
 from ser.models.bundle import Bundle, save_bundle
 from ser.models.network.adapt import AdaptConfig
-from ser.store.registry import (
-    MODELS_DIR,
-    SCHEMA_VERSION,
-    ModelCard,
-    adapted_name,
-    library_versions,
-    new_bundle_path,
-    utc_now,
-)
+from ser.store.card import SCHEMA_VERSION, ModelCard, library_versions, utc_now
+from ser.store.registry import MODELS_DIR, adapted_name, new_bundle_path
 from ser.training.evaluation import score
 
 ADAPTED = "speaker-adapted"  # the protocol an adapted card's evaluation is recorded under

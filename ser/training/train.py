@@ -26,7 +26,8 @@ from ser.features.corpus import prepare
 from ser.models import Model, kind_of
 from ser.models.archs import get_architecture
 from ser.models.bundle import save_bundle
-from ser.store.registry import MODELS_DIR, ModelCard, bundle_name, library_versions, new_bundle_path, utc_now
+from ser.store.card import ModelCard, library_versions, utc_now
+from ser.store.registry import MODELS_DIR, bundle_name, new_bundle_path
 from ser.training.evaluation import score, summarise
 
 ONE_GO = "; fitted in one go, not early-stopped, so the validation clips train it too"

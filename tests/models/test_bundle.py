@@ -15,7 +15,8 @@ from ser.models.archs import ARCHITECTURES
 from ser.models.bundle import load_bundle, save_bundle
 from ser.models.network import NetworkModel
 from ser.models.network.layers import build_model
-from ser.store.registry import MODELS_DIR, ModelCard, active_path, read_card
+from ser.store.card import ModelCard, read_card
+from ser.store.registry import MODELS_DIR, active_path
 
 
 def _card(config: FeatureConfig, labels=("angry", "sad")) -> ModelCard:

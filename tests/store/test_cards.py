@@ -1,4 +1,4 @@
-"""A model card in a user's words (ser.store.cards): headline, caption, version title, creation time."""
+"""A model card in a user's words (ser.store.card): headline, caption, version title, creation time."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import datetime as dt
 import pytest
 
 from ser.config import FeatureConfig
-from ser.store.cards import created, headline_caption, headline_title, version_title
-from ser.store.registry import ModelCard
+from ser.store.card import ModelCard, created, headline_caption, headline_title, version_title
 
 BASE = ModelCard(architecture="cnn", labels=("angry", "sad"), feature_config=FeatureConfig())
 

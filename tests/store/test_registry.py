@@ -14,16 +14,8 @@ from ser.models.archs import ARCHITECTURES
 from ser.models.bundle import save_bundle
 from ser.models.network import NetworkModel
 from ser.models.network.layers import build_model
-from ser.store.registry import (
-    MODELS_DIR,
-    SCHEMA_VERSION,
-    ModelCard,
-    active_name,
-    active_path,
-    list_bundles,
-    read_card,
-    set_active,
-)
+from ser.store.card import SCHEMA_VERSION, ModelCard, read_card
+from ser.store.registry import MODELS_DIR, active_name, active_path, list_bundles, set_active
 
 
 def _card(config: FeatureConfig, labels=("angry", "sad")) -> ModelCard:
@@ -101,7 +93,7 @@ def test_a_malformed_card_is_a_model_error(tmp_path, text):
 
 
 def test_cards_compare_on_one_protocol():
-    from ser.store.registry import compare_on_protocol
+    from ser.store.card import compare_on_protocol
 
     config = FeatureConfig()
     new = ModelCard("cnn", ("a",), config, evaluation={"speaker": {"accuracy": 0.8, "macro_f1": 0.7}},

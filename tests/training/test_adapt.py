@@ -17,7 +17,8 @@ from ser.corpora.datasets import Manifest, discover
 from ser.corpora.fewshot import choose_clips
 from ser.models.bundle import load_bundle
 from ser.models.network.adapt import AdaptConfig
-from ser.store.registry import ACTIVE_FILE, MODELS_DIR, active_name, check_bundle, read_card
+from ser.store.card import read_card
+from ser.store.registry import ACTIVE_FILE, MODELS_DIR, active_name, check_bundle
 from ser.training.adapt import adapt
 from ser.training.evaluation import evaluate_bundle
 from tests.conftest import BUNDLED_SVM, DEMO_DIR, ROOT, TESS_DIR, requires_tess

@@ -16,7 +16,7 @@ from ser.config import RunHooks, TrainConfig
 from ser.corpora.splits import make_splits
 from ser.errors import ModelError, TrainingError
 from ser.models.bundle import load_bundle
-from ser.store.registry import read_card
+from ser.store.card import read_card
 from ser.training.evaluation import compute_metrics, evaluate_bundle
 from ser.training.train import train
 from tests.conftest import ROOT, tiny_manifest

@@ -19,7 +19,7 @@ from ser.voice.profile import VoiceProfile
 
 if TYPE_CHECKING:
     from ser.features.corpus import CorpusFeatures
-    from ser.store.registry import ModelCard
+    from ser.store.card import ModelCard
 
 
 class NetworkModel(Model):

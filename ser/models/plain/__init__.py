@@ -23,7 +23,7 @@ from ser.voice.profile import ProfileBuilder, VoiceProfile, feature_space
 
 if TYPE_CHECKING:
     from ser.features.corpus import CorpusFeatures
-    from ser.store.registry import ModelCard
+    from ser.store.card import ModelCard
 
 MODEL_FILE = "model.skops"  # both roads' scalers and classifiers
 ZERO_SHOT = "zero-shot (no voice profile)"

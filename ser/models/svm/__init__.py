@@ -34,7 +34,7 @@ from ser.voice.profile import Normalisation, ProfileBuilder, VoiceProfile, featu
 
 if TYPE_CHECKING:
     from ser.features.corpus import CorpusFeatures
-    from ser.store.registry import ModelCard
+    from ser.store.card import ModelCard
 
 MODEL_FILE = "model.skops"  # the pooled SVM
 VOICES_FILE = "voices.skops"  # the training voices' classifiers

@@ -324,7 +324,7 @@ def test_loading_the_bundled_svm_imports_only_what_it_is_made_of(tmp_path):
     from ser.errors import ModelError
     from ser.models.svm import SVMModel
     from ser.models.svm.pooled import _skops_io
-    from ser.store.registry import read_card
+    from ser.store.card import read_card
 
     code = (
         "import sys; from ser.models.bundle import load_bundle; load_bundle(sys.argv[1]); "
