@@ -140,3 +140,36 @@ def tiny_bundle(tmp_path_factory):
         command="pytest tiny_bundle",
     )
     return path
+
+
+def clip_with_a_pause(folder: Path) -> Path:
+    """A 7 s recording of two speech parts with a 1.6 s pause between them (several 3 s windows, one
+    of them mostly pause), named as a TESS clip of EF1 saying "long" angrily."""
+    import soundfile as sf
+
+    sr = 16_000
+    parts = [spoken(2.5, voice="EM1", seed=1), np.zeros(int(1.6 * sr), np.float32), spoken(2.9, voice="EF2", seed=2)]
+    path = folder / "EF1_long_angry.wav"
+    sf.write(path, np.concatenate(parts), sr)
+    return path
+
+
+def lstm_card(config, labels=("angry", "sad")):
+    """A card for a seed-lstm network of ``labels``."""
+    from ser.store.card import ModelCard
+
+    return ModelCard(architecture="seed-lstm", labels=tuple(labels), feature_config=config)
+
+
+@pytest.fixture
+def saved(tmp_path):
+    """A freshly built seed-lstm network saved as bundle "good" in tmp_path: (models folder, bundle)."""
+    from ser.models.archs import ARCHITECTURES
+    from ser.models.bundle import save_bundle
+    from ser.models.network import NetworkModel
+    from ser.models.network.layers import build_model
+
+    config = ARCHITECTURES["seed-lstm"].features
+    model = NetworkModel(build_model("seed-lstm", config, 2), ("angry", "sad"), config)
+    path = save_bundle(model, lstm_card(config), tmp_path, "good")
+    return tmp_path, path

@@ -15,19 +15,16 @@ from ser.models.archs import ARCHITECTURES
 from ser.models.bundle import load_bundle, save_bundle
 from ser.models.network import NetworkModel
 from ser.models.network.layers import build_model
-from ser.store.card import ModelCard, read_card
+from ser.store.card import read_card
 from ser.store.registry import MODELS_DIR, active_path
-
-
-def _card(config: FeatureConfig, labels=("angry", "sad")) -> ModelCard:
-    return ModelCard(architecture="seed-lstm", labels=tuple(labels), feature_config=config)
+from tests.conftest import lstm_card
 
 
 def test_bundle_round_trip_gives_identical_predictions(tmp_path, rng):
     config = ARCHITECTURES["seed-lstm"].features
     X = rng.standard_normal((4, config.n_bins, config.n_frames)).astype(np.float32)
     model = build_model("seed-lstm", config, 2, X)
-    path = save_bundle(NetworkModel(model, ("angry", "sad"), config), _card(config), tmp_path, "m1")
+    path = save_bundle(NetworkModel(model, ("angry", "sad"), config), lstm_card(config), tmp_path, "m1")
     bundle = load_bundle(path)
     assert bundle.labels == ["angry", "sad"] and bundle.feature_config == config
     np.testing.assert_array_equal(np.asarray(model(X)), bundle.model.answer(X).probs)
@@ -37,17 +34,9 @@ def test_bundle_round_trip_gives_identical_predictions(tmp_path, rng):
 def test_save_refuses_to_overwrite(tmp_path):
     config = ARCHITECTURES["seed-lstm"].features
     model = NetworkModel(build_model("seed-lstm", config, 2), ("angry", "sad"), config)
-    save_bundle(model, _card(config), tmp_path, "m1")
+    save_bundle(model, lstm_card(config), tmp_path, "m1")
     with pytest.raises(ModelError, match="already exists"):
-        save_bundle(model, _card(config), tmp_path, "m1")
-
-
-@pytest.fixture
-def saved(tmp_path):
-    config = ARCHITECTURES["seed-lstm"].features
-    model = NetworkModel(build_model("seed-lstm", config, 2), ("angry", "sad"), config)
-    path = save_bundle(model, _card(config), tmp_path, "good")
-    return tmp_path, path
+        save_bundle(model, lstm_card(config), tmp_path, "m1")
 
 
 @pytest.mark.parametrize(
@@ -60,7 +49,7 @@ def saved(tmp_path):
         (lambda p: (p / "model.keras").unlink(), "cannot be loaded"),
         (
             lambda p: (p / "card.json").write_text(
-                json.dumps(_card(FeatureConfig(), labels=("a", "b", "c")).to_dict())
+                json.dumps(lstm_card(FeatureConfig(), labels=("a", "b", "c")).to_dict())
             ),
             "inconsistent",
         ),

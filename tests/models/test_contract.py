@@ -7,7 +7,6 @@ import re
 
 import numpy as np
 import pytest
-import soundfile as sf
 
 from ser.config import TrainConfig
 from ser.corpora.datasets import Clip, Manifest
@@ -19,7 +18,7 @@ from ser.models.bundle import load_bundle, save_bundle
 from ser.serving.predict import Predictor, classify
 from ser.training.evaluation import clip_scores
 from ser.training.train import train
-from tests.conftest import BUNDLED_SVM, ROOT, spoken, tiny_manifest
+from tests.conftest import BUNDLED_SVM, ROOT, clip_with_a_pause, spoken, tiny_manifest
 
 # The first architecture of each kind
 FIRST_OF_KIND = {spec.kind: name for name, spec in reversed(ARCHITECTURES.items())}
@@ -65,10 +64,7 @@ def test_save_and_load_give_identical_probabilities(fitted, tmp_path):
 
 
 def test_predict_equals_evaluate_on_a_7_s_clip_with_a_pause(fitted, tmp_path):
-    sr = 16_000
-    parts = [spoken(2.5, voice="EM1", seed=1), np.zeros(int(1.6 * sr), np.float32), spoken(2.9, voice="EF2", seed=2)]
-    path = tmp_path / "EF1_long_angry.wav"
-    sf.write(path, np.concatenate(parts), sr)
+    path = clip_with_a_pause(tmp_path)
     bundle = load_bundle(fitted)
     answered = classify(path, Predictor(bundle)).prediction
     assert answered.n_windows > 1 or bundle.feature_config.window_s > 7  # one window a clip: the plain reference

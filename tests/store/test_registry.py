@@ -10,24 +10,8 @@ import pytest
 
 from ser.config import AudioConfig, FeatureConfig
 from ser.errors import ModelError
-from ser.models.archs import ARCHITECTURES
-from ser.models.bundle import save_bundle
-from ser.models.network import NetworkModel
-from ser.models.network.layers import build_model
 from ser.store.card import SCHEMA_VERSION, ModelCard, read_card
 from ser.store.registry import MODELS_DIR, active_name, active_path, list_bundles, set_active
-
-
-def _card(config: FeatureConfig, labels=("angry", "sad")) -> ModelCard:
-    return ModelCard(architecture="seed-lstm", labels=tuple(labels), feature_config=config)
-
-
-@pytest.fixture
-def saved(tmp_path):
-    config = ARCHITECTURES["seed-lstm"].features
-    model = NetworkModel(build_model("seed-lstm", config, 2), ("angry", "sad"), config)
-    path = save_bundle(model, _card(config), tmp_path, "good")
-    return tmp_path, path
 
 
 def test_active_pointer_is_atomic_and_checked(saved):

@@ -4,23 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import soundfile as sf
 
 from ser.corpora.datasets import Clip, Manifest
 from ser.features.corpus import prepare
 from ser.models.bundle import load_bundle
 from ser.serving.predict import Predictor, classify
 from ser.training.evaluation import clip_scores, compute_metrics, evaluate_bundle, summarise
-from tests.conftest import spoken
+from tests.conftest import clip_with_a_pause
 
 
 def test_evaluate_scores_exactly_what_predict_answers_for_a_7_s_clip(tiny_bundle, tmp_path):
     """A 7 s clip has several windows and, here, a pause: evaluate must average the same speech
     windows predict does, not a centre crop of the clip."""
-    sr = 16_000
-    parts = [spoken(2.5, voice="EM1", seed=1), np.zeros(int(1.6 * sr), np.float32), spoken(2.9, voice="EF2", seed=2)]
-    path = tmp_path / "EF1_long_angry.wav"
-    sf.write(path, np.concatenate(parts), sr)
+    path = clip_with_a_pause(tmp_path)
     bundle = load_bundle(tiny_bundle)
     answered = classify(path, Predictor(bundle)).prediction
     assert answered.n_windows > 1
