@@ -1,5 +1,5 @@
-"""Voices it never heard: the pool of ../shared/data (TESS, RAVDESS 01-16, EmoDB) under the honest
-protocols, for the default and each seed architecture.
+"""Voices it never heard: the pool of ../shared/data (TESS, RAVDESS 01-16, EmoDB; ASED with
+--corpora) under the honest protocols, for the default, the plain reference and each seed architecture.
 
 corpus: leave one corpus out (train on the other two, test the third, for each);
 speaker: 5 speaker-grouped folds over the pool's 28 speakers;
@@ -8,7 +8,8 @@ tess-words: TESS alone, held-out words (speaker-dependent: the same actresses, o
 Each is scored zero-shot and, for a model that takes voice profiles, per speaker (each test
 speaker normalised by their own unlabelled clips: transductive). Medians over --seeds.
 
-    .venv/bin/python bench/pool.py [--arch egemaps-svm,cnn,...] [--protocol corpus,speaker,...] [--seeds 0,1,2]
+    .venv/bin/python bench/pool.py [--arch egemaps-svm,egemaps-plain,...] [--protocol corpus,speaker,...]
+                                   [--seeds 0,1,2] [--corpora tess,ravdess,emodb,ased]
 """
 
 from __future__ import annotations
@@ -30,13 +31,15 @@ from ser.training.train import run_fold
 DATA = ROOT.parent / "shared" / "data"
 EXAMPLE_SPEAKER = "ravdess/A16"  # the voice of assets/examples: never trained on
 KEYS = ("accuracy", "macro_f1", "uar")
+CORPORA = ("tess", "ravdess", "emodb")  # the pool the bundled model was chosen and trained on
 
 
-def load_pool() -> Manifest:
-    """The pool of ../shared/data: TESS, RAVDESS 01-16 less the example voice, EmoDB (exits without it)."""
+def load_pool(corpora: tuple[str, ...] = CORPORA) -> Manifest:
+    """The pool of ../shared/data: TESS, RAVDESS 01-16 less the example voice, EmoDB, or ``corpora``
+    (exits without them)."""
     if not DATA.is_dir():
         sys.exit(f"the shared corpora are not at {DATA}")
-    pool = discover(*(DATA / name for name in ("tess", "ravdess", "emodb")))
+    pool = discover(*(DATA / name for name in corpora))
     return pool.filter(speakers=[s for s in {c.speaker_id for c in pool.clips} if s != EXAMPLE_SPEAKER])
 
 
@@ -86,8 +89,10 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--epochs", type=int, default=None, help="cap for the networks (default: their config)")
     parser.add_argument("--tag", default="")
+    parser.add_argument("--corpora", default=",".join(CORPORA), help="folders of ../shared/data to pool")
     args = parser.parse_args()
-    pool = load_pool()
+    corpora = tuple(args.corpora.split(","))
+    pool = load_pool(corpora)
     rows = []
     for arch in args.arch.split(","):
         for protocol in args.protocol.split(","):
@@ -95,7 +100,7 @@ def main() -> None:
             rows.append({"arch": arch, "protocol": protocol, "zero_shot_median": medians(runs, "zero_shot"),
                          "per_speaker_median": medians(runs, "per_speaker"), "runs": runs})  # fmt: skip
             emit(f"pool-{args.tag}" if args.tag else "pool", {
-                "data": "../shared/data: tess, ravdess (A01-A16 less the example voice A16), emodb",
+                "data": f"../shared/data: {', '.join(corpora)} (ravdess A01-A16 less the example voice A16)",
                 "n_clips": len(pool), "speakers": len({c.speaker_id for c in pool.clips}),
                 "epochs": args.epochs, "results": rows,
             })  # fmt: skip
