@@ -217,7 +217,8 @@ class SVMModel(Model):
         )
         if self.nets is not None:
             share = self.settings.fusion
-            how += f"; the SVM's answer averaged {1 - share:.0%} / {share:.0%} with its contour networks'"
+            mix = "half and half" if share == 0.5 else f"{1 - share:.0%} / {share:.0%}"
+            how += f"; the SVM's answer averaged {mix} with its contour networks'"
         return how
 
 
