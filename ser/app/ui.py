@@ -225,8 +225,8 @@ def render_clip_result(result: ClipResult, key: str) -> None:
     and a timeline when the speech is long enough for one (else a caption says why not); ``key``
     tells the charts of one clip from another's."""
     prediction = result.prediction
-    if prediction.normalisation:
-        st.caption(f"Speaker normalisation: {md(prediction.normalisation)}")
+    if prediction.normalised_by:
+        st.caption(f"Speaker normalisation: {md(prediction.normalised_by)}")
     if result.note:
         st.warning(f"{md(result.name)}: {result.note}.")
     left, right = st.columns(2)

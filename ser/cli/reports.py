@@ -45,7 +45,7 @@ def prediction_json(path: Path, result, with_timeline: bool) -> str:
     row = {"file": str(path), "label": prediction.label, "confidence": prediction.confidence}
     row.update(truncated=result.truncated, probabilities=prediction.probabilities)
     row.update(speech_s=prediction.duration_s, recording_s=result.decoded_s)
-    row["normalisation"] = prediction.normalisation
+    row["normalisation"] = prediction.normalised_by
     if with_timeline:
         row["timeline"] = result.timeline.rows() if result.timeline else []
     return json.dumps(row)
@@ -55,7 +55,7 @@ def prediction_text(path: Path, result, with_timeline: bool) -> str:
     prediction = result.prediction
     top = sorted(prediction.probabilities.items(), key=lambda kv: -kv[1])[:3]
     scores = "  ".join(f"{k} {p:.2f}" for k, p in top)
-    how = f"  [{prediction.normalisation}]" if prediction.normalisation else ""
+    how = f"  [{prediction.normalised_by}]" if prediction.normalised_by else ""
     lines = [f"{path}: {prediction.label} ({prediction.confidence:.0%})  {scores}{how}"]
     if with_timeline and result.timeline:
         for window in result.timeline.rows():

@@ -35,7 +35,7 @@ class Prediction:
     probabilities: dict[str, float]  # every label of the model, in the card's order
     duration_s: float  # length of the audio that was classified
     n_windows: int  # windows averaged: 1 for a clip that fits the model's window; pauses not counted
-    normalisation: str = ""  # how the speaker's voice was taken out, in words ("zero-shot", "your voice profile")
+    normalised_by: str = ""  # how the speaker's voice was taken out, in words ("zero-shot", "your voice profile")
     # The mean of the speech windows' features as the classifier read them (a speaker-normalised model
     # only): what ``Predictor.smooth`` compares clips of one speaker by.
     vector: np.ndarray | None = field(default=None, compare=False, repr=False)
@@ -233,7 +233,7 @@ class Predictor:
         smoothed = self.model.smooth(probs, np.array([p.vector for p in predictions]))
         how = f"smoothed over the {len(predictions)} clips of this speaker"
         return [
-            self._prediction(row, p.duration_s, p.n_windows, f"{p.normalisation}; {how}".lstrip("; "), p.vector)
+            self._prediction(row, p.duration_s, p.n_windows, f"{p.normalised_by}; {how}".lstrip("; "), p.vector)
             for p, row in zip(predictions, smoothed, strict=True)
         ]
 

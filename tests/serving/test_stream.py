@@ -29,8 +29,8 @@ def test_the_stream_learns_the_voice_then_uses_it_and_stop_forgets_it(monkeypatc
         readouts.append(stream.readout())
     learnt, needed = stream.voice_state()
     assert needed == PROFILE_TARGET_S and learnt >= needed
-    assert readouts[4].normalisation.startswith("zero-shot") and computed[4]
-    assert "voice profile" in readouts[-1].normalisation and stream.voice_text().startswith("using your voice")
+    assert readouts[4].normalised_by.startswith("zero-shot") and computed[4]
+    assert "voice profile" in readouts[-1].normalised_by and stream.voice_text().startswith("using your voice")
     assert not computed[-1] and computed.index(False) > 4
     stream.reset()
     assert stream.voice_state() == (0.0, PROFILE_TARGET_S)

@@ -150,8 +150,8 @@ def test_evaluate_and_predict_answer_a_known_voice_alike(demo_bundle):
         assert (bundle.model.known_voice(profile) is not None) == bool(known)
         answers = predictor.smooth([classify(c.path, predictor, profile=profile).prediction for c in clips])
         assert all(a.known_voice == known for a in answers)
-        assert all(("a voice it was trained on" in a.normalisation) == bool(known) for a in answers)
-        assert all(("smoothed" in a.normalisation) != bool(known) for a in answers)
+        assert all(("a voice it was trained on" in a.normalised_by) == bool(known) for a in answers)
+        assert all(("smoothed" in a.normalised_by) != bool(known) for a in answers)
         config = bundle.card.audio_config
         data = prepare(clips, bundle.labels, bundle.feature_config, augment=False, audio_config=config)
         scored = clip_scores(bundle.model, data, per_speaker=True)

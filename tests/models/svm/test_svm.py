@@ -208,10 +208,10 @@ def test_the_svm_bundle_serves_zero_shot_with_a_profile_and_per_speaker(pooled, 
     predictor = Predictor(load_bundle(path))
     clips = [c for c in pooled.clips if c.speaker_id == "emodb/08"]
     alone = classify(clips[0].path, predictor).prediction
-    assert alone.normalisation.startswith("zero-shot") and sum(alone.probabilities.values()) == pytest.approx(1)
+    assert alone.normalised_by.startswith("zero-shot") and sum(alone.probabilities.values()) == pytest.approx(1)
     profile = predictor.build_profile([sf.read(c.path, dtype="float32")[0] for c in clips], "emodb 08")
     known = classify(clips[0].path, predictor, profile=profile).prediction
-    assert "voice profile" in known.normalisation and known.probabilities != alone.probabilities
+    assert "voice profile" in known.normalised_by and known.probabilities != alone.probabilities
     report = evaluate_bundle(predictor.bundle, pooled, per_speaker=True)
     assert report["transductive"] and "per speaker" in report["normalisation"]
 
@@ -285,8 +285,8 @@ def test_a_recording_counts_each_second_of_its_speech_once():
     short, long = spoken(10.0, voice="EM1"), spoken(24.0, voice="EM1")
     assert predictor.build_profile([short]).speech_s == pytest.approx(10.0, abs=0.5)
     assert predictor.build_profile([short, short]).speech_s == pytest.approx(20.0, abs=1.0)  # two recordings
-    assert predictor.predict(short).normalisation.startswith("zero-shot") and self_profile_s > 10.5
-    own = predictor.predict(long).normalisation
+    assert predictor.predict(short).normalised_by.startswith("zero-shot") and self_profile_s > 10.5
+    own = predictor.predict(long).normalised_by
     assert own.startswith("normalised by its own") and int(own.split()[4]) in (23, 24), own
     # Past 64 windows a recording's features come in chunks, whose windows overlap at the seams.
     eighty_s = spoken(80.0, voice="EM1")
@@ -308,7 +308,7 @@ def test_evaluate_normalises_a_long_clip_by_itself_as_predict_does(tmp_path):
     assert data.speech_s[0] == pytest.approx(24.0, abs=0.5) and data.speech_s[1] < 3
     scored = clip_scores(bundle.model, data)
     answers = [classify(c.path, predictor).prediction for c in clips]
-    assert answers[0].normalisation.startswith("normalised by its own") and answers[1].normalisation.startswith("zero")
+    assert answers[0].normalised_by.startswith("normalised by its own") and answers[1].normalised_by.startswith("zero")
     served = np.array([[p.probabilities[label] for label in bundle.labels] for p in answers])
     np.testing.assert_allclose(served, scored, atol=2e-3)
     # Scored with the fall-back instead, the long clip's answer would be another one.
@@ -353,7 +353,7 @@ def test_the_classify_page_smooths_the_clips_of_one_voice(pooled, svm_bundle):
     shown = smooth_together(results, predictor)
     expected = predictor.smooth([r.prediction for r in results])
     assert [r.prediction for r in shown] == expected
-    assert all("smoothed over the 6 clips" in r.prediction.normalisation for r in shown)
+    assert all("smoothed over the 6 clips" in r.prediction.normalised_by for r in shown)
     assert all(a.waveform_chart is b.waveform_chart for a, b in zip(shown, results, strict=True))
     assert [r.prediction for r in smooth_together(results[:2], predictor)] == [r.prediction for r in results[:2]]
 
@@ -404,7 +404,7 @@ def test_the_contour_networks_answer_beside_the_svm_zero_shot_only(pooled, svm_b
     svm_alone = model.pooled.predict_proba(model.normalisation.apply(features, None))
     expected = ((1 - share) * svm_alone + share * nets.proba(windows.contours[:, 0]))[windows.speech].mean(axis=0)
     answer = predictor.predict(waveform)
-    assert answer.normalisation.startswith("zero-shot")
+    assert answer.normalised_by.startswith("zero-shot")
     np.testing.assert_allclose([answer.probabilities[label] for label in bundle.labels], expected, atol=1e-5)
     assert np.abs(expected - svm_alone[windows.speech].mean(axis=0)).max() > 1e-3  # the networks moved it
     data = prepare(clips, bundle.labels, bundle.feature_config, augment=False, audio_config=bundle.card.audio_config)
