@@ -16,6 +16,7 @@ card. How it answers a clip's windows:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -144,9 +145,8 @@ class SVMModel(Model):
             voices = from_file(load_skops(folder / VOICES_FILE), pooled)
         if (folder / CONTOURS_FILE).is_file():
             nets = _load_nets(folder / CONTOURS_FILE)
-        for name in ("n_labels_",):  # the older format's label count: the card's labels say it
-            if hasattr(pooled, name):
-                delattr(pooled, name)
+        with contextlib.suppress(AttributeError):  # the older format's label count: the card's labels say it
+            del pooled.n_labels_
         n_labels = int(max(pooled.classes_) + 1) if len(pooled.classes_) else 0
         if pooled.n_features_in_ != card.feature_config.n_bins or n_labels > len(card.labels):
             raise ModelError(
