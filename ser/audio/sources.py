@@ -56,18 +56,32 @@ def open_source(source: AudioSource) -> tuple[str | BinaryIO, str]:
     return _check_file(source)
 
 
-def _check_path(path: Path) -> str | BinaryIO:
+def check_path(path: Path) -> os.stat_result:
+    """What can be told of ``path`` without reading from it: that it is there, a file or a pipe,
+    and, for a file, not empty. The command line asks this of every file before it loads a model.
+    Returns its ``stat``; raises AudioDecodeError."""
     try:
         info = path.stat()
-        if stat.S_ISDIR(info.st_mode):
-            raise AudioDecodeError(f"'{path}' is a folder, not an audio file")
-        if not (stat.S_ISREG(info.st_mode) or stat.S_ISFIFO(info.st_mode)):  # /dev/zero would never end
-            raise AudioDecodeError(f"'{path}' is a device or socket, not an audio file")
-        # A pipe (/dev/stdin, <(...)) has no size and cannot seek, and both decoders seek: read it whole.
-        source = str(path) if stat.S_ISREG(info.st_mode) else io.BytesIO(path.read_bytes())
     except OSError as e:
         raise AudioDecodeError(f"the file '{path}' could not be read: {e.strerror}") from e
-    if (info.st_size if isinstance(source, str) else len(source.getbuffer())) == 0:
+    if stat.S_ISDIR(info.st_mode):
+        raise AudioDecodeError(f"'{path}' is a folder, not an audio file")
+    if not (stat.S_ISREG(info.st_mode) or stat.S_ISFIFO(info.st_mode)):  # /dev/zero would never end
+        raise AudioDecodeError(f"'{path}' is a device or socket, not an audio file")
+    if stat.S_ISREG(info.st_mode) and info.st_size == 0:
+        raise AudioDecodeError(f"the file '{path}' is empty (0 bytes); choose a file that holds a recording")
+    return info
+
+
+def _check_path(path: Path) -> str | BinaryIO:
+    if stat.S_ISREG(check_path(path).st_mode):
+        return str(path)
+    # A pipe (/dev/stdin, <(...)) has no size and cannot seek, and both decoders seek: read it whole.
+    try:
+        source = io.BytesIO(path.read_bytes())
+    except OSError as e:
+        raise AudioDecodeError(f"the file '{path}' could not be read: {e.strerror}") from e
+    if len(source.getbuffer()) == 0:
         raise AudioDecodeError(f"the file '{path}' is empty (0 bytes); choose a file that holds a recording")
     return source
 

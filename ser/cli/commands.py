@@ -12,6 +12,7 @@ import json
 import sys
 from pathlib import Path
 
+from ser.audio.sources import check_path
 from ser.cli.reports import format_report, prediction_json, prediction_text, terminal_progress
 from ser.config import RunHooks
 from ser.errors import SERError
@@ -96,6 +97,11 @@ def _bundle(path: Path | None):
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    unusable = _unusable_files(args.files)
+    if len(unusable) == len(args.files):  # nothing to classify: said before any model loads
+        for path, error in unusable.items():
+            _print_prediction_error(path, error, as_json=args.json)
+        return 1
     from ser.serving.predict import Predictor, classify
 
     predictor = Predictor(_bundle(args.model))
@@ -123,6 +129,17 @@ def cmd_predict(args: argparse.Namespace) -> int:
         for path, result in done:
             _print_result(path, result, args)
     return 1 if failures else 0
+
+
+def _unusable_files(paths: list[Path]) -> dict[Path, SERError]:
+    """The files that cannot be audio, told without reading them (missing, folders, empty), and why."""
+    unusable = {}
+    for path in paths:
+        try:
+            check_path(path)
+        except SERError as e:
+            unusable[path] = e
+    return unusable
 
 
 def _print_result(path: Path, result, args: argparse.Namespace) -> None:

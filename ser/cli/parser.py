@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ser.cli import commands
 from ser.config import STRATEGIES, TrainConfig
+from ser.corpora.layouts import LAYOUTS
 from ser.corpora.splits import PROTOCOLS
 from ser.errors import ConfigError, SERError
 from ser.models.archs import ARCHITECTURES, DEFAULT_ARCH
@@ -22,7 +23,7 @@ from ser.models.archs import ARCHITECTURES, DEFAULT_ARCH
 # Everything above is cheap (no TensorFlow, no librosa): --help, argument errors and `models`
 # answer in well under a second. The commands that run a model import it when they need it.
 
-DATA_HELP = "corpus folders (TESS, RAVDESS, EmoDB, EMOVO, CREMA-D, SAVEE, or several side by side) or CSVs, pooled"
+DATA_HELP = f"corpus folders ({', '.join(LAYOUTS[:-1])}, or several side by side) or CSV manifests, pooled"
 OUT_HELP = "models folder to write the bundle in (default: $SER_MODELS_DIR, else models/)"
 MODEL_HELP = "bundle folder (default: the active model)"
 
@@ -35,6 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
     for add_command in (_add_train, _add_evaluate, _add_predict, _add_models, _add_adapt):
         add_command(sub)
     return parser
+
+
+def command_parser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    """The parser of command ``name`` (its usage is what an error in its arguments prints)."""
+    actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return actions[0].choices[name]
 
 
 def _add_train(sub: Subparsers) -> None:
@@ -52,7 +59,7 @@ def _add_train(sub: Subparsers) -> None:
         "--evaluate", default="", type=_protocols, help="more protocols to measure for the card, e.g. speaker,random"
     )
     train.add_argument("--epochs", type=int, default=None, help="maximum epochs (early stopping may end sooner)")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=int, default=0, help="one seed for splits, initialisation and augmentation")
     train.add_argument("--out", type=Path, default=None, help=OUT_HELP)
     train.add_argument("--name", default=None, help="bundle name (default: ARCH-DATE-TIME)")
     train.add_argument("--activate", action="store_true", help="make the new bundle the active model")
@@ -75,7 +82,9 @@ def _add_evaluate(sub: Subparsers) -> None:
 
 def _add_predict(sub: Subparsers) -> None:
     predict = sub.add_parser("predict", help="classify audio files")
-    predict.add_argument("files", nargs="+", type=Path)
+    predict.add_argument(
+        "files", nargs="+", type=Path, help="audio files in any format and sample rate (wav, flac, ogg, mp3, m4a, ...)"
+    )
     predict.add_argument("--model", type=Path, default=None, help=MODEL_HELP)
     predict.add_argument("--json", action="store_true", help="one JSON object per line")
     predict.add_argument(
@@ -143,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "adapt" and args.shots < 0:
             raise ConfigError(f"--shots must be 0 (no labels: AdaBN alone) or more, not {args.shots}")
     except ConfigError as e:
-        parser.error(str(e))  # status 2, like every other argument error
+        command_parser(parser, args.command).error(str(e))  # status 2 and the command's usage, as argparse's own
     args.command_line = "python -m ser " + shlex.join(argv)
     command = {
         "train": commands.cmd_train,

@@ -99,7 +99,8 @@ def test_same_speaker_says_how_many_files_it_learnt_the_voice_from(tmp_path):
     assert done.returncode == 1 and "1 of 2 files marked as one speaker" in done.stdout
     assert "could not be read" in done.stderr and "Traceback" not in done.stderr
     none = ser("predict", missing, str(tmp_path / "also-missing.wav"), "--same-speaker")
-    assert none.returncode == 1 and "none of the 2 files" in none.stderr and "could not be read" in none.stderr
+    # none can be: each file's reason, told before any model loads, and no word of speech
+    assert none.returncode == 1 and none.stderr.count("could not be read") == 2 and "speech" not in none.stderr
 
 
 def test_evaluate_json_on_a_csv_manifest(csv_manifest, tiny_bundle):
@@ -141,8 +142,41 @@ def test_evaluate_pools_several_data_arguments(csv_manifest, tiny_bundle, tmp_pa
 def test_missing_data_and_missing_model_are_clear_errors(tmp_path):
     done = ser("evaluate", str(tmp_path / "nowhere"))
     assert done.returncode == 1 and "not found" in done.stderr and "Traceback" not in done.stderr
-    done = ser("predict", "x.wav", "--model", str(tmp_path))
+    clip = next((ROOT / "assets" / "examples").glob("*.flac"))
+    done = ser("predict", str(clip), "--model", str(tmp_path))
     assert done.returncode == 1 and "card.json" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_files_that_cannot_be_audio_are_told_before_any_model_loads(tmp_path):
+    """Missing files, folders and empty files are refused from their names and sizes alone; a model
+    is loaded only when at least one file may be audio."""
+    (tmp_path / "empty.wav").touch()
+    bad = [str(tmp_path / "missing.wav"), str(tmp_path), str(tmp_path / "empty.wav")]
+    code = (
+        "import sys; from ser.cli.parser import main; status = main(sys.argv[1:]); "
+        "print(status, sorted(m for m in ('ser.models.bundle', 'sklearn') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code, "predict", *bad], cwd=ROOT, capture_output=True, text=True)
+    assert done.stdout.split("\n")[0] == "1 []", done.stderr[-2000:]
+    assert "could not be read: No such file" in done.stderr and "is a folder" in done.stderr
+    assert "empty (0 bytes)" in done.stderr and "Traceback" not in done.stderr
+    json_lines = ser("predict", *bad, "--json").stdout.splitlines()
+    assert [json.loads(line)["file"] for line in json_lines] == bad
+
+
+def test_an_argument_error_prints_its_commands_usage():
+    done = ser("train", str(DEMO_DIR), "--epochs", "0")
+    assert done.returncode == 2 and done.stderr.startswith("usage: python -m ser train") and "epochs" in done.stderr
+
+
+def test_every_argument_says_what_it_is_for():
+    from ser.cli.parser import build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if a.dest == "command").choices
+    silent = [f"{name} {action.dest}" for name, command in commands.items() for action in command._actions
+              if not action.help and action.dest != "help"]  # fmt: skip
+    assert len(commands) == 5 and not silent, silent
 
 
 def test_exit_now_flushes_the_output_and_runs_the_exit_handlers(tmp_path):
